@@ -1,0 +1,58 @@
+# The two commands: `make up` runs the whole system, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := .venv/bin/python
+PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: help deps stack migrate up down test test-unit test-integration test-e2e check fmt bench admin
+
+help:
+	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
+	@echo "make test   the same set-up, then every test (unit, integration, end-to-end)"
+	@echo "make check  ruff and mypy;  make down  stop what 'make up' started"
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
+
+deps: $(UV)
+	$(UV) sync --frozen --quiet 2>/dev/null || $(UV) sync --quiet
+
+stack:
+	bash scripts/stack.sh
+
+migrate: deps stack
+	$(PY) scripts/devstack.py migrate
+
+up: deps stack
+	$(PY) scripts/devstack.py up
+
+down:
+	$(PY) scripts/devstack.py down
+
+# Unit tests need nothing running; integration tests use the real servers.
+test-unit: deps
+	@set -e; for p in $(PACKAGES); do \
+	  if [ -d $$p/tests/unit ]; then echo "== unit: $$p"; $(PYTEST) $$p/tests/unit || [ $$? -eq 5 ]; fi; \
+	done
+
+test-integration: deps stack
+	@set -e; for p in $(PACKAGES); do \
+	  if [ -d $$p/tests/integration ]; then echo "== integration: $$p"; $(PYTEST) $$p/tests/integration || [ $$? -eq 5 ]; fi; \
+	done
+
+test-e2e: deps stack
+	$(PYTEST) tests-e2e
+
+test: deps stack
+	$(MAKE) --no-print-directory test-unit test-integration test-e2e
+
+check: deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy shared/src gateway/src services/*/src
+
+fmt: deps
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .

@@ -1,0 +1,1 @@
+"""Tollgate gateway: the one URL the extension talks to."""

@@ -1,0 +1,220 @@
+"""Run every Tollgate service as a supervised local process.
+
+    python scripts/devstack.py up      migrate, start all, print the gateway URL, Ctrl-C stops
+    python scripts/devstack.py down    stop a stack started by ``up`` in another terminal
+    python scripts/devstack.py migrate run every service's migrations
+
+The end-to-end tests import ``Stack`` to run the same processes on other ports.
+Service-to-service client secrets are made fresh for each run, so none is
+written anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PIDFILE = ROOT / ".run" / "devstack.pid"
+COLORS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # also the env prefix, upper-cased
+    module: str
+    port: int
+    database: str | None
+
+
+SERVICES = [
+    ServiceSpec("auth", "tollgate.auth", 8001, "auth"),
+    ServiceSpec("billing", "tollgate.billing", 8002, "billing"),
+    ServiceSpec("usage", "tollgate.usage", 8003, "usage"),
+    ServiceSpec("llm-proxy", "tollgate.llm_proxy", 8004, "llm_proxy"),
+    ServiceSpec("gateway", "tollgate.gateway", 8000, None),
+]
+
+
+def prefix(spec: ServiceSpec) -> str:
+    return spec.name.upper().replace("-", "_")
+
+
+@dataclass
+class Stack:
+    """The processes of one running system, and the environment they share."""
+
+    port_offset: int = 0
+    database_suffix: str = ""
+    vhost: str = "tollgate"
+    redis_db: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _stopping: bool = False
+
+    def port(self, name: str) -> int:
+        return next(s.port for s in SERVICES if s.name == name) + self.port_offset
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port(name)}"
+
+    def env(self) -> dict[str, str]:
+        password = os.environ.get("TOLLGATE_DB_PASSWORD", "tollgate")
+        env = {
+            **os.environ,
+            "TOLLGATE_ENV": os.environ.get("TOLLGATE_ENV", "development"),
+            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
+            "JWKS_URL": f"{self.url('auth')}/.well-known/jwks.json",
+            "AUTH_INTERNAL_URL": self.url("auth"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        clients = []
+        for spec in SERVICES:
+            p = prefix(spec)
+            env[f"{p}_PORT"] = str(self.port(spec.name))
+            env[f"GATEWAY_{p}_URL"] = self.url(spec.name)
+            if spec.database:
+                db = spec.database + self.database_suffix
+                env[f"{p}_DATABASE_URL"] = (
+                    f"postgresql+asyncpg://tollgate_{spec.database}:{password}@127.0.0.1:5432/{db}"
+                )
+            client_secret = env.get(f"{p}_CLIENT_SECRET") or secrets.token_urlsafe(32)
+            env[f"{p}_CLIENT_SECRET"] = client_secret
+            clients.append(f"{spec.name}:{client_secret}")
+        # Auth learns every service client and its secret from this one variable.
+        env.setdefault("AUTH_SERVICE_CLIENTS", ",".join(clients))
+        env.update(self.extra_env)
+        return env
+
+    def migrate(self) -> None:
+        env = self.env()
+        for spec in SERVICES:
+            if spec.database:
+                subprocess.run(
+                    [sys.executable, "-m", spec.module, "migrate"], env=env, check=True, cwd=ROOT
+                )
+
+    def start(self) -> None:
+        env = self.env()
+        for i, spec in enumerate(SERVICES):
+            self._spawn(spec, env, COLORS[i % len(COLORS)])
+
+    def _spawn(self, spec: ServiceSpec, env: dict[str, str], color: str) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", spec.module],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[spec.name] = proc
+        label = f"{color}{spec.name:>9}\033[0m | "
+        threading.Thread(target=self._pump, args=(proc, label), daemon=True).start()
+
+    def _pump(self, proc: subprocess.Popen[bytes], label: str) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not self.quiet:
+                sys.stdout.write(label + line.decode(errors="replace"))
+                sys.stdout.flush()
+
+    def restart_crashed(self) -> None:
+        env = self.env()
+        for i, spec in enumerate(SERVICES):
+            proc = self.procs.get(spec.name)
+            if proc is not None and proc.poll() is not None and not self._stopping:
+                print(f"devstack: {spec.name} exited with {proc.returncode}; restarting")
+                self._spawn(spec, env, COLORS[i % len(COLORS)])
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {s.name for s in SERVICES}
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                proc = self.procs[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode} during start")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"{self.url(name)}/readyz", timeout=1) as r:
+                        if r.status == 200:
+                            pending.discard(name)
+            time.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def up() -> None:
+    stack = Stack()
+    stack.migrate()
+    stopping = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    PIDFILE.parent.mkdir(exist_ok=True)
+    PIDFILE.write_text(str(os.getpid()))
+    try:
+        stack.start()
+        stack.wait_ready()
+        print(f"\n  Tollgate is up: {stack.url('gateway')}  (OpenAI base URL {stack.url('gateway')}/v1)")
+        print("  Ctrl-C stops every service.\n", flush=True)
+        while not stopping.wait(1.0):
+            stack.restart_crashed()
+    finally:
+        print("devstack: stopping")
+        stack.stop()
+        PIDFILE.unlink(missing_ok=True)
+
+
+def migrate() -> None:
+    Stack().migrate()
+
+
+def down() -> None:
+    if not PIDFILE.exists():
+        print("devstack: nothing is running")
+        return
+    pid = int(PIDFILE.read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(150):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+    PIDFILE.unlink(missing_ok=True)
+    print("devstack: stopped")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "migrate"])
+    {"up": up, "down": down, "migrate": migrate}[parser.parse_args().command]()

@@ -1,0 +1,1 @@
+"""Tollgate LLM proxy service."""

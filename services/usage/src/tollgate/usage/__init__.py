@@ -1,0 +1,1 @@
+"""Tollgate usage service."""

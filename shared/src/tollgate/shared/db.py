@@ -1,0 +1,114 @@
+"""Async SQLAlchemy on asyncpg: engine, sessions, naming convention, Alembic helper."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "SessionDep",
+    "create_engine",
+    "create_sessionmaker",
+    "get_session",
+    "new_metadata",
+    "ping",
+    "run_alembic_upgrade",
+    "run_migrations_online",
+]
+
+# Stable constraint names, so Alembic migrations can drop and alter them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the naming convention; each service builds its Base on its own."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        echo=echo,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, rolled back if it raises.
+
+    Used with ``scope="function"`` so the commit happens before the response is
+    sent: a caller never sees 200 for a change that failed to commit.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def run_migrations_online(target_metadata: MetaData, url: str) -> None:
+    """Body of a service's ``migrations/env.py``: run pending migrations on an async engine."""
+    from alembic import context
+
+    def do_run(connection: object) -> None:
+        context.configure(
+            connection=connection,  # type: ignore[arg-type]
+            target_metadata=target_metadata,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            await conn.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def run_alembic_upgrade(service_dir: Path, url: str, revision: str = "head") -> None:
+    """Upgrade a service's database; ``service_dir`` holds its ``alembic.ini``."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(service_dir / "alembic.ini"))
+    config.set_main_option("script_location", str(service_dir / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, revision)

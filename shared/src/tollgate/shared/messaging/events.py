@@ -1,0 +1,187 @@
+"""The integration events of DESIGN.md §5: one envelope, one data model per type.
+
+Data models accept extra fields, so a producer can add to an event without
+breaking consumers still on the older model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "EVENT_TYPES",
+    "ApiKeyRevoked",
+    "BalanceLow",
+    "Envelope",
+    "EventData",
+    "OrgMemberAdded",
+    "OrgMemberRemoved",
+    "QuotaExhausted",
+    "SessionsRevoked",
+    "SubscriptionChanged",
+    "UsageRecorded",
+    "UserDeleted",
+    "UserRegistered",
+    "UserUpdated",
+    "make_envelope",
+]
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    event_type: ClassVar[str] = ""
+
+
+class UserRegistered(EventData):
+    event_type: ClassVar[str] = "user.registered"
+    user_id: uuid.UUID
+    email: str
+    name: str | None = None
+    org_id: uuid.UUID | None = None
+    parent_user_id: uuid.UUID | None = None
+
+
+class UserUpdated(EventData):
+    event_type: ClassVar[str] = "user.updated"
+    user_id: uuid.UUID
+    email: str
+    name: str | None = None
+    role: str
+    is_active: bool
+
+
+class UserDeleted(EventData):
+    event_type: ClassVar[str] = "user.deleted"
+    user_id: uuid.UUID
+
+
+class SessionsRevoked(EventData):
+    event_type: ClassVar[str] = "auth.sessions_revoked"
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None = None  # None: every session of the user
+    not_before: datetime
+
+
+class ApiKeyRevoked(EventData):
+    event_type: ClassVar[str] = "apikey.revoked"
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class OrgMemberAdded(EventData):
+    event_type: ClassVar[str] = "org.member_added"
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+
+
+class OrgMemberRemoved(EventData):
+    event_type: ClassVar[str] = "org.member_removed"
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str | None = None
+
+
+class SubscriptionChanged(EventData):
+    event_type: ClassVar[str] = "subscription.changed"
+    account_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    org_id: uuid.UUID | None = None
+    plan: str
+    status: str
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool = False
+    monthly_tokens: int
+    limits: dict[str, Any] = Field(default_factory=dict)
+    sequence: int
+
+
+class UsageRecorded(EventData):
+    event_type: ClassVar[str] = "usage.recorded"
+    request_id: str
+    reservation_id: uuid.UUID | None = None
+    user_id: uuid.UUID
+    org_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    model: str
+    provider: str
+    endpoint: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    total_tokens: int = Field(ge=0)
+    cost_usd: Decimal
+    status: str
+    latency_ms: int | None = None
+    ttft_ms: int | None = None
+    started_at: datetime
+
+
+class BalanceLow(EventData):
+    event_type: ClassVar[str] = "balance.low"
+    account_id: uuid.UUID
+    remaining: int
+    threshold: int
+
+
+class QuotaExhausted(EventData):
+    event_type: ClassVar[str] = "quota.exhausted"
+    account_id: uuid.UUID
+    remaining: int
+    threshold: int = 0
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.event_type: cls
+    for cls in (
+        UserRegistered,
+        UserUpdated,
+        UserDeleted,
+        SessionsRevoked,
+        ApiKeyRevoked,
+        OrgMemberAdded,
+        OrgMemberRemoved,
+        SubscriptionChanged,
+        UsageRecorded,
+        BalanceLow,
+        QuotaExhausted,
+    )
+}
+
+
+class Envelope(BaseModel):
+    """What travels on the wire; ``type`` is also the routing key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    type: str
+    version: int = 1
+    source: str
+    occurred_at: datetime
+    subject: str
+    data: dict[str, Any]
+
+    def parsed(self) -> EventData:
+        """The data as its event model; unknown types come back as plain EventData."""
+        model = EVENT_TYPES.get(self.type, EventData)
+        return model.model_validate(self.data)
+
+
+def make_envelope(source: str, subject: str | uuid.UUID, data: EventData) -> Envelope:
+    event_type = data.event_type
+    payload = data.model_dump(mode="json")
+    return Envelope(
+        id=uuid.uuid4(),
+        type=event_type,
+        source=source,
+        occurred_at=datetime.now(UTC),
+        subject=str(subject),
+        data=payload,
+    )

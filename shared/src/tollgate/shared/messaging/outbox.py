@@ -1,0 +1,115 @@
+"""Outbox and inbox tables, and writing an event inside the business transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    event,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.shared.messaging.broker import current_trace_headers
+from tollgate.shared.messaging.events import Envelope, EventData, make_envelope
+
+__all__ = ["MessagingTables", "add_event", "messaging_tables", "on_outbox_commit"]
+
+
+@dataclass(frozen=True)
+class MessagingTables:
+    outbox: Table
+    inbox: Table
+
+
+def messaging_tables(metadata: MetaData) -> MessagingTables:
+    """Declare ``outbox`` and ``inbox`` in a service's metadata (each service has its own)."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("event_type", String(100), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column(
+            "next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()
+        ),
+        Column("last_error", Text),
+        Index(
+            "ix_outbox_pending",
+            "next_attempt_at",
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(200), nullable=False),
+        Column("message_id", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "message_id"),
+    )
+    return MessagingTables(outbox, inbox)
+
+
+# Relays in this process, woken when a transaction that wrote to the outbox commits,
+# so events leave within milliseconds instead of waiting for the next poll.
+_commit_listeners: list[Callable[[], None]] = []
+
+
+def on_outbox_commit(listener: Callable[[], None]) -> Callable[[], None]:
+    _commit_listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _commit_listeners:
+            _commit_listeners.remove(listener)
+
+    return remove
+
+
+def _notify(_session: Any) -> None:
+    for listener in list(_commit_listeners):
+        listener()
+
+
+async def add_event(
+    session: AsyncSession,
+    outbox: Table,
+    source: str,
+    subject: Any,
+    data: EventData,
+) -> Envelope:
+    """Write an event in the caller's transaction: it is published only if that commits."""
+    envelope = make_envelope(source, subject, data)
+    await session.execute(
+        insert(outbox).values(
+            event_id=envelope.id,
+            event_type=envelope.type,
+            body=envelope.model_dump_json(),
+            headers=json.loads(json.dumps(current_trace_headers())),
+        )
+    )
+    sync_session = session.sync_session
+    if not event.contains(sync_session, "after_commit", _notify):
+        event.listen(sync_session, "after_commit", _notify, once=True)
+    return envelope

@@ -1,0 +1,43 @@
+"""``python -m tollgate.<service> [serve|migrate]`` for every service."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from tollgate.shared.db import run_alembic_upgrade
+from tollgate.shared.logs import configure_logging
+from tollgate.shared.settings import ServiceSettings
+
+__all__ = ["service_main"]
+
+
+def service_main(
+    settings_factory: Callable[[], ServiceSettings],
+    app_factory: Callable[[ServiceSettings], FastAPI],
+    service_dir: Path,
+) -> None:
+    parser = argparse.ArgumentParser(description="Run the service or its migrations.")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    args = parser.parse_args()
+    settings = settings_factory()
+    configure_logging(settings.service_name, settings.log_level)
+    if args.command == "migrate":
+        run_alembic_upgrade(service_dir, settings.database_url)
+        return
+    uvicorn.run(
+        app_factory(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        # Only the gateway sits in front of us; X-Forwarded-* is read explicitly where needed.
+        proxy_headers=False,
+        server_header=False,
+    )

@@ -1,0 +1,108 @@
+"""The frame every service's FastAPI app is built in: ids, errors, health, metrics, tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from tollgate.shared.errors import install_problem_handlers
+from tollgate.shared.logs import request_id_var
+from tollgate.shared.telemetry import PrometheusMiddleware, metrics_endpoint, setup_tracing
+
+__all__ = [
+    "ReadinessCheck",
+    "RequestIdMiddleware",
+    "create_service_app",
+    "health_router",
+]
+
+ReadinessCheck = Callable[[], Awaitable[Any]]
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Takes a well-formed ``X-Request-ID`` from the caller or makes one, and echoes it back."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _SAFE_REQUEST_ID.match(candidate):
+                    request_id = candidate
+                break
+        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        raw_id = request_id.encode()
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            request_id_var.reset(token)
+
+
+def health_router(checks: dict[str, ReadinessCheck], timeout: float = 2.0) -> APIRouter:
+    """``/healthz``: the process answers. ``/readyz``: every dependency answers in time."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        async def run(check: ReadinessCheck) -> str:
+            try:
+                result = await asyncio.wait_for(check(), timeout=timeout)
+            except Exception as exc:
+                return f"failing: {type(exc).__name__}: {exc}"[:300]
+            return result if isinstance(result, str) else "ok"
+
+        names = list(checks)
+        results = await asyncio.gather(*(run(checks[n]) for n in names))
+        report = dict(zip(names, results, strict=True))
+        ready = all(not r.startswith("failing") for r in results)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": report},
+            status_code=200 if ready else 503,
+        )
+
+    return router
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    lifespan: Any,
+    readiness: dict[str, ReadinessCheck],
+    otlp_endpoint: str | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(health_router(readiness))
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    setup_tracing(service, otlp_endpoint)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    app.add_middleware(PrometheusMiddleware, service=service)
+    app.add_middleware(RequestIdMiddleware)
+    return app

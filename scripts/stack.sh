@@ -86,7 +86,7 @@ for svc in "${SERVICES[@]}"; do
 done
 
 if command -v rabbitmqctl >/dev/null; then
-  for vhost in tollgate tollgate_test; do
+  for vhost in tollgate tollgate_test_{shared,gateway,auth,billing,usage,llm_proxy,e2e}; do
     if ! rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$vhost"; then
       rabbitmqctl -q add_vhost "$vhost" >/dev/null
       rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null

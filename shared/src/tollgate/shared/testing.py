@@ -27,24 +27,36 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tollgate.shared.db import run_alembic_upgrade
 
 __all__ = [
-    "TEST_AMQP_URL",
-    "TEST_REDIS_URL",
+    "TEST_PACKAGES",
     "SigningKey",
     "delete_queues",
     "free_port",
     "jwks_server",
     "reset_database",
+    "test_amqp_url",
     "test_database_url",
+    "test_redis_url",
 ]
 
-TEST_AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate_test")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each package's tests get their own vhost and Redis database (scripts/stack.sh makes
+# them), so two packages' suites can run at once without reading each other's events.
+TEST_PACKAGES = ("shared", "gateway", "auth", "billing", "usage", "llm_proxy", "e2e")
+
+
+def test_amqp_url(package: str) -> str:
+    if package not in TEST_PACKAGES:
+        raise ValueError(f"unknown test package {package}")
+    return f"amqp://guest:guest@127.0.0.1:5672/tollgate_test_{package}"
+
+
+def test_redis_url(package: str) -> str:
+    return f"redis://127.0.0.1:6379/{15 - TEST_PACKAGES.index(package)}"
 ISSUER = "tollgate-auth"
 AUDIENCE = "tollgate"
 
 
 def test_database_url(service: str) -> str:
-    """The ``<service>_test`` database that scripts/stack.sh creates."""
+    """The ``<service>_test`` database that scripts/stack.sh creates (``shared_test`` too)."""
     password = os.environ.get("TOLLGATE_DB_PASSWORD", "tollgate")
     return f"postgresql+asyncpg://tollgate_{service}:{password}@127.0.0.1:5432/{service}_test"
 

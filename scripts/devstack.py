@@ -147,10 +147,12 @@ class Stack:
                 proc = self.procs[name]
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode} during start")
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(f"{self.url(name)}/readyz", timeout=1) as r:
-                        if r.status == 200:
-                            pending.discard(name)
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{self.url(name)}/readyz", timeout=1) as r,
+                ):
+                    if r.status == 200:
+                        pending.discard(name)
             time.sleep(0.2)
         if pending:
             raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
@@ -186,7 +188,8 @@ def up() -> None:
     try:
         stack.start()
         stack.wait_ready()
-        print(f"\n  Tollgate is up: {stack.url('gateway')}  (OpenAI base URL {stack.url('gateway')}/v1)")
+        gateway = stack.url("gateway")
+        print(f"\n  Tollgate is up: {gateway}  (OpenAI base URL {gateway}/v1)")
         print("  Ctrl-C stops every service.\n", flush=True)
         while not stopping.wait(1.0):
             stack.restart_crashed()
@@ -215,6 +218,8 @@ def down() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "migrate"])
     {"up": up, "down": down, "migrate": migrate}[parser.parse_args().command]()

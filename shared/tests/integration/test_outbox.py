@@ -40,9 +40,9 @@ async def write_event(
     return envelope
 
 
-async def collect(queue_name: str, routing_key: str = "user.deleted") -> tuple[
-    list[str], Callable[[], Awaitable[None]]
-]:
+async def collect(
+    queue_name: str, routing_key: str = "user.deleted"
+) -> tuple[list[str], Callable[[], Awaitable[None]]]:
     """Bind a plain queue and record the ids of what arrives."""
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
@@ -128,8 +128,9 @@ async def test_with_the_broker_gone_events_wait_and_all_drain_when_it_is_back(
     sessionmaker: async_sessionmaker[AsyncSession], queue_name: str, proxy: CuttableProxy
 ) -> None:
     seen, close = await collect(queue_name)
-    broker = Broker(f"amqp://guest:guest@127.0.0.1:{proxy.port}/tollgate_test_shared",
-                    publish_timeout=1.0)
+    broker = Broker(
+        f"amqp://guest:guest@127.0.0.1:{proxy.port}/tollgate_test_shared", publish_timeout=1.0
+    )
     await broker.connect()
     relay = OutboxRelay(sessionmaker, tables.outbox, broker, poll_interval=0.1, max_backoff=0.5)
     relay.start()

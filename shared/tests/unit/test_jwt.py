@@ -83,7 +83,9 @@ async def test_wrong_audience_issuer_or_expiry_is_rejected(
     overrides: dict[str, object], message: str
 ) -> None:
     key = SigningKey()
-    token = jwt.encode(claims(**overrides), key.private, algorithm="EdDSA", headers={"kid": key.kid})
+    token = jwt.encode(
+        claims(**overrides), key.private, algorithm="EdDSA", headers={"kid": key.kid}
+    )
     async with jwks_server(key) as (url, _):
         verifier = JWKSVerifier(url, issuer="tollgate-auth", audience="tollgate")
         with pytest.raises(Unauthorized, match=message):

@@ -1,16 +1,16 @@
 """One exception base for the services, rendered as RFC 9457 problem+json.
 
-    TollgateError                  500 unless a subclass says otherwise
-    ├── BadRequest                 400
-    ├── Unauthorized               401
-    ├── PaymentRequired            402
-    ├── Forbidden                  403
-    ├── NotFound                   404
-    ├── Conflict                   409
-    ├── PayloadTooLarge            413
-    ├── UnprocessableEntity        422
-    ├── TooManyRequests            429  (carries retry_after)
-    └── ServiceUnavailable         503
+TollgateError                  500 unless a subclass says otherwise
+├── BadRequest                 400
+├── Unauthorized               401
+├── PaymentRequired            402
+├── Forbidden                  403
+├── NotFound                   404
+├── Conflict                   409
+├── PayloadTooLarge            413
+├── UnprocessableEntity        422
+├── TooManyRequests            429  (carries retry_after)
+└── ServiceUnavailable         503
 """
 
 from __future__ import annotations

@@ -81,7 +81,9 @@ class ServiceRuntime:
         self.broker = Broker(s.amqp_url)
         await self.broker.connect()
         self.relay = OutboxRelay(
-            self.sessionmaker, self.tables.outbox, self.broker,
+            self.sessionmaker,
+            self.tables.outbox,
+            self.broker,
             poll_interval=self.relay_poll_interval,
         )
         self.relay.start()

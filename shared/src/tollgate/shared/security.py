@@ -24,11 +24,11 @@ from tollgate.shared.errors import Forbidden, Unauthorized
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "ROLE_ORDER",
     "AdminUser",
     "CurrentUser",
     "JWKSVerifier",
     "Principal",
-    "ROLE_ORDER",
     "ServiceCaller",
     "bearer_token",
     "current_principal",
@@ -118,8 +118,12 @@ class JWKSVerifier:
                 response.raise_for_status()
                 document = response.json()
             except (httpx.HTTPError, json.JSONDecodeError, ValueError) as exc:
-                log.warning("JWKS fetch from %s failed, keeping %d keys: %s",
-                            self.jwks_url, len(self._keys), exc)
+                log.warning(
+                    "JWKS fetch from %s failed, keeping %d keys: %s",
+                    self.jwks_url,
+                    len(self._keys),
+                    exc,
+                )
                 return False
             keys: dict[str, jwt.PyJWK] = {}
             for entry in document.get("keys", []):
@@ -152,7 +156,9 @@ class JWKSVerifier:
             raise Unauthorized("Malformed token", type_slug="invalid-token") from exc
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
-            raise Unauthorized(f"Token algorithm {alg!r} is not accepted", type_slug="invalid-token")
+            raise Unauthorized(
+                f"Token algorithm {alg!r} is not accepted", type_slug="invalid-token"
+            )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("Token has no key id", type_slug="invalid-token")

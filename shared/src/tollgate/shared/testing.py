@@ -51,6 +51,8 @@ def test_amqp_url(package: str) -> str:
 
 def test_redis_url(package: str) -> str:
     return f"redis://127.0.0.1:6379/{15 - TEST_PACKAGES.index(package)}"
+
+
 ISSUER = "tollgate-auth"
 AUDIENCE = "tollgate"
 

@@ -1,11 +1,11 @@
 """Events between services, delivered at least once and applied exactly once.
 
-    events     the envelope and one pydantic model per event type (DESIGN.md §5)
-    broker     connection, the topic exchange, publishing with confirms and trace context
-    outbox     outbox and inbox tables, ``add_event`` inside a business transaction
-    relay      OutboxRelay: drains the outbox to the broker
-    consumer   Consumer: manual ack after commit, inbox dedup, retry with backoff, dead letters
-    dead_letters  list and replay parked messages (``python -m tollgate.shared.messaging.dead_letters``)
+events     the envelope and one pydantic model per event type (DESIGN.md §5)
+broker     connection, the topic exchange, publishing with confirms and trace context
+outbox     outbox and inbox tables, ``add_event`` inside a business transaction
+relay      OutboxRelay: drains the outbox to the broker
+consumer   Consumer: manual ack after commit, inbox dedup, retry with backoff, dead letters
+dead_letters  list and replay parked messages (``python -m tollgate.shared.messaging.dead_letters``)
 """
 
 from tollgate.shared.messaging.broker import EXCHANGE, Broker

@@ -72,7 +72,9 @@ class Consumer:
     async def start(self) -> None:
         channel = await self.broker.connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
-        exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         for sub in self.subscriptions:
             queue = await declare_queues(channel, sub)
             for key in sub.routing_keys:

@@ -52,7 +52,7 @@ async def list_dead_letters(url: str, queue: str, limit: int = 100) -> list[Dead
                     message.message_id,
                     message.type,
                     str(headers.get(ERROR_HEADER)) if ERROR_HEADER in headers else None,
-                    int(headers[ATTEMPT_HEADER]) if ATTEMPT_HEADER in headers else None,
+                    int(str(headers[ATTEMPT_HEADER])) if ATTEMPT_HEADER in headers else None,
                     message.body.decode(errors="replace"),
                 )
             )

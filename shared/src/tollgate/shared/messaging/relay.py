@@ -96,7 +96,9 @@ class OutboxRelay:
         async with self.sessionmaker() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(o.c.id, o.c.event_id, o.c.event_type, o.c.body, o.c.headers, o.c.attempts)
+                    select(
+                        o.c.id, o.c.event_id, o.c.event_type, o.c.body, o.c.headers, o.c.attempts
+                    )
                     .where(o.c.published_at.is_(None), o.c.next_attempt_at <= func.now())
                     .order_by(o.c.id)
                     .limit(self.batch_size)
@@ -117,7 +119,9 @@ class OutboxRelay:
             )
             sent = [r.id for r, res in zip(rows, results, strict=True) if res is None]
             failed = [
-                (r, res) for r, res in zip(rows, results, strict=True) if isinstance(res, BaseException)
+                (r, res)
+                for r, res in zip(rows, results, strict=True)
+                if isinstance(res, BaseException)
             ]
             if sent:
                 await self._mark_published(session, sent)
@@ -146,6 +150,8 @@ class OutboxRelay:
     async def pending(self) -> int:
         async with self.sessionmaker() as session:
             count = await session.scalar(
-                select(func.count()).select_from(self.outbox).where(self.outbox.c.published_at.is_(None))
+                select(func.count())
+                .select_from(self.outbox)
+                .where(self.outbox.c.published_at.is_(None))
             )
             return int(count or 0)

@@ -23,6 +23,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PIDFILE = ROOT / ".run" / "devstack.pid"
@@ -60,7 +61,10 @@ class Stack:
     redis_db: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    log_dir: Path | None = None  # write each service's output to <log_dir>/<name>.log instead
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Made once per stack, so a restarted service still matches what auth knows.
+    client_secrets: dict[str, str] = field(default_factory=dict)
     _stopping: bool = False
 
     def port(self, name: str) -> int:
@@ -90,7 +94,9 @@ class Stack:
                 env[f"{p}_DATABASE_URL"] = (
                     f"postgresql+asyncpg://tollgate_{spec.database}:{password}@127.0.0.1:5432/{db}"
                 )
-            client_secret = env.get(f"{p}_CLIENT_SECRET") or secrets.token_urlsafe(32)
+            client_secret = env.get(f"{p}_CLIENT_SECRET") or self.client_secrets.setdefault(
+                spec.name, secrets.token_urlsafe(32)
+            )
             env[f"{p}_CLIENT_SECRET"] = client_secret
             clients.append(f"{spec.name}:{client_secret}")
         # Auth learns every service client and its secret from this one variable.
@@ -122,14 +128,34 @@ class Stack:
         )
         self.procs[spec.name] = proc
         label = f"{color}{spec.name:>9}\033[0m | "
-        threading.Thread(target=self._pump, args=(proc, label), daemon=True).start()
+        log_file = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log_file = (self.log_dir / f"{spec.name}.log").open("ab")
+        threading.Thread(target=self._pump, args=(proc, label, log_file), daemon=True).start()
 
-    def _pump(self, proc: subprocess.Popen[bytes], label: str) -> None:
+    def _pump(self, proc: subprocess.Popen[bytes], label: str, log_file: Any) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if not self.quiet:
+            if log_file is not None:
+                log_file.write(line)
+                log_file.flush()
+            elif not self.quiet:
                 sys.stdout.write(label + line.decode(errors="replace"))
                 sys.stdout.flush()
+        if log_file is not None:
+            log_file.close()
+
+    def restart(self, name: str) -> None:
+        """Start a service again (after a test killed it), with the same environment."""
+        index = next(i for i, s in enumerate(SERVICES) if s.name == name)
+        self._spawn(SERVICES[index], self.env(), COLORS[index % len(COLORS)])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        proc.wait()
 
     def restart_crashed(self) -> None:
         env = self.env()

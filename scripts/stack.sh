@@ -74,7 +74,7 @@ for svc in "${SERVICES[@]}"; do
   if [ "$exists" != "1" ]; then
     psql_admin "-c \"CREATE ROLE $role LOGIN PASSWORD '$DB_PASSWORD'\"" >/dev/null
   fi
-  dbs=("$svc" "${svc}_test")
+  dbs=("$svc" "${svc}_test" "${svc}_e2e")
   [ "$svc" = shared ] && dbs=("shared_test")
   for db in "${dbs[@]}"; do
     exists=$(psql_admin "-c \"SELECT 1 FROM pg_database WHERE datname='$db'\"")

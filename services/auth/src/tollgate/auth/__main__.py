@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 from tollgate.auth.app import create_app
@@ -8,4 +9,9 @@ from tollgate.shared.runner import service_main
 SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 if __name__ == "__main__":
-    service_main(Settings, create_app, SERVICE_DIR)  # type: ignore[arg-type]
+    if len(sys.argv) > 1 and sys.argv[1] == "create-superadmin":
+        from tollgate.auth.cli import main
+
+        main(sys.argv[2:])
+    else:
+        service_main(Settings, create_app, SERVICE_DIR)

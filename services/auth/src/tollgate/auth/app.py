@@ -1,18 +1,133 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
 from fastapi import FastAPI
 
+from tollgate.auth.accounts.endpoints import router as accounts_router
+from tollgate.auth.accounts.endpoints import users as users_router
+from tollgate.auth.accounts.passwords import Passwords
+from tollgate.auth.accounts.throttling import LoginThrottle, ThrottlePolicy
+from tollgate.auth.admin.endpoints import router as admin_router
+from tollgate.auth.api_keys.endpoints import internal as api_keys_internal
+from tollgate.auth.api_keys.endpoints import router as api_keys_router
+from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
 from tollgate.auth.models import messaging
+from tollgate.auth.plans.consumer import subscriptions
+from tollgate.auth.service_clients.endpoints import router as service_clients_router
+from tollgate.auth.sessions.endpoints import router as sessions_router
+from tollgate.auth.sessions.service import SessionPolicy
+from tollgate.auth.signing.endpoints import router as jwks_router
+from tollgate.auth.signing.keyring import KeyRing
+from tollgate.auth.signing.sealing import KeySeal
+from tollgate.auth.signing.tokens import LocalVerifier, TokenIssuer
+from tollgate.auth.vscode.endpoints import config_router as vscode_config_router
+from tollgate.auth.vscode.endpoints import router as vscode_router
+from tollgate.auth.vscode.service import delete_expired_vscode_sessions
 from tollgate.shared.runtime import ServiceRuntime
+from tollgate.shared.security import MAX_LEEWAY_SECONDS
 from tollgate.shared.web import create_service_app
+
+log = logging.getLogger("tollgate.auth")
+
+HOUSEKEEPING_INTERVAL = 60.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, messaging)
-    return create_service_app(
+    runtime = ServiceRuntime(settings, messaging, subscriptions(), use_redis=True)
+    housekeeping: list[asyncio.Task[None]] = []
+
+    async def start(app: FastAPI) -> None:
+        assert runtime.sessionmaker is not None and runtime.redis is not None
+        longest_token = max(settings.access_token_ttl_seconds, settings.service_token_ttl_seconds)
+        keyring = KeyRing(
+            runtime.sessionmaker,
+            KeySeal(settings.key_encryption_secret.get_secret_value()),
+            rotate_after=timedelta(days=settings.signing_key_rotation_days),
+            publish_grace=timedelta(seconds=longest_token + MAX_LEEWAY_SECONDS),
+        )
+        await keyring.ensure_active()
+        verifier = LocalVerifier(
+            keyring, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        await verifier.refresh(force=True)
+        app.state.keyring = keyring
+        app.state.jwt_verifier = verifier
+        app.state.token_issuer = TokenIssuer(
+            keyring,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl=settings.access_token_ttl_seconds,
+            service_ttl=settings.service_token_ttl_seconds,
+        )
+        app.state.session_policy = SessionPolicy(
+            refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+            reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+        )
+        app.state.passwords = Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        app.state.login_throttle = LoginThrottle(
+            runtime.redis,
+            ThrottlePolicy(
+                window=settings.throttle_window_seconds,
+                account_threshold=settings.throttle_account_failures,
+                ip_threshold=settings.throttle_ip_failures,
+                base_delay=settings.throttle_base_delay_seconds,
+                max_delay=settings.throttle_max_delay_seconds,
+            ),
+        )
+        app.state.service_clients = settings.service_client_secrets()
+        housekeeping.append(asyncio.create_task(run_housekeeping(app), name="auth-housekeeping"))
+
+    async def stop(app: FastAPI) -> None:
+        for task in housekeeping:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await app.state.jwt_verifier.close()
+
+    runtime.on_start.append(start)
+    runtime.on_stop.append(stop)
+    app = create_service_app(
         service=settings.service_name,
         title="Tollgate auth",
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
     )
+    app.add_middleware(BodyLimitMiddleware)
+    for router in (
+        jwks_router,
+        service_clients_router,
+        accounts_router,
+        sessions_router,
+        users_router,
+        api_keys_router,
+        api_keys_internal,
+        vscode_config_router,
+        vscode_router,
+        admin_router,
+    ):
+        app.include_router(router)
+    return app
+
+
+async def run_housekeeping(app: FastAPI) -> None:
+    """Rotate the signing key when due, pick up other replicas' keys, drop expired records."""
+    keyring: KeyRing = app.state.keyring
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+        try:
+            await keyring.ensure_active()
+            async with app.state.sessionmaker() as db, db.begin():
+                await delete_expired_vscode_sessions(db)
+        except Exception:
+            log.exception("auth housekeeping pass failed")

@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tollgate.shared.settings import ServiceSettings
@@ -11,3 +11,41 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://tollgate_auth:tollgate@127.0.0.1:5432/auth"
     client_id: str = "auth"
     client_secret: SecretStr = SecretStr("changeme")
+
+    # "gateway:secret,billing:secret,..." — one client-credentials client per service.
+    service_clients: SecretStr = SecretStr("")
+    # Encrypts the Ed25519 private keys kept in the database (AES-GCM, key derived by SHA-256).
+    key_encryption_secret: SecretStr = SecretStr("changeme")
+    signing_key_rotation_days: int = Field(30, ge=1)
+
+    access_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    service_token_ttl_seconds: int = Field(900, ge=60, le=3600)
+    refresh_token_ttl_days: int = Field(30, ge=1, le=90)
+    # A spent refresh token presented again within this window is a concurrent refresh by
+    # the same client, not a theft: it gets a fresh token instead of revoking the session.
+    refresh_reuse_grace_seconds: int = Field(10, ge=0, le=120)
+
+    # Argon2id, OWASP's second recommended set: 19 MiB, 2 passes, 1 lane.
+    argon2_time_cost: int = 2
+    argon2_memory_cost_kib: int = 19456
+    argon2_parallelism: int = 1
+
+    # Login throttling (Redis): failures counted in a window, then exponential backoff.
+    throttle_window_seconds: int = 900
+    throttle_account_failures: int = 5
+    throttle_ip_failures: int = 20
+    throttle_base_delay_seconds: int = 2
+    throttle_max_delay_seconds: int = 900
+
+    # What the extension is told to talk to: the gateway's public address.
+    public_url: str = "http://127.0.0.1:8000"
+    api_key_default_scopes: str = "llm,read"
+    vscode_session_ttl_days: int = 30
+
+    def service_client_secrets(self) -> dict[str, str]:
+        clients: dict[str, str] = {}
+        for entry in self.service_clients.get_secret_value().split(","):
+            name, sep, secret = entry.strip().partition(":")
+            if sep and name and secret:
+                clients[name] = secret
+        return clients

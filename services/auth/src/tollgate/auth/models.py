@@ -1,6 +1,24 @@
 """Tables of the auth service."""
 
-from sqlalchemy.orm import DeclarativeBase
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tollgate.shared.db import new_metadata
 from tollgate.shared.messaging import messaging_tables
@@ -11,3 +29,130 @@ class Base(DeclarativeBase):
 
 
 messaging = messaging_tables(Base.metadata)
+
+Timestamp = DateTime(timezone=True)
+
+
+class SigningKey(Base):
+    """An Ed25519 key pair; the private half is stored encrypted."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16), default="EdDSA")
+    private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    # Set when a newer key takes over signing; the public key stays published until
+    # every token it signed has expired (``published_until``).
+    retired_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    published_until: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # Stored lower-cased; NULL once the account is deleted and its personal data erased.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="user")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    org_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    parent_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    # Sub-users: what the parent allows them (permissions list, monthly token cap).
+    permissions: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    token_limit: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        Timestamp, server_default=func.now(), onupdate=func.now()
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class AccountPlan(Base):
+    """The plan of an account (user or organization) as billing last announced it."""
+
+    __tablename__ = "account_plans"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40))
+    limits: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(
+        Timestamp, server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Session(Base):
+    """A sign-in: the family of refresh tokens that descend from one login."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    # Absolute lifetime: rotation never extends it.
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    spent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    last_four: Mapped[str] = mapped_column(String(4))
+    scopes: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class VscodeSession(Base):
+    """One VS Code installation signed in as a user (machine id + extension version)."""
+
+    __tablename__ = "vscode_sessions"
+    __table_args__ = (
+        Index("ix_vscode_sessions_user_machine", "user_id", "machine_id", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    machine_id: Mapped[str] = mapped_column(String(200))
+    extension_version: Mapped[str] = mapped_column(String(40))
+    auth_session_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -1,0 +1,104 @@
+"""Dependencies the routes share: the signed-in caller, checked against the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tollgate.auth.accounts.passwords import Passwords
+from tollgate.auth.accounts.repository import UserRepository
+from tollgate.auth.accounts.throttling import LoginThrottle
+from tollgate.auth.config import Settings
+from tollgate.auth.models import User
+from tollgate.auth.sessions.repository import SessionRepository
+from tollgate.auth.sessions.service import ClientInfo, SessionPolicy, Sessions
+from tollgate.auth.signing.tokens import TokenIssuer
+from tollgate.shared.db import SessionDep
+from tollgate.shared.errors import Forbidden, Unauthorized
+from tollgate.shared.security import ROLE_ORDER, CurrentUser, Principal
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    user: User
+
+    def has_role(self, role: str) -> bool:
+        return ROLE_ORDER.get(self.user.role, -1) >= ROLE_ORDER[role]
+
+
+async def signed_in_caller(principal: CurrentUser, db: SessionDep) -> Caller:
+    """The token's user, still active, and its session not revoked.
+
+    The gateway drops revoked tokens too; checking here as well means a logout is
+    effective at auth at once, even for a request that bypassed the gateway's cache.
+    """
+    user = await UserRepository(db).get(principal.user_id)
+    if user is None or not user.is_active or user.deleted_at is not None:
+        raise Unauthorized("Account is disabled or deleted", type_slug="account-disabled")
+    if principal.sid is not None:
+        session = await SessionRepository(db).get(principal.sid)
+        if (
+            session is None
+            or session.revoked_at is not None
+            or session.expires_at <= datetime.now(UTC)
+        ):
+            raise Unauthorized("Session has ended; sign in again", type_slug="session-ended")
+    return Caller(principal, user)
+
+
+SignedIn = Annotated[Caller, Depends(signed_in_caller)]
+
+
+async def admin_caller(caller: SignedIn) -> Caller:
+    # The role is read from the database, so a demotion applies before old tokens expire.
+    if not caller.has_role("admin"):
+        raise Forbidden("Requires the admin role")
+    return caller
+
+
+Admin = Annotated[Caller, Depends(admin_caller)]
+
+
+def client_info(request: Request) -> ClientInfo:
+    # Only the gateway reaches auth; it appends the caller's address to X-Forwarded-For.
+    forwarded = request.headers.get("x-forwarded-for", "")
+    ip = forwarded.split(",")[0].strip() if forwarded else None
+    if not ip and request.client is not None:
+        ip = request.client.host
+    return ClientInfo(ip=ip[:64] if ip else None, user_agent=request.headers.get("user-agent"))
+
+
+Client = Annotated[ClientInfo, Depends(client_info)]
+
+
+def settings(request: Request) -> Settings:
+    value: Settings = request.app.state.settings
+    return value
+
+
+def sessions_for(request: Request, db: SessionDep) -> Sessions:
+    issuer: TokenIssuer = request.app.state.token_issuer
+    policy: SessionPolicy = request.app.state.session_policy
+    return Sessions(db, issuer, policy)
+
+
+SessionsDep = Annotated[Sessions, Depends(sessions_for)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+
+
+def passwords(request: Request) -> Passwords:
+    value: Passwords = request.app.state.passwords
+    return value
+
+
+def throttle(request: Request) -> LoginThrottle:
+    value: LoginThrottle = request.app.state.login_throttle
+    return value
+
+
+PasswordsDep = Annotated[Passwords, Depends(passwords)]
+ThrottleDep = Annotated[LoginThrottle, Depends(throttle)]

@@ -1,0 +1,121 @@
+"""Builders and probes shared by auth's integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+
+from tollgate.auth.config import Settings
+from tollgate.shared.messaging import EXCHANGE
+from tollgate.shared.testing import (
+    test_amqp_url,
+    test_database_url,
+    test_redis_url,
+)
+
+SERVICE_DIR = Path(__file__).resolve().parents[2]
+DATABASE_URL = test_database_url("auth")
+AMQP_URL = test_amqp_url("auth")
+REDIS_URL = test_redis_url("auth")
+GATEWAY_SECRET = "gateway-test-secret"
+PASSWORD = "correct horse battery staple"
+
+
+def auth_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": DATABASE_URL,
+        "amqp_url": AMQP_URL,
+        "redis_url": REDIS_URL,
+        "service_clients": f"gateway:{GATEWAY_SECRET},usage:usage-test-secret",
+        "key_encryption_secret": "test-key-encryption-secret",
+        "refresh_reuse_grace_seconds": 1,
+        "public_url": "https://gateway.example.test",
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+class SignedInUser:
+    def __init__(self, email: str, body: dict[str, Any]) -> None:
+        self.email = email
+        self.body = body
+        self.access = body["access_token"]
+        self.refresh = body["refresh_token"]
+        self.id = body["user"]["id"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+async def register(
+    client: httpx.AsyncClient, email: str | None = None, **extra: Any
+) -> SignedInUser:
+    email = email or new_email()
+    response = await client.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "name": "Ada", **extra}
+    )
+    assert response.status_code == 201, response.text
+    return SignedInUser(email, response.json())
+
+
+async def service_token(client: httpx.AsyncClient) -> str:
+    response = await client.post(
+        "/internal/service-token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "gateway",
+            "client_secret": GATEWAY_SECRET,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+class EventTap:
+    """A throwaway queue on the test vhost that sees the events auth publishes."""
+
+    def __init__(self, routing_keys: list[str]) -> None:
+        self.routing_keys = routing_keys
+        self.events: list[dict[str, Any]] = []
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+
+    async def __aenter__(self) -> EventTap:
+        self._connection = await aio_pika.connect_robust(AMQP_URL)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in self.routing_keys:
+            await queue.bind(exchange, routing_key=key)
+        await queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        import json
+
+        self.events.append(json.loads(message.body))
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no matching event among {self.events}")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._connection is not None:
+            await self._connection.close()

@@ -1,11 +1,11 @@
 from pathlib import Path
 
+from tollgate.shared.runner import service_main
 from tollgate.usage.app import create_app
 from tollgate.usage.config import Settings
-from tollgate.shared.runner import service_main
 
 # src/tollgate/usage/__main__.py -> the service folder holding alembic.ini and migrations/
 SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 if __name__ == "__main__":
-    service_main(Settings, create_app, SERVICE_DIR)  # type: ignore[arg-type]
+    service_main(Settings, create_app, SERVICE_DIR)  # type: ignore[arg-type, unused-ignore]

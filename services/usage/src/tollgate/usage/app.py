@@ -1,18 +1,39 @@
 from fastapi import FastAPI
 
-from tollgate.usage.config import Settings
-from tollgate.usage.models import messaging
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.web import create_service_app
+from tollgate.usage.analytics.endpoints import router as analytics_router
+from tollgate.usage.config import Settings
+from tollgate.usage.models import messaging
+from tollgate.usage.reservations.endpoints import router as reservations_router
+from tollgate.usage.reservations.sweeper import HoldSweeper
+from tollgate.usage.subscriptions import subscriptions
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, messaging)
-    return create_service_app(
+    runtime = ServiceRuntime(
+        settings, messaging, subscriptions=subscriptions(settings, messaging.outbox)
+    )
+
+    def start_sweeper(app: FastAPI) -> None:
+        assert runtime.sessionmaker is not None
+        sweeper = HoldSweeper(runtime.sessionmaker, interval=settings.sweep_interval_seconds)
+        sweeper.start()
+        app.state.hold_sweeper = sweeper
+
+    async def stop_sweeper(app: FastAPI) -> None:
+        await app.state.hold_sweeper.stop()
+
+    runtime.on_start.append(start_sweeper)
+    runtime.on_stop.append(stop_sweeper)
+    app: FastAPI = create_service_app(
         service=settings.service_name,
         title="Tollgate usage",
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
     )
+    app.include_router(reservations_router)
+    app.include_router(analytics_router)
+    return app

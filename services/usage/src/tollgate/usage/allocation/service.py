@@ -1,0 +1,132 @@
+"""Accounts and their allocations, from auth's and billing's events.
+
+subscription.changed carries a ``sequence``: an event older than the last one
+applied to the account changes nothing. Each period's allocation is granted
+once (see ledger.service.grant_plan_allocation), so repeats, reordering and the
+free plan announced by both user.registered and billing never grant twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.shared.messaging import Envelope
+from tollgate.shared.messaging.events import (
+    OrgMemberAdded,
+    OrgMemberRemoved,
+    SubscriptionChanged,
+    UserDeleted,
+    UserRegistered,
+)
+from tollgate.usage.allocation import repository as repo
+from tollgate.usage.config import Settings
+from tollgate.usage.ledger.service import ensure_account, grant_plan_allocation
+
+__all__ = [
+    "GRANTING_STATUSES",
+    "apply_subscription_changed",
+    "on_member_added",
+    "on_member_removed",
+    "on_user_deleted",
+    "on_user_registered",
+]
+
+log = logging.getLogger("tollgate.usage.allocation")
+
+# Subscription states in which the period's allocation is granted.
+GRANTING_STATUSES = frozenset({"active", "trialing"})
+
+
+async def on_user_registered(session: AsyncSession, settings: Settings, envelope: Envelope) -> None:
+    event = UserRegistered.model_validate(envelope.data)
+    if event.parent_user_id is not None:
+        # Sub-users spend from their parent's account, within the cap set for them.
+        cap = envelope.data.get("token_limit")
+        await repo.upsert_member(
+            session,
+            event.parent_user_id,
+            event.user_id,
+            kind="sub_user",
+            role="sub_user",
+            cap_tokens=int(cap) if isinstance(cap, int) and cap >= 0 else None,
+        )
+        return
+    # The allocation period starts when the user registered, even if we hear of it late.
+    start = min(envelope.occurred_at, datetime.now(UTC))
+    await ensure_account(
+        session, event.user_id, kind="user", free_tokens=settings.free_monthly_tokens, now=start
+    )
+    if event.org_id is not None:
+        await repo.upsert_member(session, event.org_id, event.user_id, kind="org", role="member")
+
+
+async def apply_subscription_changed(
+    session: AsyncSession, settings: Settings, envelope: Envelope
+) -> None:
+    event = SubscriptionChanged.model_validate(envelope.data)
+    now = datetime.now(UTC)
+    is_org = event.org_id is not None and event.org_id == event.account_id
+    account = await ensure_account(
+        session,
+        event.account_id,
+        kind="org" if is_org else "user",
+        free_tokens=settings.free_monthly_tokens,
+        now=now,
+        # The event itself says what this period's allocation is.
+        grant_free=False,
+    )
+    if (
+        account.subscription_sequence is not None
+        and event.sequence <= account.subscription_sequence
+    ):
+        log.info(
+            "stale subscription.changed %s for %s (have %s)",
+            event.sequence,
+            account.id,
+            account.subscription_sequence,
+        )
+        return
+    account.plan = event.plan
+    account.status = event.status
+    account.monthly_tokens = event.monthly_tokens
+    account.limits = dict(event.limits) or None
+    account.period_start = event.current_period_start
+    account.period_end = event.current_period_end
+    account.subscription_sequence = event.sequence
+    await session.flush()
+    if event.status in GRANTING_STATUSES:
+        await grant_plan_allocation(
+            session,
+            account.id,
+            event.current_period_start,
+            event.current_period_end,
+            event.monthly_tokens,
+            now,
+        )
+
+
+async def on_member_added(session: AsyncSession, envelope: Envelope) -> None:
+    event = OrgMemberAdded.model_validate(envelope.data)
+    cap = envelope.data.get("token_limit")
+    await repo.upsert_member(
+        session,
+        event.org_id,
+        event.user_id,
+        kind="org",
+        role=event.role,
+        cap_tokens=int(cap) if isinstance(cap, int) and cap >= 0 else None,
+    )
+
+
+async def on_member_removed(session: AsyncSession, envelope: Envelope) -> None:
+    event = OrgMemberRemoved.model_validate(envelope.data)
+    await repo.deactivate_member(session, event.org_id, event.user_id)
+
+
+async def on_user_deleted(session: AsyncSession, envelope: Envelope) -> None:
+    """Erase what is personal; the ledger and anonymous aggregates stay."""
+    event = UserDeleted.model_validate(envelope.data)
+    await repo.erase_user(session, event.user_id, datetime.now(UTC))

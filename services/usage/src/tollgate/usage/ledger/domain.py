@@ -1,0 +1,125 @@
+"""The arithmetic of the ledger, free of I/O: what is spendable, and which grant pays."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "GrantState",
+    "HoldSize",
+    "InsufficientTokens",
+    "add_month",
+    "draw",
+    "size_hold",
+    "spendable_for_settlement",
+    "spending_order",
+]
+
+
+@dataclass(frozen=True)
+class GrantState:
+    id: uuid.UUID
+    amount: int
+    used: int
+    priority: int
+    starts_at: datetime
+    expires_at: datetime | None
+
+    @property
+    def remaining(self) -> int:
+        return self.amount - self.used
+
+    def is_active(self, at: datetime) -> bool:
+        return self.starts_at <= at and (self.expires_at is None or self.expires_at > at)
+
+
+class InsufficientTokens(Exception):
+    def __init__(self, available: int) -> None:
+        super().__init__(f"{available} tokens available")
+        self.available = available
+
+
+@dataclass(frozen=True)
+class HoldSize:
+    held_tokens: int
+    max_completion_tokens: int
+
+
+def spending_order(grants: Sequence[GrantState]) -> list[GrantState]:
+    """The grant that expires first pays first; priority (higher first) breaks ties."""
+    far_future = datetime.max.replace(tzinfo=None)
+
+    def key(g: GrantState) -> tuple[int, datetime, int, str]:
+        expires = g.expires_at.replace(tzinfo=None) if g.expires_at else far_future
+        return (g.expires_at is None, expires, -g.priority, str(g.id))
+
+    return sorted(grants, key=key)
+
+
+def draw(grants: Sequence[GrantState], amount: int) -> list[tuple[uuid.UUID, int]]:
+    """Take ``amount`` from the grants in spending order; never more than they hold."""
+    if amount < 0:
+        raise ValueError("cannot draw a negative amount")
+    taken: list[tuple[uuid.UUID, int]] = []
+    left = amount
+    for grant in spending_order(grants):
+        if left == 0:
+            break
+        take = min(left, grant.remaining)
+        if take > 0:
+            taken.append((grant.id, take))
+            left -= take
+    if left:
+        raise ValueError(f"grants hold {amount - left} of the {amount} tokens to draw")
+    return taken
+
+
+def spendable_for_settlement(grants: Sequence[GrantState], other_holds: int, now: datetime) -> int:
+    """Tokens a settling call may draw: what it may take without touching others' holds.
+
+    Grants that expired since the call started still pay for it (the call happened
+    in their period) and no other hold competes for them; active grants are shared
+    with the other open holds.
+    """
+    lapsed = sum(g.remaining for g in grants if not g.is_active(now))
+    active = sum(g.remaining for g in grants if g.is_active(now))
+    return lapsed + max(0, active - other_holds)
+
+
+def size_hold(
+    prompt_tokens: int,
+    max_completion_tokens: int | None,
+    available: int,
+    default_completion_cap: int,
+) -> HoldSize:
+    """How much to hold for a call, or InsufficientTokens when it does not fit.
+
+    Without a max_completion_tokens the hold is the prompt plus as much completion
+    as fits, up to the plan's default cap; a call with no room to answer is refused.
+    """
+    if prompt_tokens < 0 or (max_completion_tokens is not None and max_completion_tokens < 0):
+        raise ValueError("token counts cannot be negative")
+    if max_completion_tokens is None:
+        room = min(available - prompt_tokens, default_completion_cap)
+        if room <= 0:
+            raise InsufficientTokens(max(0, available))
+        return HoldSize(prompt_tokens + room, room)
+    wanted = prompt_tokens + max_completion_tokens
+    if wanted > available or wanted <= 0:
+        if wanted <= 0 and available > 0:
+            raise ValueError("a reservation must hold at least one token")
+        raise InsufficientTokens(max(0, available))
+    return HoldSize(wanted, max_completion_tokens)
+
+
+def add_month(moment: datetime, months: int = 1) -> datetime:
+    """The same day and time ``months`` later, clamped to the month's last day."""
+    month_index = moment.month - 1 + months
+    year = moment.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)

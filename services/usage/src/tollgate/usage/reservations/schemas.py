@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReservationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=200)
+    model: str = Field(min_length=1, max_length=200)
+    prompt_tokens: int = Field(ge=0, le=10_000_000)
+    max_completion_tokens: int | None = Field(default=None, ge=0, le=10_000_000)
+    ttl_seconds: int | None = Field(default=None, ge=1, le=86_400)
+
+
+class ReservationOut(BaseModel):
+    reservation_id: uuid.UUID
+    account_id: uuid.UUID
+    held_tokens: int
+    max_completion_tokens: int
+    available: int
+    expires_at: datetime
+
+
+class ReleaseOut(BaseModel):
+    reservation_id: uuid.UUID
+    status: str
+    available: int

@@ -1,0 +1,67 @@
+"""Marks holds past their TTL as expired, so nobody can settle them any more as a hold.
+
+Their tokens stop counting the moment the TTL passes (balance reads ignore
+expired holds); the sweep makes the state explicit and keeps the index of open
+holds small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tollgate.usage.ledger.repository import expire_holds
+
+__all__ = ["HoldSweeper"]
+
+log = logging.getLogger("tollgate.usage.sweeper")
+
+
+class HoldSweeper:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        interval: float = 5.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.interval = interval
+        self.batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep_once(self) -> int:
+        """Expire every due hold, in batches; returns how many."""
+        total = 0
+        while True:
+            async with self.sessionmaker() as session, session.begin():
+                expired: int = await expire_holds(session, datetime.now(UTC), self.batch_size)
+            total += expired
+            if expired < self.batch_size:
+                return total
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hold-sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                count = await self.sweep_once()
+                if count:
+                    log.info("expired %d hold(s)", count)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hold sweep failed")
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,47 @@
+"""The queues this service consumes, and which handler applies each event type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.shared.messaging import Envelope, Subscription
+from tollgate.usage.allocation import service as allocation
+from tollgate.usage.config import Settings
+from tollgate.usage.metering.service import record_usage
+
+__all__ = ["ACCOUNTS_QUEUE", "SUBSCRIPTIONS_QUEUE", "USAGE_QUEUE", "subscriptions"]
+
+USAGE_QUEUE = "usage.usage-recorded"
+ACCOUNTS_QUEUE = "usage.accounts"
+SUBSCRIPTIONS_QUEUE = "usage.subscriptions"
+
+
+def subscriptions(settings: Settings, outbox: Table) -> Sequence[Subscription]:
+    async def on_usage(session: AsyncSession, envelope: Envelope) -> None:
+        await record_usage(session, settings, outbox, envelope)
+
+    async def on_account_event(session: AsyncSession, envelope: Envelope) -> None:
+        if envelope.type == "user.registered":
+            await allocation.on_user_registered(session, settings, envelope)
+        elif envelope.type == "user.deleted":
+            await allocation.on_user_deleted(session, envelope)
+        elif envelope.type == "org.member_added":
+            await allocation.on_member_added(session, envelope)
+        elif envelope.type == "org.member_removed":
+            await allocation.on_member_removed(session, envelope)
+
+    async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
+        await allocation.apply_subscription_changed(session, settings, envelope)
+
+    return [
+        Subscription(USAGE_QUEUE, ["usage.recorded"], on_usage),
+        Subscription(
+            ACCOUNTS_QUEUE,
+            ["user.registered", "user.deleted", "org.member_added", "org.member_removed"],
+            on_account_event,
+        ),
+        Subscription(SUBSCRIPTIONS_QUEUE, ["subscription.changed"], on_subscription),
+    ]

@@ -1,3 +1,10 @@
+"""``python -m tollgate.gateway``: serve on GATEWAY_PORT with GATEWAY_WORKERS processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
 import uvloop
 from aiohttp import web
 
@@ -6,8 +13,7 @@ from tollgate.gateway.config import Settings
 from tollgate.shared.logs import configure_logging
 
 
-def main() -> None:
-    settings = Settings()
+def serve(settings: Settings, reuse_port: bool) -> None:
     configure_logging(settings.service_name, settings.log_level)
     web.run_app(
         create_app(settings),
@@ -16,7 +22,29 @@ def main() -> None:
         access_log=None,
         print=None,
         loop=uvloop.new_event_loop(),
+        reuse_port=reuse_port,
+        # A client that hangs up cancels its handler, which closes the upstream call.
+        handler_cancellation=True,
+        max_field_size=16384,
     )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "migrate":
+        return  # no database: nothing to migrate
+    settings = Settings()
+    if settings.workers == 1:
+        serve(settings, reuse_port=False)
+        return
+    # Processes sharing the port (SO_REUSEPORT); the kernel spreads connections.
+    workers = [
+        multiprocessing.Process(target=serve, args=(settings, True), daemon=False)
+        for _ in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
 
 
 if __name__ == "__main__":

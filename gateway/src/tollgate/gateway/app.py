@@ -1,19 +1,220 @@
-"""The gateway's web application (aiohttp: it is the hot path, see bench/)."""
+"""The gateway's web application (aiohttp: it is the hot path, see bench/gateway).
+
+Every proxied request takes the same short path: route lookup, credential check
+(cached), one Redis round trip for revocation and rate limit, then the service.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from opentelemetry import propagate, trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 
-from tollgate.gateway.config import Settings
+from tollgate.gateway.admission import Admission, Decision
+from tollgate.gateway.apikeys import ApiKeyCache
+from tollgate.gateway.config import PUBLIC_ROUTES, ROUTES, Service, Settings
+from tollgate.gateway.edge import Cors, client_ip, request_id, secure_headers
+from tollgate.gateway.errors import (
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TollgateError,
+    TooManyRequests,
+    Unauthorized,
+    error_response,
+)
+from tollgate.gateway.events import EventConsumer
+from tollgate.gateway.identity import Authenticator, Caller, TokenCache
+from tollgate.gateway.metrics import LATENCY, RATE_LIMIT_DECISIONS, REQUESTS
+from tollgate.gateway.openapi import OpenAPIMerger, docs_page
+from tollgate.gateway.proxy import Upstreams, request_headers
+from tollgate.gateway.revocations import LocalDenylist, PlanLimitStore, RevocationStore
+from tollgate.gateway.routing import RouteTable
 from tollgate.shared.messaging.broker import Broker
+from tollgate.shared.security import JWKSVerifier
+from tollgate.shared.service_tokens import ServiceTokenClient
+from tollgate.shared.telemetry import setup_tracing
 
-SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", Redis)
-BROKER = web.AppKey("broker", Broker)
+__all__ = ["GATEWAY", "Gateway", "create_app"]
+
+log = logging.getLogger("tollgate.gateway")
+tracer = trace.get_tracer("tollgate.gateway")
+
+INTROSPECT_PATH = "/internal/api-keys/introspect"
+SERVICES: tuple[Service, ...] = ("auth", "billing", "usage", "llm-proxy")
+
+_ROUTE_LABEL = web.RequestKey("route_label", str)
+_STARTED = web.RequestKey("started", float)
+_RATE_HEADERS = web.RequestKey("rate_headers", dict)
+
+
+@dataclass
+class Gateway:
+    """Everything a request needs, built in the app's startup and closed at shutdown."""
+
+    settings: Settings
+    routes: RouteTable
+    cors: Cors
+    upstreams: Upstreams
+    internal_http: aiohttp.ClientSession
+    redis: Redis
+    verifier: JWKSVerifier
+    service_tokens: ServiceTokenClient
+    api_keys: ApiKeyCache
+    authenticator: Authenticator
+    denylist: LocalDenylist
+    admission: Admission
+    revocations: RevocationStore
+    plans: PlanLimitStore
+    broker: Broker
+    consumer: EventConsumer
+    openapi: OpenAPIMerger
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def introspect(self, key: str) -> dict[str, object]:
+        token = await self.service_tokens.token()
+        async with self.internal_http.post(
+            self.settings.auth_internal_url.rstrip("/") + INTROSPECT_PATH,
+            json={"key": key},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=3),
+        ) as response:
+            response.raise_for_status()
+            body: dict[str, object] = await response.json()
+            return body
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+async def proxy(request: web.Request) -> web.StreamResponse:
+    gw: Gateway = request.app[GATEWAY]
+    path = request.path
+    try:
+        preflight: web.Response | None = gw.cors.preflight(request)
+        if preflight is not None:
+            return preflight
+        route = gw.routes.resolve(request.method, path)
+        if route is None:
+            raise NotFound(f"No route for {path}")
+        request[_ROUTE_LABEL] = route.label
+        length = request.content_length
+        if length is not None and length > gw.settings.max_body_bytes:
+            raise PayloadTooLarge(f"Request body is larger than {gw.settings.max_body_bytes} bytes")
+        ip = client_ip(request, gw.settings.trusted_proxy_hops)
+        if route.public:
+            authorization = request.headers.get("Authorization")
+            if route.route_class == "auth":
+                await _admit_ip(gw, request, ip)
+        else:
+            caller = await gw.authenticator.authenticate(
+                request.headers.get("Authorization"), request.headers.get("X-API-Key")
+            )
+            await _admit(gw, request, caller, route.route_class)
+            authorization = "Bearer " + caller.token
+        try:
+            body = await request.read() if request.body_exists else None
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise PayloadTooLarge(
+                f"Request body is larger than {gw.settings.max_body_bytes} bytes"
+            ) from exc
+        extra = {
+            "X-Request-ID": request_id(request),
+            "X-Forwarded-For": _forwarded_for(request, ip, gw.settings.trusted_proxy_hops),
+            "X-Forwarded-Proto": request.scheme,
+            "X-Forwarded-Host": request.host,
+        }
+        if authorization is not None:
+            extra["Authorization"] = authorization
+        with tracer.start_as_current_span(
+            f"{request.method} {route.label}",
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+        ):
+            propagate.inject(extra)
+            headers = request_headers(request.headers, extra)
+            response: web.StreamResponse = await gw.upstreams.forward(
+                request, route.service, route.route_class, headers, body
+            )
+            return response
+    except TollgateError as error:
+        if error.status_code >= 500:
+            log.warning("%s %s: %s", request.method, path, error.detail)
+        rendered: web.Response = error_response(path, error)
+        return rendered
+
+
+def _forwarded_for(request: web.Request, ip: str, trusted_hops: int) -> str:
+    if trusted_hops > 0 and request.headers.get("X-Forwarded-For"):
+        return f"{request.headers['X-Forwarded-For']}, {request.remote}"
+    return ip
+
+
+async def _admit(gw: Gateway, request: web.Request, caller: Caller, route_class: str) -> None:
+    decision = await gw.admission.admit(caller, route_class)
+    if decision.revoked:
+        RATE_LIMIT_DECISIONS.labels(route_class, "revoked").inc()
+        raise Unauthorized(
+            "This session has been revoked; sign in again", type_slug="token-revoked"
+        )
+    _record(request, decision, route_class)
+
+
+async def _admit_ip(gw: Gateway, request: web.Request, ip: str) -> None:
+    decision = await gw.admission.admit_ip(ip)
+    if decision is None:
+        RATE_LIMIT_DECISIONS.labels("auth", "unavailable").inc()
+        # Fail closed: without shared counters, password guessing would be unthrottled.
+        raise ServiceUnavailable(
+            "Sign-in is briefly unavailable; try again shortly", headers={"Retry-After": "5"}
+        )
+    _record(request, decision, "auth")
+
+
+def _record(request: web.Request, decision: Decision, route_class: str) -> None:
+    outcome = "allowed" if decision.allowed else "limited"
+    if decision.degraded:
+        outcome += "-local"
+    RATE_LIMIT_DECISIONS.labels(route_class, outcome).inc()
+    request[_RATE_HEADERS] = decision.headers()
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"Rate limit of {decision.limit} requests per minute reached",
+            retry_after=decision.retry_after,
+        )
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every answer carries, streamed or not, and the request's metrics."""
+    gw: Gateway = request.app[GATEWAY]
+    response.headers["X-Request-ID"] = request_id(request)
+    rate_headers = request.get(_RATE_HEADERS)
+    if rate_headers:
+        response.headers.update(rate_headers)
+    secure_headers(response)
+    gw.cors.apply(request, response)
+    label = request.get(_ROUTE_LABEL, "unmatched")
+    started = request.get(_STARTED)
+    if started is not None:
+        LATENCY.labels("gateway", request.method, label).observe(time.perf_counter() - started)
+    REQUESTS.labels("gateway", request.method, label, str(response.status)).inc()
+
+
+@web.middleware
+async def stamp(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[_STARTED] = time.perf_counter()
+    request_id(request)
+    return await handler(request)
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -21,34 +222,146 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready unless the gateway cannot verify anyone; degraded parts are named."""
+    gw: Gateway = request.app[GATEWAY]
     checks: dict[str, str] = {}
     try:
-        await asyncio.wait_for(request.app[REDIS].ping(), timeout=2)
+        await asyncio.wait_for(gw.redis.ping(), timeout=1)
         checks["redis"] = "ok"
     except Exception as exc:
-        checks["redis"] = f"failing: {exc}"
-    checks["broker"] = "ok" if request.app[BROKER].is_connected else "failing: not connected"
-    ready = all(v == "ok" for v in checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status=200 if ready else 503,
+        checks["redis"] = (
+            f"failing: {type(exc).__name__}: {exc}; in-process rate limits in use, "
+            "auth endpoints refused"
+        )
+    checks["broker"] = "ok" if gw.broker.is_connected else "failing: not connected"
+    if not gw.verifier.key_ids:
+        await gw.verifier.refresh()
+    checks["jwks"] = (
+        f"ok, {len(gw.verifier.key_ids)} key(s)" if gw.verifier.key_ids else "failing: no keys"
     )
+    ready = bool(gw.verifier.key_ids)
+    degraded = any(v.startswith("failing") for v in checks.values())
+    status = "not ready" if not ready else "degraded" if degraded else "ready"
+    return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    body = await request.app[GATEWAY].openapi.document()
+    return web.Response(body=body, content_type="application/json")
+
+
+async def docs(_request: web.Request) -> web.Response:
+    return web.Response(body=docs_page(), content_type="text/html")
+
+
+async def _connect_broker(gw: Gateway) -> None:
+    """Connect and consume, retrying in the background: the gateway serves meanwhile."""
+    delay = 0.5
+    while True:
+        try:
+            await gw.broker.connect()
+            await gw.consumer.start()
+            log.info("consuming events")
+            return
+        except Exception as exc:
+            log.warning("broker not reachable (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
-    app = web.Application()
-    app[SETTINGS] = settings
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[stamp])
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        app[REDIS] = Redis.from_url(settings.redis_url)
-        app[BROKER] = Broker(settings.amqp_url)
-        await app[BROKER].connect()
+        setup_tracing("gateway", settings.otlp_endpoint)
+        routes = RouteTable(ROUTES, PUBLIC_ROUTES)
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+        )
+        internal_http = aiohttp.ClientSession()
+        verifier = JWKSVerifier(
+            settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        service_tokens = ServiceTokenClient(
+            settings.auth_internal_url,
+            settings.client_id,
+            settings.client_secret.get_secret_value(),
+        )
+        api_keys = ApiKeyCache(
+            settings.api_key_cache_seconds, settings.api_key_negative_cache_seconds
+        )
+        denylist = LocalDenylist()
+        revocations = RevocationStore(redis, denylist, settings.revocation_ttl_seconds)
+        plans = PlanLimitStore(redis)
+        broker = Broker(settings.amqp_url)
+        gw: Gateway
+
+        async def introspect(key: str) -> dict[str, object]:
+            return await gw.introspect(key)
+
+        gw = Gateway(
+            settings=settings,
+            routes=routes,
+            cors=Cors(settings.cors_origins, settings.cors_allow_credentials),
+            upstreams=Upstreams(settings),
+            internal_http=internal_http,
+            redis=redis,
+            verifier=verifier,
+            service_tokens=service_tokens,
+            api_keys=api_keys,
+            authenticator=Authenticator(
+                verifier,
+                TokenCache(settings.token_cache_size, settings.token_cache_seconds),
+                api_keys,
+                introspect=introspect,
+            ),
+            denylist=denylist,
+            admission=Admission(
+                redis,
+                denylist,
+                auth_limit_per_ip=settings.auth_requests_per_minute_per_ip,
+                retry_seconds=settings.redis_retry_seconds,
+            ),
+            revocations=revocations,
+            plans=plans,
+            broker=broker,
+            consumer=EventConsumer(broker, revocations, plans, api_keys),
+            openapi=OpenAPIMerger(
+                {s: settings.upstream_url(s) for s in SERVICES},
+                routes,
+                settings.openapi_cache_seconds,
+                internal_http,
+            ),
+        )
+        app[GATEWAY] = gw
+        await verifier.refresh()
+        gw.background.append(asyncio.create_task(_connect_broker(gw)))
         yield
-        await app[BROKER].close()
-        await app[REDIS].aclose()
+        for task in gw.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await gw.consumer.stop()
+        await broker.close()
+        await gw.upstreams.close()
+        await internal_http.close()
+        await service_tokens.close()
+        await verifier.close()
+        await redis.aclose()
 
     app.cleanup_ctx.append(resources)
+    app.on_response_prepare.append(on_prepare)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_document)
+    app.router.add_get("/docs", docs)
+    app.router.add_route("*", "/{tail:.*}", proxy)
     return app

@@ -1,6 +1,83 @@
-from pydantic_settings import SettingsConfigDict
+"""The gateway's settings, its routing table and its list of public routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from tollgate.shared.settings import ServiceSettings
+
+RouteClass = Literal["general", "llm", "auth", "open"]
+Service = Literal["auth", "billing", "usage", "llm-proxy"]
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """Requests under ``prefix`` go to ``service``; the most specific rule wins.
+
+    A ``*`` segment in the prefix matches any one path segment.
+    """
+
+    prefix: str
+    service: Service
+
+
+# DESIGN.md §4. Services serve the public paths themselves: nothing is stripped.
+ROUTES: tuple[RouteRule, ...] = (
+    RouteRule("/api/auth", "auth"),
+    RouteRule("/api/users", "auth"),
+    RouteRule("/api/api-keys", "auth"),
+    RouteRule("/api/organizations", "auth"),
+    RouteRule("/api/sub-users", "auth"),
+    RouteRule("/api/vscode/session", "auth"),
+    RouteRule("/api/vscode/usage", "usage"),
+    RouteRule("/api/vscode/analytics", "usage"),
+    RouteRule("/api/subscriptions", "billing"),
+    RouteRule("/api/subscriptions/usage", "usage"),
+    RouteRule("/api/billing", "billing"),
+    RouteRule("/api/tokens", "usage"),
+    RouteRule("/api/usage", "usage"),
+    RouteRule("/api/admin", "auth"),
+    RouteRule("/api/admin/users", "auth"),
+    RouteRule("/api/admin/users/*/plan", "billing"),
+    RouteRule("/api/admin/usage-stats", "usage"),
+    RouteRule("/api/admin/grants", "usage"),
+    RouteRule("/api/admin/revenue", "billing"),
+    RouteRule("/api/admin/payments", "billing"),
+    RouteRule("/api/admin/plans", "billing"),
+    RouteRule("/v1", "llm-proxy"),
+    RouteRule("/api/llm", "llm-proxy"),
+    RouteRule("/.well-known/jwks.json", "auth"),
+)
+
+# Prefixes whose calls count against the plan's LLM requests per minute.
+LLM_PREFIXES: tuple[str, ...] = ("/v1/", "/api/llm/")
+
+# Routes that need no token. ``*`` matches one path segment, a trailing ``/**`` any rest.
+# Those of class "auth" are throttled per client IP and refused while Redis is down.
+PUBLIC_ROUTES: tuple[tuple[str, str, RouteClass], ...] = (
+    ("POST", "/api/auth/register", "auth"),
+    ("POST", "/api/auth/login", "auth"),
+    ("POST", "/api/auth/login-json", "auth"),
+    ("POST", "/api/auth/refresh", "auth"),
+    ("POST", "/api/auth/logout", "auth"),
+    ("POST", "/api/auth/password/forgot", "auth"),
+    ("POST", "/api/auth/password/reset", "auth"),
+    ("POST", "/api/auth/verify-email/confirm", "auth"),
+    ("GET", "/api/auth/oauth/*/authorize", "auth"),
+    ("GET", "/api/auth/oauth/*/callback", "auth"),
+    ("POST", "/api/auth/oauth/token", "auth"),
+    ("POST", "/api/auth/device/code", "auth"),
+    ("POST", "/api/auth/device/token", "auth"),
+    ("GET", "/api/auth/device/**", "auth"),
+    ("GET", "/api/auth/device", "auth"),
+    ("GET", "/.well-known/jwks.json", "open"),
+    ("GET", "/api/subscriptions/plans", "open"),
+    ("POST", "/api/billing/webhooks/stripe", "open"),
+)
 
 
 class Settings(ServiceSettings):
@@ -12,3 +89,55 @@ class Settings(ServiceSettings):
     billing_url: str = "http://127.0.0.1:8002"
     usage_url: str = "http://127.0.0.1:8003"
     llm_proxy_url: str = "http://127.0.0.1:8004"
+
+    # Upstream calls.
+    connect_timeout: float = 2.0
+    read_timeout: float = 30.0
+    llm_read_timeout: float = 300.0
+    idempotent_retries: int = Field(2, ge=0, le=5)
+    upstream_pool_size: int = 512
+
+    # Edge.
+    max_body_bytes: int = 8 * 1024 * 1024
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = True
+    trusted_proxy_hops: int = Field(0, ge=0, le=5)
+
+    # Caches.
+    token_cache_size: int = 20_000
+    token_cache_seconds: float = 300.0
+    api_key_cache_seconds: float = 30.0
+    api_key_negative_cache_seconds: float = 5.0
+
+    # Rate limits and revocation.
+    auth_requests_per_minute_per_ip: int = 30
+    revocation_ttl_seconds: int = 3600
+    redis_timeout: float = 0.25
+    redis_retry_seconds: float = 1.0
+
+    openapi_cache_seconds: float = 60.0
+    workers: int = Field(1, ge=1, le=64)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError(
+                "GATEWAY_CORS_ORIGINS='*' cannot be combined with credentials; "
+                "list the origins or set GATEWAY_CORS_ALLOW_CREDENTIALS=false"
+            )
+        return self
+
+    def upstream_url(self, service: Service) -> str:
+        return {
+            "auth": self.auth_url,
+            "billing": self.billing_url,
+            "usage": self.usage_url,
+            "llm-proxy": self.llm_proxy_url,
+        }[service].rstrip("/")

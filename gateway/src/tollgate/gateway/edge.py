@@ -1,0 +1,112 @@
+"""Edge hygiene: request ids, client addresses, CORS and security headers."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from aiohttp import web
+
+__all__ = ["REQUEST_ID", "Cors", "client_ip", "request_id", "secure_headers"]
+
+REQUEST_ID = web.RequestKey("request_id", str)
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "Cross-Origin-Resource-Policy": "same-site",
+}
+# Only for answers that are not pages: an API answer has nothing to load or run.
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_EXPOSED = ", ".join(
+    (
+        "X-Request-ID",
+        "RateLimit",
+        "RateLimit-Policy",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "Retry-After",
+        "X-Tollgate-Tokens-Remaining",
+    )
+)
+
+
+def request_id(request: web.Request) -> str:
+    """The caller's X-Request-ID when it is well formed, otherwise a new one."""
+    if REQUEST_ID in request:
+        return request[REQUEST_ID]
+    candidate = request.headers.get("X-Request-ID")
+    value = candidate if candidate and _SAFE_REQUEST_ID.match(candidate) else os.urandom(16).hex()
+    request[REQUEST_ID] = value
+    return value
+
+
+def client_ip(request: web.Request, trusted_hops: int) -> str:
+    """The peer address, or with trusted proxies in front, the address they saw."""
+    peer = request.remote or "unknown"
+    if trusted_hops <= 0:
+        return peer
+    forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
+    forwarded = [p for p in forwarded if p]
+    if len(forwarded) >= trusted_hops:
+        return forwarded[-trusted_hops]
+    return forwarded[0] if forwarded else peer
+
+
+def secure_headers(response: web.StreamResponse) -> None:
+    headers = response.headers
+    for name, value in _SECURITY_HEADERS.items():
+        if name not in headers:
+            headers[name] = value
+    if "Content-Security-Policy" not in headers and not response.content_type.startswith(
+        "text/html"
+    ):
+        headers["Content-Security-Policy"] = _API_CSP
+    headers.popall("Server", None)
+
+
+class Cors:
+    """CORS from configuration: listed origins only; ``*`` only without credentials."""
+
+    def __init__(self, origins: list[str], allow_credentials: bool) -> None:
+        self.any_origin = "*" in origins
+        self.origins = frozenset(origins)
+        self.allow_credentials = allow_credentials
+
+    def allowed(self, origin: str) -> bool:
+        return self.any_origin or origin.rstrip("/") in self.origins
+
+    def preflight(self, request: web.Request) -> web.Response | None:
+        """The answer to a CORS preflight, or None if the request is not one."""
+        if request.method != "OPTIONS":
+            return None
+        origin = request.headers.get("Origin")
+        wanted = request.headers.get("Access-Control-Request-Method")
+        if origin is None or wanted is None:
+            return None
+        if not self.allowed(origin):
+            return web.Response(status=403, text="origin not allowed")
+        response = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+        asked = request.headers.get("Access-Control-Request-Headers")
+        if asked:
+            response.headers["Access-Control-Allow-Headers"] = asked
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    def apply(self, request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        if origin is None or not self.allowed(origin):
+            return
+        if self.any_origin:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        else:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers.add("Vary", "Origin")
+        if self.allow_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = _EXPOSED

@@ -1,0 +1,178 @@
+"""Who is calling: an access JWT verified locally, or an API key introspected at auth.
+
+Verified tokens are remembered briefly (never past their ``exp``) so the common case
+costs a dictionary lookup instead of a signature check. Revocation is not decided
+here: the admission step checks the denylist on every request, cached or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tollgate.gateway.apikeys import API_KEY_PREFIX, ApiKeyCache, Introspection, is_well_formed
+from tollgate.gateway.errors import ServiceUnavailable, Unauthorized
+from tollgate.shared.security import JWKSVerifier, Principal
+
+__all__ = ["Authenticator", "Caller", "IntrospectFn", "TokenCache"]
+
+log = logging.getLogger("tollgate.gateway.identity")
+
+MAX_CREDENTIAL_LENGTH = 8192
+
+# POST /internal/api-keys/introspect at auth; returns auth's JSON answer.
+IntrospectFn = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The verified caller, as far as the gateway needs to know."""
+
+    user_id: str
+    session_id: str | None
+    api_key_id: str | None
+    org_id: str | None
+    plan: str | None
+    issued_at: int
+    expires_at: int
+    token: str  # the access JWT forwarded to the service
+
+    @classmethod
+    def from_principal(cls, principal: Principal) -> Caller:
+        return cls(
+            user_id=str(principal.sub),
+            session_id=str(principal.sid) if principal.sid else None,
+            api_key_id=str(principal.api_key_id) if principal.api_key_id else None,
+            org_id=str(principal.org) if principal.org else None,
+            plan=principal.plan,
+            issued_at=principal.iat or 0,
+            expires_at=principal.exp,
+            token=principal.token,
+        )
+
+    @property
+    def rate_key(self) -> str:
+        """API-key calls are limited per key; everything else per user."""
+        return f"k:{self.api_key_id}" if self.api_key_id else f"u:{self.user_id}"
+
+
+class TokenCache:
+    """A bounded LRU of verified tokens keyed by a hash of the token."""
+
+    def __init__(self, max_entries: int, max_seconds: float) -> None:
+        self.max_entries = max_entries
+        self.max_seconds = max_seconds
+        self._entries: OrderedDict[bytes, tuple[Caller, float]] = OrderedDict()
+
+    @staticmethod
+    def digest(token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), digest_size=16).digest()
+
+    def get(self, token: str) -> Caller | None:
+        digest = self.digest(token)
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        caller, until = entry
+        if time.time() >= until:
+            del self._entries[digest]
+            return None
+        self._entries.move_to_end(digest)
+        return caller
+
+    def put(self, token: str, caller: Caller) -> None:
+        until = min(float(caller.expires_at), time.time() + self.max_seconds)
+        digest = self.digest(token)
+        self._entries[digest] = (caller, until)
+        self._entries.move_to_end(digest)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        verifier: JWKSVerifier,
+        tokens: TokenCache,
+        api_keys: ApiKeyCache,
+        introspect: IntrospectFn,
+    ) -> None:
+        self.verifier = verifier
+        self.tokens = tokens
+        self.api_keys = api_keys
+        self.introspect = introspect
+
+    async def authenticate(self, authorization: str | None, api_key_header: str | None) -> Caller:
+        credential = self._credential(authorization, api_key_header)
+        if credential.startswith(API_KEY_PREFIX):
+            return await self._api_key(credential)
+        return await self._jwt(credential)
+
+    @staticmethod
+    def _credential(authorization: str | None, api_key_header: str | None) -> str:
+        if authorization is not None:
+            if len(authorization) > MAX_CREDENTIAL_LENGTH:
+                raise Unauthorized("Authorization header is too long", type_slug="invalid-token")
+            scheme, _, value = authorization.partition(" ")
+            value = value.strip()
+            if scheme.lower() != "bearer" or not value or " " in value:
+                raise Unauthorized(
+                    "Authorization must be 'Bearer <token or API key>'", type_slug="invalid-token"
+                )
+            return value
+        if api_key_header is not None:
+            value = api_key_header.strip()
+            if not value.startswith(API_KEY_PREFIX) or len(value) > MAX_CREDENTIAL_LENGTH:
+                raise Unauthorized(
+                    "X-API-Key is not a Tollgate API key", type_slug="invalid-api-key"
+                )
+            return value
+        raise Unauthorized("An access token or API key is required")
+
+    async def _jwt(self, token: str) -> Caller:
+        cached = self.tokens.get(token)
+        if cached is not None:
+            return cached
+        principal = await self.verifier.verify(token)  # raises Unauthorized
+        if principal.typ != "access":
+            raise Unauthorized("Service tokens are not accepted here", type_slug="invalid-token")
+        caller = Caller.from_principal(principal)
+        self.tokens.put(token, caller)
+        return caller
+
+    async def _api_key(self, key: str) -> Caller:
+        if not is_well_formed(key):
+            raise Unauthorized("API key is malformed", type_slug="invalid-api-key")
+        answer = self.api_keys.get(key)
+        if answer is None:
+            answer = await self._introspect(key)
+        if not answer.active or answer.access_token is None:
+            raise Unauthorized("API key is not valid", type_slug="invalid-api-key")
+        caller = await self._jwt(answer.access_token)
+        if caller.api_key_id is None and answer.key_id:
+            caller = replace(caller, api_key_id=answer.key_id)
+        return caller
+
+    async def _introspect(self, key: str) -> Introspection:
+        try:
+            body = await self.introspect(key)
+        except Exception as exc:
+            log.warning("API key introspection failed: %s", exc)
+            raise ServiceUnavailable("Cannot check API keys right now; try again") from exc
+        if not body.get("active"):
+            answer = Introspection(active=False)
+            self.api_keys.put(key, answer)
+            return answer
+        answer = Introspection(
+            active=True,
+            key_id=str(body.get("key_id")) if body.get("key_id") else None,
+            access_token=str(body["access_token"]),
+        )
+        expires_in = body.get("expires_in")
+        self.api_keys.put(key, answer, float(expires_in) if expires_in is not None else None)
+        return answer

@@ -1,0 +1,208 @@
+"""Forwarding a request to its service and the answer back, streamed as it arrives.
+
+One pooled aiohttp ClientSession per service. Bodies of small, complete answers are
+relayed in one write; anything else (server-sent events, chunked bodies, large
+files) is written chunk by chunk as the service produces it, never buffered whole.
+If the client goes away, aiohttp cancels the handler and the upstream connection is
+closed with it, which the service sees as a disconnect.
+
+Only idempotent methods are retried, and only when the connection failed before
+the service saw the request; a timeout is never retried (it would double the wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from tollgate.gateway.config import Service, Settings
+from tollgate.gateway.errors import BadGateway, GatewayTimeout
+from tollgate.gateway.metrics import UPSTREAM_ERRORS
+
+__all__ = ["HOP_BY_HOP", "Upstreams", "response_headers"]
+
+log = logging.getLogger("tollgate.gateway.proxy")
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Request headers the gateway sets itself (credentials are replaced by the verified JWT).
+_REPLACED_ON_REQUEST = HOP_BY_HOP | {
+    "host",
+    "content-length",
+    "authorization",
+    "x-api-key",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "traceparent",
+    "tracestate",
+}
+_DROPPED_ON_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date"}
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+SMALL_BODY = 256 * 1024
+_RETRYABLE = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)
+
+
+def _connection_listed(headers: Mapping[str, str]) -> set[str]:
+    value = headers.get("connection")
+    return {h.strip().lower() for h in value.split(",")} if value else set()
+
+
+def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -> CIMultiDict[str]:
+    listed = _connection_listed(incoming)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in incoming.items():
+        lower = name.lower()
+        if lower in _REPLACED_ON_REQUEST or lower in listed:
+            continue
+        out.add(name, value)
+    out.update(extra)
+    return out
+
+
+def response_headers(upstream: Mapping[str, str]) -> CIMultiDict[str]:
+    listed = _connection_listed(upstream)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in _DROPPED_ON_RESPONSE or lower in listed:
+            continue
+        out.add(name, value)
+    return out
+
+
+class Upstreams:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sessions: dict[Service, aiohttp.ClientSession] = {}
+        self._timeouts = {
+            "general": aiohttp.ClientTimeout(
+                sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+            ),
+            "llm": aiohttp.ClientTimeout(
+                sock_connect=settings.connect_timeout, sock_read=settings.llm_read_timeout
+            ),
+        }
+
+    def session(self, service: Service) -> aiohttp.ClientSession:
+        session = self._sessions.get(service)
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.settings.upstream_pool_size,
+                keepalive_timeout=30,
+                ttl_dns_cache=300,
+            )
+            session = aiohttp.ClientSession(
+                base_url=self.settings.upstream_url(service),
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            self._sessions[service] = session
+        return session
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    async def forward(
+        self,
+        request: web.Request,
+        service: Service,
+        route_class: str,
+        headers: CIMultiDict[str],
+        body: bytes | None,
+    ) -> web.StreamResponse:
+        session = self.session(service)
+        timeout = self._timeouts["llm" if route_class == "llm" else "general"]
+        attempts = 1 + (self.settings.idempotent_retries if request.method in IDEMPOTENT else 0)
+        upstream: aiohttp.ClientResponse | None = None
+        for attempt in range(attempts):
+            try:
+                upstream = await session.request(
+                    request.method,
+                    request.raw_path,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=timeout,
+                )
+                break
+            except _RETRYABLE as exc:
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    continue
+                UPSTREAM_ERRORS.labels(service, "unreachable").inc()
+                log.warning("%s unreachable: %s", service, exc)
+                raise BadGateway(f"The {service} service cannot be reached") from exc
+            except TimeoutError as exc:
+                UPSTREAM_ERRORS.labels(service, "timeout").inc()
+                raise GatewayTimeout(f"The {service} service did not answer in time") from exc
+            except aiohttp.ClientError as exc:
+                UPSTREAM_ERRORS.labels(service, "protocol").inc()
+                log.warning("%s answered badly: %s", service, exc)
+                raise BadGateway(f"The {service} service gave an invalid answer") from exc
+        assert upstream is not None
+        try:
+            return await self._relay(request, service, upstream)
+        finally:
+            # An answer not read to the end (client gone, stream broken) must not go
+            # back to the pool: closing it tells the service the caller has left.
+            if upstream.content.at_eof():
+                upstream.release()
+            else:
+                upstream.close()
+
+    async def _relay(
+        self, request: web.Request, service: str, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        headers = response_headers(upstream.headers)
+        length = upstream.content_length
+        streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        if length is not None and length <= SMALL_BODY and not streaming:
+            try:
+                payload = await upstream.read()
+            except TimeoutError as exc:
+                UPSTREAM_ERRORS.labels(service, "timeout").inc()
+                raise GatewayTimeout(f"The {service} service did not answer in time") from exc
+            except aiohttp.ClientError as exc:
+                UPSTREAM_ERRORS.labels(service, "protocol").inc()
+                raise BadGateway(f"The {service} service broke off its answer") from exc
+            return web.Response(status=upstream.status, headers=headers, body=payload)
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        if length is not None:
+            response.content_length = length
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # Headers are gone already: the only honest signal left is a cut connection.
+            UPSTREAM_ERRORS.labels(service, "stream-broken").inc()
+            log.warning("%s stream broke off: %s", service, exc)
+            upstream.close()
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response

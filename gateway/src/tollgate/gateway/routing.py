@@ -1,0 +1,96 @@
+"""Which service a path goes to, and whether it needs a token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tollgate.gateway.config import LLM_PREFIXES, RouteClass, RouteRule, Service
+
+__all__ = ["Route", "RouteTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    service: Service
+    route_class: RouteClass
+    public: bool
+    # The rule that matched: a bounded label for metrics (raw paths carry ids).
+    label: str
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    return tuple(s for s in path.split("/") if s)
+
+
+def _under(path: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
+    if len(path) < len(prefix):
+        return False
+    return all(p == "*" or p == s for p, s in zip(prefix, path, strict=False))
+
+
+def _matches_public(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    if pattern and pattern[-1] == "**":
+        return len(path) > len(pattern) - 1 and _under(path, pattern[:-1])
+    return len(path) == len(pattern) and _under(path, pattern)
+
+
+class RouteTable:
+    """Resolves a request path in a few microseconds; ``/internal`` never resolves."""
+
+    def __init__(
+        self,
+        rules: Iterable[RouteRule],
+        public: Iterable[tuple[str, str, RouteClass]],
+    ) -> None:
+        # Most specific first: more segments, then literal before wildcard.
+        self._rules = sorted(
+            ((_segments(r.prefix), r) for r in rules),
+            key=lambda item: (-len(item[0]), item[0].count("*")),
+        )
+        self._public_exact: dict[tuple[str, str], RouteClass] = {}
+        self._public_patterns: list[tuple[str, tuple[str, ...], RouteClass]] = []
+        for method, pattern, route_class in public:
+            if "*" in pattern:
+                self._public_patterns.append((method, _segments(pattern), route_class))
+            else:
+                self._public_exact[(method, pattern.rstrip("/"))] = route_class
+        self._cache: dict[tuple[str, str], Route | None] = {}
+
+    def resolve(self, method: str, path: str) -> Route | None:
+        key = (method, path)
+        if key in self._cache:
+            return self._cache[key]
+        route = self._resolve(method, path)
+        # Paths carry ids, so the memo is bounded; it only spares repeat lookups.
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[key] = route
+        return route
+
+    def _resolve(self, method: str, path: str) -> Route | None:
+        if "//" in path or "/../" in path or path.endswith("/.."):
+            return None
+        segments = _segments(path)
+        if not segments or segments[0] == "internal" or "internal" in segments[:3]:
+            return None
+        rule = next((r for prefix, r in self._rules if _under(segments, prefix)), None)
+        if rule is None:
+            return None
+        public_class = self._public_class(method, path, segments)
+        if public_class is not None:
+            return Route(rule.service, public_class, True, rule.prefix)
+        llm = any(path.startswith(p) for p in LLM_PREFIXES)
+        return Route(rule.service, "llm" if llm else "general", False, rule.prefix)
+
+    def _public_class(self, method: str, path: str, segments: tuple[str, ...]) -> RouteClass | None:
+        # HEAD rides on GET, as HTTP says.
+        methods = (method, "GET") if method == "HEAD" else (method,)
+        for m in methods:
+            found = self._public_exact.get((m, path.rstrip("/")))
+            if found is not None:
+                return found
+            for pm, pattern, route_class in self._public_patterns:
+                if pm == m and _matches_public(segments, pattern):
+                    return route_class
+        return None

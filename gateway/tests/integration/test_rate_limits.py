@@ -1,0 +1,138 @@
+"""Plan-aware limits: exact under concurrency, raised by a plan change, with their headers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from redis.asyncio import Redis
+
+from tests.integration.conftest import RunningGateway, bearer, eventually
+from tollgate.gateway import redis_keys
+from tollgate.shared.messaging.events import EventData, SubscriptionChanged
+from tollgate.shared.plans import limits_for
+from tollgate.shared.testing import SigningKey
+
+Publish = Callable[[EventData], Awaitable[None]]
+FREE_LLM = limits_for("free")["llm_requests_per_minute"]
+
+
+def plan_changed(account: uuid.UUID, plan: str, sequence: int) -> SubscriptionChanged:
+    now = datetime.now(UTC)
+    return SubscriptionChanged(
+        account_id=account,
+        user_id=account,
+        plan=plan,
+        status="active",
+        current_period_start=now,
+        current_period_end=now + timedelta(days=30),
+        monthly_tokens=1,
+        limits=dict(limits_for(plan)),
+        sequence=sequence,
+    )
+
+
+async def test_concurrent_requests_beyond_the_limit_are_refused_exactly(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    token = signing_key.mint(plan="free")
+
+    async def call() -> int:
+        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+            return response.status
+
+    statuses = await asyncio.gather(*(call() for _ in range(FREE_LLM + 5)))
+    assert statuses.count(200) == FREE_LLM
+    assert statuses.count(429) == 5
+
+
+async def test_limit_headers_count_down_and_a_refusal_says_when_to_retry(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    token = signing_key.mint(plan="free")
+    url = gateway.url + "/v1/models"
+    for expected_remaining in range(FREE_LLM - 1, -1, -1):
+        async with http.get(url, headers=bearer(token)) as response:
+            assert response.status == 200
+            assert response.headers["RateLimit-Policy"] == f'"llm";q={FREE_LLM};w=60'
+            assert response.headers["RateLimit"].startswith(f'"llm";r={expected_remaining};t=')
+            assert response.headers["X-RateLimit-Limit"] == str(FREE_LLM)
+            assert response.headers["X-RateLimit-Remaining"] == str(expected_remaining)
+            assert 0 < int(response.headers["X-RateLimit-Reset"]) <= 60
+    async with http.get(url, headers=bearer(token)) as response:
+        assert response.status == 429
+        assert 1 <= int(response.headers["Retry-After"]) <= 60 // FREE_LLM + 1
+        body = await response.json()
+        assert body["error"]["type"] == "rate_limit_exceeded"
+
+
+async def test_llm_and_general_routes_have_separate_budgets(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    token = signing_key.mint(plan="free")
+    for _ in range(FREE_LLM):
+        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+            assert response.status == 200
+    async with http.get(gateway.url + "/api/tokens/balance", headers=bearer(token)) as response:
+        assert response.status == 200
+        assert response.headers["RateLimit-Policy"].startswith('"general";q=60')
+
+
+async def test_a_plan_upgrade_raises_the_limit_without_a_new_token(
+    gateway: RunningGateway,
+    http: aiohttp.ClientSession,
+    signing_key: SigningKey,
+    publish: Publish,
+) -> None:
+    user = uuid.uuid4()
+    token = signing_key.mint(user, plan="free")
+    url = gateway.url + "/v1/models"
+    for _ in range(FREE_LLM):
+        async with http.get(url, headers=bearer(token)) as response:
+            assert response.status == 200
+    async with http.get(url, headers=bearer(token)) as response:
+        assert response.status == 429
+
+    await publish(plan_changed(user, "pro", sequence=2))
+
+    async def allowed() -> bool:
+        async with http.get(url, headers=bearer(token)) as response:
+            return response.status == 200
+
+    await eventually(allowed, within=2.0)
+    async with http.get(url, headers=bearer(token)) as response:
+        pro = limits_for("pro")["llm_requests_per_minute"]
+        assert response.headers["RateLimit-Policy"] == f'"llm";q={pro};w=60'
+
+    # An older event delivered late does not undo the upgrade.
+    await publish(plan_changed(user, "free", sequence=1))
+    await asyncio.sleep(0.3)
+    async with http.get(url, headers=bearer(token)) as response:
+        assert response.headers["X-RateLimit-Limit"] == str(pro)
+
+
+async def test_the_token_plan_claim_is_used_until_an_event_says_otherwise(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    token = signing_key.mint(plan="enterprise")
+    async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+        limit = limits_for("enterprise")["llm_requests_per_minute"]
+        assert response.headers["X-RateLimit-Limit"] == str(limit)
+
+
+async def test_auth_endpoints_are_limited_per_client_address(
+    gateway: RunningGateway, http: aiohttp.ClientSession, redis: Redis
+) -> None:
+    await redis.delete(redis_keys.bucket("auth", "127.0.0.1"))  # other tests signed in too
+    limit = gateway.state.settings.auth_requests_per_minute_per_ip
+    statuses = []
+    for _ in range(limit + 1):
+        async with http.post(gateway.url + "/api/auth/login-json", json={}) as response:
+            statuses.append(response.status)
+            last_headers = response.headers
+    assert statuses[:limit] == [200] * limit
+    assert statuses[-1] == 429
+    assert "Retry-After" in last_headers

@@ -1,6 +1,31 @@
-"""Tables of the billing service."""
+"""Tables of the billing service.
 
-from sqlalchemy.orm import DeclarativeBase
+Stripe is the system of record for paid subscriptions, invoices and charges; the
+rows here mirror what Stripe last told us, plus what only we know (the plan
+catalog, free subscriptions, the sequence of ``subscription.changed``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tollgate.shared.db import new_metadata
 from tollgate.shared.messaging import messaging_tables
@@ -11,3 +36,127 @@ class Base(DeclarativeBase):
 
 
 messaging = messaging_tables(Base.metadata)
+
+
+class Plan(Base):
+    """One entry of the catalog; seeded from shared.plans, then owned by billing's admins."""
+
+    __tablename__ = "plans"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[str] = mapped_column(String(10))
+    monthly_tokens: Mapped[int] = mapped_column(BigInteger)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    features: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    stripe_price_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Customer(Base):
+    """A Tollgate user as billing knows them, with their Stripe customer."""
+
+    __tablename__ = "customers"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    org_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    parent_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Subscription(Base):
+    """The one current subscription of an account (a user, or an organization)."""
+
+    __tablename__ = "subscriptions"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # The user who pays: the customer whose Stripe customer is billed.
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    org_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    plan: Mapped[str] = mapped_column(ForeignKey("plans.code"))
+    status: Mapped[str] = mapped_column(String(30))
+    seats: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    current_period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    current_period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # A downgrade waits for the end of the paid period: the plan it will become, and when.
+    scheduled_plan: Mapped[str | None] = mapped_column(ForeignKey("plans.code"))
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Counts every subscription.changed published for this account, so consumers drop stale ones.
+    sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class StripeEvent(Base):
+    """A Stripe event applied once: its id is written in the same transaction as its effects."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    created: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(20))  # webhook | reconcile
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # Stripe invoice id
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    number: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_due: Mapped[int] = mapped_column(BigInteger)
+    amount_paid: Mapped[int] = mapped_column(BigInteger)
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Payment(Base):
+    """A Stripe charge: money that moved, and how much of it went back."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # Stripe charge id
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Refund(Base):
+    """An admin's refund, keyed by its idempotency key so a retried request refunds once."""
+
+    __tablename__ = "refunds"
+
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[str] = mapped_column(String(255), unique=True)  # Stripe refund id
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    requested_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,1 @@
+"""Admin actions on a user's plan."""

@@ -1,0 +1,1 @@
+"""Customers: following auth's user events, and Stripe customers for them."""

@@ -1,0 +1,1 @@
+"""Invoices and payments mirrored from Stripe, refunds, and revenue figures."""

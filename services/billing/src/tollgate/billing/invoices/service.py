@@ -1,0 +1,148 @@
+"""Listing invoices and payments, refunding payments, and the revenue figures admins see."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.billing.invoices import mirror, repository
+from tollgate.billing.invoices.schemas import (
+    InvoiceOut,
+    MonthRevenue,
+    Page,
+    PaymentOut,
+    PlanCount,
+    RefundOut,
+    RefundRequest,
+    RevenueOut,
+)
+from tollgate.billing.models import Refund
+from tollgate.billing.stripe_api import StripeApi
+from tollgate.billing.subscriptions.sync import now_utc
+from tollgate.shared.errors import BadRequest, Conflict, NotFound
+
+
+async def invoices(
+    session: AsyncSession, account_id: uuid.UUID, limit: int, offset: int
+) -> Page[InvoiceOut]:
+    rows, total = await repository.page_invoices(session, account_id, limit, offset)
+    items = [InvoiceOut.model_validate(r) for r in rows]
+    return Page[InvoiceOut](items=items, total=total, limit=limit, offset=offset)
+
+
+async def payments(
+    session: AsyncSession, account_id: uuid.UUID, limit: int, offset: int
+) -> Page[PaymentOut]:
+    rows, total = await repository.page_payments(session, account_id, limit, offset)
+    items = [PaymentOut.model_validate(r) for r in rows]
+    return Page[PaymentOut](items=items, total=total, limit=limit, offset=offset)
+
+
+def derived_refund_key(payment_id: str, amount: int, already_refunded: int) -> str:
+    """Without a client key, the same refund asked twice of the same state is one refund."""
+    raw = f"{payment_id}:{amount}:{already_refunded}".encode()
+    return "refund-" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+async def refund(
+    session: AsyncSession,
+    stripe: StripeApi,
+    payment_id: str,
+    request: RefundRequest,
+    admin: uuid.UUID,
+    idempotency_key: str | None,
+) -> tuple[RefundOut, bool]:
+    """Refund all or part of a payment once per idempotency key; True when newly made."""
+    if idempotency_key:
+        earlier = await repository.get_refund(session, idempotency_key)
+        if earlier is not None:
+            if earlier.payment_id != payment_id:
+                raise Conflict("This Idempotency-Key was used for another payment")
+            return RefundOut.model_validate(earlier), False
+    payment = await repository.lock_payment(session, payment_id)
+    if payment is None:
+        raise NotFound(f"There is no payment {payment_id}")
+    if idempotency_key:
+        # Another request with this key may have committed while we waited for the lock.
+        earlier = await repository.get_refund(session, idempotency_key)
+        if earlier is not None:
+            return RefundOut.model_validate(earlier), False
+    if payment.status not in ("succeeded", "partially_refunded"):
+        raise Conflict(f"A {payment.status} payment cannot be refunded", type_slug="not-refundable")
+    refundable = payment.amount - payment.amount_refunded
+    amount = request.amount if request.amount is not None else refundable
+    if amount > refundable:
+        raise BadRequest(
+            f"At most {refundable} can still be refunded", type_slug="refund-too-large"
+        )
+    key = idempotency_key or derived_refund_key(payment_id, amount, payment.amount_refunded)
+    earlier = await repository.get_refund(session, key)
+    if earlier is not None:
+        return RefundOut.model_validate(earlier), False
+    made = await stripe.create_refund(
+        charge_id=payment_id, amount=amount, reason=request.reason, idempotency_key=key
+    )
+    row = Refund(
+        idempotency_key=key,
+        id=str(made["id"]),
+        payment_id=payment_id,
+        amount=int(made.get("amount") or amount),
+        currency=payment.currency,
+        status=str(made.get("status") or "pending"),
+        reason=request.reason,
+        requested_by=admin,
+        created_at=now_utc(),
+    )
+    await repository.add_refund(session, row)
+    # The charge.refunded webhook will say the same; reading the charge now shows it at once.
+    await mirror.mirror_charge(session, stripe, payment_id, account=payment.account_id)
+    return RefundOut.model_validate(row), True
+
+
+MONTHS_PER_INTERVAL = {"month": Decimal(1), "year": Decimal(12), "week": Decimal(12) / 52}
+
+
+async def revenue(session: AsyncSession, months: int) -> RevenueOut:
+    counts = await repository.subscriptions_per_plan(session)
+    mrr = Decimal(0)
+    paying = 0
+    currency = "usd"
+    plan_counts = []
+    for row in counts:
+        plan_counts.append(
+            PlanCount(
+                plan=row.plan,
+                billed_by="stripe" if row.billed else "tollgate",
+                subscriptions=int(row.count),
+                seats=int(row.seats or 0),
+            )
+        )
+        if row.billed:
+            paying += int(row.count)
+            currency = row.currency
+            per_month = MONTHS_PER_INTERVAL.get(row.interval, Decimal(1))
+            mrr += Decimal(row.price) * int(row.seats or 0) / per_month
+    since = (now_utc() - timedelta(days=31 * months)).replace(day=1, hour=0, minute=0, second=0)
+    by_month = [
+        MonthRevenue(
+            month=r.month.strftime("%Y-%m"),
+            currency=r.currency,
+            gross=int(r.gross or 0),
+            refunded=int(r.refunded or 0),
+            net=int(r.gross or 0) - int(r.refunded or 0),
+        )
+        for r in await repository.monthly_revenue(session, since)
+    ]
+    mrr = mrr.quantize(Decimal("0.01"))
+    return RevenueOut(
+        currency=currency,
+        mrr=mrr,
+        arr=mrr * 12,
+        paying_subscriptions=paying,
+        active_subscriptions=sorted(plan_counts, key=lambda c: (c.plan, c.billed_by)),
+        revenue_by_month=by_month,
+    )

@@ -1,0 +1,1 @@
+"""The plan catalog: seeded from the shared defaults, then owned by billing."""

@@ -1,0 +1,1 @@
+"""Subscriptions: the current plan of every account, kept in step with Stripe."""

@@ -1,0 +1,238 @@
+"""What a customer can do with their subscription: subscribe, change plan, cancel, resume."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.billing.config import Settings
+from tollgate.billing.models import Customer, Plan, Subscription
+from tollgate.billing.plans import repository as plans
+from tollgate.billing.plans.service import require_plan
+from tollgate.billing.stripe_api import StripeApi
+from tollgate.billing.subscriptions import domain, sync
+from tollgate.billing.subscriptions import repository as subscriptions
+from tollgate.billing.subscriptions.schemas import (
+    ChangePlanRequest,
+    CheckoutOut,
+    SubscribeOut,
+    SubscribeRequest,
+    SubscriptionOut,
+)
+from tollgate.shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from tollgate.shared.security import Principal
+
+
+def account_of(
+    principal: Principal, org_id: uuid.UUID | None
+) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """(account, org) the caller acts on: themselves, or the organization their token names."""
+    if org_id is None:
+        return principal.user_id, None
+    if principal.org != org_id:
+        raise Forbidden("You can only manage the subscription of your own organization")
+    return org_id, org_id
+
+
+async def describe(session: AsyncSession, row: Subscription) -> SubscriptionOut:
+    plan = await plans.get(session, row.plan)
+    assert plan is not None
+    return SubscriptionOut(
+        account_id=row.account_id,
+        user_id=row.user_id,
+        org_id=row.org_id,
+        plan=row.plan,
+        status=row.status,
+        seats=row.seats,
+        current_period_start=row.current_period_start,
+        current_period_end=row.current_period_end,
+        cancel_at_period_end=row.cancel_at_period_end,
+        scheduled_plan=row.scheduled_plan,
+        scheduled_at=row.scheduled_at,
+        monthly_tokens=plan.monthly_tokens * max(1, row.seats),
+        limits=dict(plan.limits),
+        billed_by="stripe" if row.stripe_subscription_id else "tollgate",
+        sequence=row.sequence,
+    )
+
+
+async def current(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID | None
+) -> SubscriptionOut:
+    account, _ = account_of(principal, org_id)
+    row = await subscriptions.get(session, account)
+    if row is None:
+        raise NotFound("This account has no subscription yet", type_slug="no-subscription")
+    return await describe(session, row)
+
+
+async def stripe_customer(session: AsyncSession, stripe: StripeApi, user_id: uuid.UUID) -> Customer:
+    """The payer's Stripe customer, created now if registration could not create it."""
+    customer = await subscriptions.get_customer(session, user_id)
+    if customer is None or customer.deleted_at is not None:
+        raise Conflict(
+            "Your billing account is not ready yet; try again in a moment",
+            type_slug="billing-account-not-ready",
+        )
+    if customer.stripe_customer_id is None:
+        created = await stripe.create_customer(
+            email=customer.email or "",
+            name=customer.name,
+            user_id=str(user_id),
+            idempotency_key=f"tollgate-customer-{user_id}",
+        )
+        customer.stripe_customer_id = str(created["id"])
+        await session.flush()
+    return customer
+
+
+def purchasable(plan: Plan) -> str:
+    if plan.code == domain.FREE:
+        raise BadRequest(
+            "The free plan needs no subscription; cancel the paid one to return to it",
+            type_slug="free-plan",
+        )
+    if not plan.stripe_price_id:
+        raise Conflict(f"The {plan.name} plan cannot be bought yet", type_slug="plan-not-for-sale")
+    return str(plan.stripe_price_id)
+
+
+def has_paid_subscription(row: Subscription) -> bool:
+    return row.stripe_subscription_id is not None and row.status in domain.PAID_ACCESS
+
+
+async def subscribe(
+    session: AsyncSession,
+    stripe: StripeApi,
+    settings: Settings,
+    principal: Principal,
+    request: SubscribeRequest,
+    idempotency_key: str | None,
+) -> SubscribeOut:
+    account, org = account_of(principal, request.org_id)
+    plan = await require_plan(session, request.plan)
+    price = purchasable(plan)
+    if request.seats > 1 and org is None:
+        raise BadRequest("Seats are for organization subscriptions", type_slug="seats-need-org")
+    user_id = principal.user_id
+    row = await sync.lock_account(session, account, user_id, org)
+    if has_paid_subscription(row):
+        raise Conflict(
+            f"This account already pays for {row.plan}; change plan instead",
+            type_slug="already-subscribed",
+        )
+    customer = await stripe_customer(session, stripe, user_id)
+    metadata = {
+        "tollgate_account_id": str(account),
+        "tollgate_user_id": str(user_id),
+        "tollgate_org_id": str(org) if org else "",
+        "tollgate_plan": plan.code,
+    }
+    item = {"price": price, "quantity": request.seats}
+    if request.payment_method_id:
+        created = await stripe.create_subscription(
+            {
+                "customer": customer.stripe_customer_id,
+                "items": [item],
+                "default_payment_method": request.payment_method_id,
+                "payment_behavior": "error_if_incomplete",
+                "metadata": metadata,
+            },
+            idempotency_key,
+        )
+        await sync.apply_subscription(session, row, created)
+        return SubscribeOut(subscription=await describe(session, row))
+    checkout = await stripe.create_checkout_session(
+        {
+            "mode": "subscription",
+            "customer": customer.stripe_customer_id,
+            "client_reference_id": str(account),
+            "line_items": [item],
+            "success_url": str(request.success_url or settings.checkout_success_url),
+            "cancel_url": str(request.cancel_url or settings.checkout_cancel_url),
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+        },
+        idempotency_key,
+    )
+    return SubscribeOut(
+        checkout=CheckoutOut(checkout_url=str(checkout["url"]), session_id=str(checkout["id"]))
+    )
+
+
+async def _paid_row(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID | None
+) -> Subscription:
+    account, _ = account_of(principal, org_id)
+    row = await subscriptions.lock(session, account)
+    if row is None or not has_paid_subscription(row):
+        raise Conflict("This account has no paid subscription", type_slug="no-paid-subscription")
+    return row
+
+
+async def change_plan(
+    session: AsyncSession, stripe: StripeApi, principal: Principal, request: ChangePlanRequest
+) -> SubscriptionOut:
+    """Upgrades take effect now, prorated; downgrades wait for the end of the paid period."""
+    target = await require_plan(session, request.plan)
+    row = await _paid_row(session, principal, request.org_id)
+    if target.code == domain.FREE:
+        return await cancel(session, stripe, principal, request.org_id, immediately=False)
+    if target.code == row.plan and row.scheduled_plan is None:
+        raise Conflict(f"The account is already on {target.name}", type_slug="already-on-plan")
+    price = purchasable(target)
+    current_plan = await plans.get(session, row.plan)
+    assert current_plan is not None and row.stripe_subscription_id is not None
+    live = await stripe.get_subscription(row.stripe_subscription_id)
+    item_id = domain.StripeSubscription.parse(live).item_id
+    params: dict[str, Any] = {"items": [{"id": item_id, "price": price}]}
+    if target.code == row.plan:
+        # Back to the plan they still have: the pending downgrade is called off.
+        params["proration_behavior"] = "none"
+        row.scheduled_plan, row.scheduled_at = None, None
+    elif target.price > current_plan.price:
+        params["proration_behavior"] = "always_invoice"
+        params["cancel_at_period_end"] = False
+        row.scheduled_plan, row.scheduled_at = None, None
+    else:
+        params["proration_behavior"] = "none"
+        row.scheduled_plan, row.scheduled_at = target.code, row.current_period_end
+    updated = await stripe.update_subscription(row.stripe_subscription_id, params)
+    await sync.apply_subscription(session, row, updated)
+    return await describe(session, row)
+
+
+async def cancel(
+    session: AsyncSession,
+    stripe: StripeApi,
+    principal: Principal,
+    org_id: uuid.UUID | None,
+    *,
+    immediately: bool,
+) -> SubscriptionOut:
+    row = await _paid_row(session, principal, org_id)
+    assert row.stripe_subscription_id is not None
+    if immediately:
+        updated = await stripe.cancel_subscription(row.stripe_subscription_id)
+    else:
+        updated = await stripe.update_subscription(
+            row.stripe_subscription_id, {"cancel_at_period_end": True}
+        )
+    await sync.apply_subscription(session, row, updated)
+    return await describe(session, row)
+
+
+async def resume(
+    session: AsyncSession, stripe: StripeApi, principal: Principal, org_id: uuid.UUID | None
+) -> SubscriptionOut:
+    row = await _paid_row(session, principal, org_id)
+    assert row.stripe_subscription_id is not None
+    if not row.cancel_at_period_end:
+        raise Conflict("The subscription is not set to end", type_slug="nothing-to-resume")
+    updated = await stripe.update_subscription(
+        row.stripe_subscription_id, {"cancel_at_period_end": False}
+    )
+    await sync.apply_subscription(session, row, updated)
+    return await describe(session, row)

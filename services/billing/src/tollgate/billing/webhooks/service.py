@@ -1,0 +1,99 @@
+"""Applying one Stripe event: recorded under its id in the same transaction as its effects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.billing.invoices import mirror
+from tollgate.billing.stripe_api import StripeApi
+from tollgate.billing.subscriptions import repository as subscriptions
+from tollgate.billing.subscriptions import sync
+from tollgate.billing.subscriptions.domain import on_free
+from tollgate.billing.webhooks import repository
+
+log = logging.getLogger("tollgate.billing.webhooks")
+
+Effect = Callable[[AsyncSession, StripeApi, dict[str, Any]], Awaitable[None]]
+
+
+async def _checkout_completed(
+    session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]
+) -> None:
+    sub_id = obj.get("subscription")
+    if obj.get("mode") != "subscription" or not sub_id:
+        return
+    sub_id = sub_id["id"] if isinstance(sub_id, dict) else sub_id
+    snapshot = {
+        "id": sub_id,
+        "customer": obj.get("customer"),
+        "metadata": obj.get("metadata") or {},
+    }
+    await sync.sync_subscription(session, stripe, snapshot)
+
+
+async def _subscription(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    await sync.sync_subscription(session, stripe, obj)
+
+
+async def _invoice(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    sub_id = await mirror.mirror_invoice(session, stripe, str(obj["id"]))
+    if sub_id:
+        # A paid or failed invoice moves the subscription's status (past_due, active).
+        _, meta = mirror.invoice_subscription(obj)
+        await sync.sync_subscription(
+            session, stripe, {"id": sub_id, "customer": obj.get("customer"), "metadata": meta}
+        )
+
+
+async def _charge_refunded(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    await mirror.mirror_charge(session, stripe, str(obj["id"]))
+
+
+async def _customer_deleted(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    customer = await subscriptions.customer_by_stripe_id(session, str(obj["id"]))
+    if customer is None:
+        return
+    customer.stripe_customer_id = None
+    # Stripe cancels a deleted customer's subscriptions; the account is back on free.
+    row = await subscriptions.lock(session, customer.user_id)
+    if row is not None and row.stripe_subscription_id is not None:
+        await sync.store(session, row, on_free(sync.state_of(row), sync.now_utc(), None))
+    await session.flush()
+
+
+EFFECTS: dict[str, Effect] = {
+    "checkout.session.completed": _checkout_completed,
+    "customer.subscription.created": _subscription,
+    "customer.subscription.updated": _subscription,
+    "customer.subscription.deleted": _subscription,
+    "customer.subscription.paused": _subscription,
+    "customer.subscription.resumed": _subscription,
+    "invoice.paid": _invoice,
+    "invoice.payment_succeeded": _invoice,
+    "invoice.payment_failed": _invoice,
+    "invoice.finalized": _invoice,
+    "charge.refunded": _charge_refunded,
+    "customer.deleted": _customer_deleted,
+}
+
+
+async def apply_event(
+    session: AsyncSession, stripe: StripeApi, event: dict[str, Any], *, source: str
+) -> str:
+    """Apply a Stripe event once. Returns applied, duplicate or ignored."""
+    claimed = await repository.record(
+        session, str(event["id"]), str(event["type"]), int(event["created"]), source
+    )
+    if not claimed:
+        return "duplicate"
+    effect = EFFECTS.get(str(event["type"]))
+    if effect is None:
+        # Recorded all the same, so reconciliation does not offer it again.
+        log.info("Stripe event %s of type %s ignored", event["id"], event["type"])
+        return "ignored"
+    await effect(session, stripe, event["data"]["object"])
+    return "applied"

@@ -1,0 +1,518 @@
+"""A small stateful Stripe for tests: the REST endpoints billing uses, on 127.0.0.1.
+
+It speaks Stripe's wire format (form-encoded bracket params in, JSON out, Stripe's
+error shape), honours ``Idempotency-Key``, keeps customers, prices, checkout
+sessions, subscriptions, invoices, charges and refunds, records an event for
+every change, and delivers those events as signed webhooks when a test asks.
+Tests drive time and payment outcomes through its helper methods.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from tollgate.billing.subscriptions.domain import add_month
+from tollgate.shared.testing import free_port
+
+Deliver = Callable[[bytes, dict[str, str]], Awaitable[int]]
+
+
+class StripeFailure(Exception):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.code = status, type_, message, code
+
+
+def decode_form(body: str) -> dict[str, Any]:
+    """``items[0][price]=p&metadata[k]=v`` -> ``{"items": [{"price": "p"}], "metadata": {...}}``."""
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = key.replace("]", "").split("[")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _listify(root)
+
+
+def _listify(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(k.isdigit() for k in node):
+        return [_listify(node[k]) for k in sorted(node, key=int)]
+    return {k: _listify(v) for k, v in node.items()}
+
+
+def sign(payload: bytes, secret: str, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+class StripeStandIn:
+    def __init__(self, prices: dict[str, tuple[int, str]], webhook_secret: str) -> None:
+        # price id -> (unit amount in cents, currency)
+        self.prices = {
+            pid: {
+                "id": pid,
+                "object": "price",
+                "unit_amount": amount,
+                "currency": currency,
+                "recurring": {"interval": "month", "interval_count": 1},
+            }
+            for pid, (amount, currency) in prices.items()
+        }
+        self.webhook_secret = webhook_secret
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
+        self.declining: set[str] = set()  # customers whose card is declined
+        self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.clock: int | None = None
+        self.deliver: Deliver | None = None
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # running
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/v1/{path:.*}", self._dispatch)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def now(self) -> int:
+        return self.clock if self.clock is not None else int(time.time())
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_test{next(self._ids):06d}"
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        params = decode_form(body) if body else decode_form(request.query_string)
+        method, path = request.method, request.match_info["path"]
+        self.requests.append((method, path, params))
+        key = request.headers.get("Idempotency-Key")
+        if method == "POST" and key and key in self.idempotent:
+            status, payload = self.idempotent[key]
+            return web.json_response(
+                payload, status=status, headers={"Idempotent-Replayed": "true"}
+            )
+        try:
+            status, payload = 200, self._route(method, path.strip("/").split("/"), params)
+        except StripeFailure as exc:
+            status = exc.status
+            payload = {"error": {"type": exc.type, "message": exc.message, "code": exc.code}}
+        if method == "POST" and key:
+            self.idempotent[key] = (status, payload)
+        return web.json_response(payload, status=status)
+
+    def _route(self, method: str, parts: list[str], p: dict[str, Any]) -> dict[str, Any]:
+        match method, parts:
+            case "POST", ["customers"]:
+                return self.create_customer(p)
+            case "GET", ["customers", cid]:
+                return self._get(self.customers, cid)
+            case "POST", ["customers", cid]:
+                customer = self._get(self.customers, cid)
+                customer.update({k: v for k, v in p.items() if k in ("email", "name")})
+                return customer
+            case "DELETE", ["customers", cid]:
+                return self.delete_customer(cid)
+            case "POST", ["checkout", "sessions"]:
+                return self.create_checkout_session(p)
+            case "POST", ["billing_portal", "sessions"]:
+                self._get(self.customers, p.get("customer", ""))
+                sid = self.new_id("bps")
+                return {
+                    "id": sid,
+                    "object": "billing_portal.session",
+                    "url": f"{self.url}/p/{sid}",
+                    "customer": p["customer"],
+                    "return_url": p.get("return_url"),
+                }
+            case "POST", ["subscriptions"]:
+                return self.create_subscription_api(p)
+            case "GET", ["subscriptions", sid]:
+                return self._get(self.subscriptions, sid)
+            case "POST", ["subscriptions", sid]:
+                return self.update_subscription(sid, p)
+            case "DELETE", ["subscriptions", sid]:
+                return self.cancel_now(sid)
+            case "GET", ["invoices", iid]:
+                return self._get(self.invoices, iid)
+            case "GET", ["charges", chid]:
+                return self._get(self.charges, chid)
+            case "POST", ["refunds"]:
+                return self.create_refund(p)
+            case "GET", ["events"]:
+                return self.list_events(p)
+        raise StripeFailure(404, "invalid_request_error", f"Unrecognized request URL {parts}")
+
+    def _get(self, table: dict[str, dict[str, Any]], oid: str) -> dict[str, Any]:
+        if oid not in table:
+            raise StripeFailure(
+                404, "invalid_request_error", f"No such object: '{oid}'", "resource_missing"
+            )
+        return table[oid]
+
+    # events and webhooks
+
+    def emit(self, type_: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+        event = {
+            "id": self.new_id("evt"),
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": self.now(),
+            "livemode": False,
+            "type": type_,
+            "data": {"object": copy.deepcopy(obj), "previous_attributes": previous or {}},
+            "pending_webhooks": 1,
+        }
+        self.events.append(event)
+        self.pending.append(event)
+
+    def take_pending(self, *types: str) -> list[dict[str, Any]]:
+        """Remove and return the undelivered events (only those of ``types``, if given)."""
+        taken = [e for e in self.pending if not types or e["type"] in types]
+        self.pending = [e for e in self.pending if e not in taken]
+        return taken
+
+    def signed(
+        self, event: dict[str, Any], *, secret: str | None = None, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        payload = json.dumps(event).encode()
+        header = sign(payload, secret or self.webhook_secret, timestamp or int(time.time()))
+        return payload, {"Stripe-Signature": header, "Content-Type": "application/json"}
+
+    async def send(self, event: dict[str, Any]) -> int:
+        assert self.deliver is not None, "set StripeStandIn.deliver first"
+        payload, headers = self.signed(event)
+        return await self.deliver(payload, headers)
+
+    async def deliver_pending(self) -> list[int]:
+        statuses = []
+        while self.pending:
+            statuses.append(await self.send(self.pending.pop(0)))
+        return statuses
+
+    def list_events(self, p: dict[str, Any]) -> dict[str, Any]:
+        gte = int((p.get("created") or {}).get("gte", 0))
+        limit = int(p.get("limit", 10))
+        newest_first = [e for e in reversed(self.events) if e["created"] >= gte]
+        if p.get("starting_after"):
+            ids = [e["id"] for e in newest_first]
+            newest_first = newest_first[ids.index(p["starting_after"]) + 1 :]
+        page = newest_first[:limit]
+        return {
+            "object": "list",
+            "data": page,
+            "has_more": len(newest_first) > limit,
+            "url": "/v1/events",
+        }
+
+    # customers
+
+    def create_customer(self, p: dict[str, Any]) -> dict[str, Any]:
+        cid = self.new_id("cus")
+        customer = {
+            "id": cid,
+            "object": "customer",
+            "email": p.get("email"),
+            "name": p.get("name"),
+            "metadata": p.get("metadata") or {},
+            "created": self.now(),
+        }
+        self.customers[cid] = customer
+        self.emit("customer.created", customer)
+        return customer
+
+    def delete_customer(self, cid: str) -> dict[str, Any]:
+        customer = self.customers.pop(cid, None)
+        if customer is None:
+            raise StripeFailure(
+                404, "invalid_request_error", f"No such customer: '{cid}'", "resource_missing"
+            )
+        for sub in self.subscriptions.values():
+            if sub["customer"] == cid and sub["status"] != "canceled":
+                self.cancel_now(sub["id"])
+        self.emit("customer.deleted", customer)
+        return {"id": cid, "object": "customer", "deleted": True}
+
+    # checkout
+
+    def create_checkout_session(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._get(self.customers, p.get("customer", ""))
+        for item in p.get("line_items") or []:
+            if item.get("price") not in self.prices:
+                raise StripeFailure(
+                    400,
+                    "invalid_request_error",
+                    f"No such price: '{item.get('price')}'",
+                    "resource_missing",
+                )
+        sid = self.new_id("cs")
+        session = {
+            "id": sid,
+            "object": "checkout.session",
+            "mode": p.get("mode"),
+            "status": "open",
+            "customer": p["customer"],
+            "client_reference_id": p.get("client_reference_id"),
+            "metadata": p.get("metadata") or {},
+            "subscription": None,
+            "url": f"{self.url}/c/pay/{sid}",
+            "success_url": p.get("success_url"),
+            "_line_items": p.get("line_items") or [],
+            "_subscription_metadata": (p.get("subscription_data") or {}).get("metadata") or {},
+        }
+        self.sessions[sid] = session
+        return self._public(session)
+
+    def complete_checkout(self, session_id: str) -> str:
+        """The customer pays on the Checkout page: a subscription starts, its invoice is paid."""
+        session = self.sessions[session_id]
+        sub = self._new_subscription(
+            session["customer"], session["_line_items"], session["_subscription_metadata"]
+        )
+        self._first_invoice(sub)
+        session.update(status="complete", subscription=sub["id"])
+        self.emit("checkout.session.completed", self._public(session))
+        return str(sub["id"])
+
+    @staticmethod
+    def _public(obj: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+    # subscriptions
+
+    def _new_subscription(
+        self, customer: str, items: list[dict[str, Any]], metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        start = self.now()
+        end = int(add_month(datetime.fromtimestamp(start, UTC)).timestamp())
+        sid = self.new_id("sub")
+        sub = {
+            "id": sid,
+            "object": "subscription",
+            "customer": customer,
+            "status": "active",
+            "cancel_at_period_end": False,
+            "canceled_at": None,
+            "ended_at": None,
+            "created": start,
+            "metadata": metadata,
+            "latest_invoice": None,
+            "items": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.new_id("si"),
+                        "object": "subscription_item",
+                        "price": self.prices[item["price"]],
+                        "quantity": int(item.get("quantity", 1)),
+                        "current_period_start": start,
+                        "current_period_end": end,
+                    }
+                    for item in items
+                ],
+            },
+        }
+        self.subscriptions[sid] = sub
+        self.emit("customer.subscription.created", sub)
+        return sub
+
+    def create_subscription_api(self, p: dict[str, Any]) -> dict[str, Any]:
+        customer = self._get(self.customers, p.get("customer", ""))["id"]
+        if customer in self.declining:
+            raise StripeFailure(402, "card_error", "Your card was declined.", "card_declined")
+        for item in p.get("items") or []:
+            if item.get("price") not in self.prices:
+                raise StripeFailure(
+                    400, "invalid_request_error", "No such price", "resource_missing"
+                )
+        sub = self._new_subscription(customer, p["items"], p.get("metadata") or {})
+        self._first_invoice(sub)
+        return sub
+
+    def update_subscription(self, sid: str, p: dict[str, Any]) -> dict[str, Any]:
+        sub = self._get(self.subscriptions, sid)
+        previous: dict[str, Any] = {}
+        if "cancel_at_period_end" in p:
+            previous["cancel_at_period_end"] = sub["cancel_at_period_end"]
+            sub["cancel_at_period_end"] = p["cancel_at_period_end"] == "true"
+        if "metadata" in p:
+            sub["metadata"] = {**sub["metadata"], **p["metadata"]}
+        for change in p.get("items") or []:
+            item = next(i for i in sub["items"]["data"] if i["id"] == change.get("id"))
+            old_price = item["price"]
+            new_price = self.prices.get(change.get("price", old_price["id"]))
+            if new_price is None:
+                raise StripeFailure(
+                    400, "invalid_request_error", "No such price", "resource_missing"
+                )
+            previous["items"] = copy.deepcopy(sub["items"])
+            item["price"] = new_price
+            if p.get("proration_behavior") == "always_invoice":
+                self._proration_invoice(sub, item, old_price, new_price)
+        self.emit("customer.subscription.updated", sub, previous)
+        return sub
+
+    def cancel_now(self, sid: str) -> dict[str, Any]:
+        sub = self._get(self.subscriptions, sid)
+        sub.update(status="canceled", canceled_at=self.now(), ended_at=self.now())
+        self.emit("customer.subscription.deleted", sub)
+        return sub
+
+    def renew(self, sid: str) -> dict[str, Any]:
+        """The period ends: cancel if asked to, else start the next one and charge for it."""
+        sub = self.subscriptions[sid]
+        item = sub["items"]["data"][0]
+        if sub["cancel_at_period_end"]:
+            self.clock = item["current_period_end"]
+            return self.cancel_now(sid)
+        start = item["current_period_end"]
+        item["current_period_start"] = start
+        item["current_period_end"] = int(add_month(datetime.fromtimestamp(start, UTC)).timestamp())
+        invoice = self._invoice(
+            sub, item["price"]["unit_amount"] * item["quantity"], "subscription_cycle"
+        )
+        self._collect(sub, invoice)
+        return sub
+
+    def retry_payment(self, invoice_id: str) -> None:
+        """Stripe's retry of an open invoice (after the customer fixed their card)."""
+        invoice = self.invoices[invoice_id]
+        self._collect(self.subscriptions[invoice["subscription"]], invoice)
+
+    # invoices and charges
+
+    def _first_invoice(self, sub: dict[str, Any]) -> None:
+        total = sum(i["price"]["unit_amount"] * i["quantity"] for i in sub["items"]["data"])
+        invoice = self._invoice(sub, total, "subscription_create")
+        self._collect(sub, invoice, emit_sub_update=False)
+
+    def _proration_invoice(
+        self, sub: dict[str, Any], item: dict[str, Any], old: dict[str, Any], new: dict[str, Any]
+    ) -> None:
+        start, end = item["current_period_start"], item["current_period_end"]
+        left = max(0.0, (end - self.now()) / max(1, end - start))
+        amount = round((new["unit_amount"] - old["unit_amount"]) * item["quantity"] * left)
+        if amount > 0:
+            invoice = self._invoice(sub, amount, "subscription_update")
+            self._collect(sub, invoice, emit_sub_update=False)
+
+    def _invoice(self, sub: dict[str, Any], amount: int, reason: str) -> dict[str, Any]:
+        item = sub["items"]["data"][0]
+        iid = self.new_id("in")
+        invoice = {
+            "id": iid,
+            "object": "invoice",
+            "customer": sub["customer"],
+            "subscription": sub["id"],
+            "billing_reason": reason,
+            "parent": {
+                "type": "subscription_details",
+                "subscription_details": {"subscription": sub["id"], "metadata": sub["metadata"]},
+            },
+            "number": f"TG-{len(self.invoices) + 1:04d}",
+            "status": "open",
+            "currency": item["price"]["currency"],
+            "amount_due": amount,
+            "amount_paid": 0,
+            "attempt_count": 0,
+            "charge": None,
+            "created": self.now(),
+            "period_start": item["current_period_start"],
+            "period_end": item["current_period_end"],
+            "hosted_invoice_url": f"{self.url}/i/{iid}",
+            "status_transitions": {"finalized_at": self.now(), "paid_at": None},
+        }
+        self.invoices[iid] = invoice
+        sub["latest_invoice"] = iid
+        self.emit("invoice.finalized", invoice)
+        return invoice
+
+    def _collect(
+        self, sub: dict[str, Any], invoice: dict[str, Any], *, emit_sub_update: bool = True
+    ) -> None:
+        invoice["attempt_count"] += 1
+        declined = sub["customer"] in self.declining
+        chid = self.new_id("ch")
+        self.charges[chid] = {
+            "id": chid,
+            "object": "charge",
+            "amount": invoice["amount_due"],
+            "amount_refunded": 0,
+            "currency": invoice["currency"],
+            "customer": sub["customer"],
+            "invoice": invoice["id"],
+            "status": "failed" if declined else "succeeded",
+            "paid": not declined,
+            "refunded": False,
+            "created": self.now(),
+        }
+        previous = {"status": sub["status"]}
+        if declined:
+            sub["status"] = "past_due"
+            self.emit("invoice.payment_failed", invoice)
+        else:
+            invoice.update(status="paid", amount_paid=invoice["amount_due"], charge=chid)
+            invoice["status_transitions"]["paid_at"] = self.now()
+            sub["status"] = "active"
+            self.emit("invoice.paid", invoice)
+        if emit_sub_update and previous["status"] != sub["status"]:
+            self.emit("customer.subscription.updated", sub, previous)
+
+    def create_refund(self, p: dict[str, Any]) -> dict[str, Any]:
+        charge = self._get(self.charges, p.get("charge", ""))
+        left = charge["amount"] - charge["amount_refunded"]
+        amount = int(p.get("amount", left))
+        if amount <= 0 or amount > left:
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount",
+                "amount_too_large",
+            )
+        rid = self.new_id("re")
+        refund = {
+            "id": rid,
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "status": "succeeded",
+            "reason": p.get("reason"),
+            "created": self.now(),
+        }
+        self.refunds[rid] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self.emit("charge.refunded", charge)
+        return refund

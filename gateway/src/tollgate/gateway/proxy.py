@@ -58,7 +58,8 @@ _REPLACED_ON_REQUEST = HOP_BY_HOP | {
 _DROPPED_ON_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date"}
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SMALL_BODY = 256 * 1024
-_RETRYABLE = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)
+# Failures where the request did not (fully) reach a service; safe to repeat if idempotent.
+_RETRYABLE = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 
 
 def _connection_listed(headers: Mapping[str, str]) -> set[str]:

@@ -2,8 +2,10 @@ from fastapi import FastAPI
 
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.web import create_service_app
+from tollgate.usage.admin.endpoints import router as admin_router
 from tollgate.usage.analytics.endpoints import router as analytics_router
 from tollgate.usage.config import Settings
+from tollgate.usage.members.endpoints import router as caps_router
 from tollgate.usage.models import messaging
 from tollgate.usage.reservations.endpoints import router as reservations_router
 from tollgate.usage.reservations.sweeper import HoldSweeper
@@ -36,4 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(reservations_router)
     app.include_router(analytics_router)
+    app.include_router(caps_router)
+    app.include_router(admin_router)
     return app

@@ -1,14 +1,30 @@
-"""Queries over usage records and the daily rollup."""
+"""Queries over usage records, the daily rollup and feature events."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Date, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.usage.models import UsageRecord
+from tollgate.usage.models import DailyUsage, FeatureEvent, UsageRecord
+
+_SUMS = (
+    func.coalesce(func.sum(DailyUsage.requests), 0).label("requests"),
+    func.coalesce(func.sum(DailyUsage.prompt_tokens), 0).label("prompt_tokens"),
+    func.coalesce(func.sum(DailyUsage.completion_tokens), 0).label("completion_tokens"),
+    func.coalesce(func.sum(DailyUsage.total_tokens), 0).label("total_tokens"),
+    func.coalesce(func.sum(DailyUsage.charged_tokens), 0).label("charged_tokens"),
+    func.coalesce(func.sum(DailyUsage.cost_usd), 0).label("cost_usd"),
+)
+GROUP_COLUMNS: dict[str, Any] = {
+    "day": DailyUsage.day,
+    "model": DailyUsage.model,
+    "provider": DailyUsage.provider,
+    "feature": DailyUsage.feature,
+}
 
 
 async def charged_between(
@@ -23,3 +39,111 @@ async def charged_between(
         )
     )
     return int(total or 0)
+
+
+async def requests_between(
+    session: AsyncSession, account_id: uuid.UUID, start: datetime, end: datetime
+) -> int:
+    total = await session.scalar(
+        select(func.count()).where(
+            UsageRecord.account_id == account_id,
+            UsageRecord.started_at >= start,
+            UsageRecord.started_at < end,
+        )
+    )
+    return int(total or 0)
+
+
+async def usage_page(
+    session: AsyncSession, user_id: uuid.UUID, page: int, page_size: int
+) -> tuple[list[UsageRecord], int]:
+    total = await session.scalar(select(func.count()).where(UsageRecord.user_id == user_id))
+    rows = await session.scalars(
+        select(UsageRecord)
+        .where(UsageRecord.user_id == user_id)
+        .order_by(UsageRecord.started_at.desc(), UsageRecord.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return list(rows), int(total or 0)
+
+
+async def grouped_stats(
+    session: AsyncSession,
+    group_by: str,
+    start: date,
+    end: date,
+    *,
+    user_id: uuid.UUID | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    """Sums from the daily rollup for [start, end], grouped; all users when user_id is None."""
+    key = GROUP_COLUMNS[group_by]
+    conditions: list[ColumnElement[bool]] = [DailyUsage.day >= start, DailyUsage.day <= end]
+    if user_id is not None:
+        conditions.append(DailyUsage.user_id == user_id)
+    query = select(key.label("key"), *_SUMS).where(*conditions).group_by(key).order_by(key)
+    if limit is not None:
+        query = query.limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def total_stats(
+    session: AsyncSession, start: date, end: date, *, user_id: uuid.UUID | None = None
+) -> Any:
+    conditions: list[ColumnElement[bool]] = [DailyUsage.day >= start, DailyUsage.day <= end]
+    if user_id is not None:
+        conditions.append(DailyUsage.user_id == user_id)
+    return (await session.execute(select(*_SUMS).where(*conditions))).one()
+
+
+async def top_accounts(session: AsyncSession, start: date, end: date, limit: int) -> list[Any]:
+    total_tokens = func.sum(DailyUsage.total_tokens)
+    query = (
+        select(
+            DailyUsage.account_id,
+            func.sum(DailyUsage.requests).label("requests"),
+            total_tokens.label("total_tokens"),
+            func.sum(DailyUsage.cost_usd).label("cost_usd"),
+        )
+        .where(DailyUsage.day >= start, DailyUsage.day <= end)
+        .group_by(DailyUsage.account_id)
+        .order_by(total_tokens.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def add_feature_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(FeatureEvent.__table__.insert(), rows)
+
+
+async def feature_events_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
+    total = await session.scalar(
+        select(func.count()).where(
+            FeatureEvent.user_id == user_id, FeatureEvent.received_at >= since
+        )
+    )
+    return int(total or 0)
+
+
+async def feature_counts(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[Any]:
+    query = (
+        select(FeatureEvent.feature, FeatureEvent.action, func.sum(FeatureEvent.count))
+        .where(FeatureEvent.user_id == user_id, FeatureEvent.occurred_at >= since)
+        .group_by(FeatureEvent.feature, FeatureEvent.action)
+        .order_by(FeatureEvent.feature, FeatureEvent.action)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def feature_days(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> list[Any]:
+    day = cast(func.timezone("UTC", FeatureEvent.occurred_at), Date)
+    query = (
+        select(day, func.sum(FeatureEvent.count))
+        .where(FeatureEvent.user_id == user_id, FeatureEvent.occurred_at >= since)
+        .group_by(day)
+        .order_by(day)
+    )
+    return list((await session.execute(query)).all())

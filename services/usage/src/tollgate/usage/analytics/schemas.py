@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class GrantOut(BaseModel):
@@ -30,3 +32,165 @@ class BalanceOut(BaseModel):
     period_end: datetime
     member_cap: int | None
     grants: list[GrantOut]
+
+
+class UsageRecordOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: str
+    account_id: uuid.UUID
+    model: str
+    provider: str
+    endpoint: str
+    feature: str
+    status: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    charged_tokens: int
+    cost_usd: Decimal
+    latency_ms: int | None
+    api_key_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    started_at: datetime
+
+
+class UsagePage(BaseModel):
+    items: list[UsageRecordOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class LimitsOut(BaseModel):
+    account_id: uuid.UUID
+    plan: str
+    monthly_tokens: int
+    limits: dict[str, Any]
+    member_cap: int | None
+    daily_requests_used: int
+
+
+class SubscriptionUsageOut(BaseModel):
+    plan: str
+    status: str
+    period_start: datetime
+    period_end: datetime
+    allocation: int
+    used: int
+    reserved: int
+    available: int
+    requests: int
+    percent_used: float
+
+
+GroupBy = Literal["day", "model", "provider", "feature"]
+
+
+class StatsRow(BaseModel):
+    key: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    charged_tokens: int
+    cost_usd: Decimal
+
+
+class StatsOut(BaseModel):
+    group_by: GroupBy
+    start: date
+    end: date
+    items: list[StatsRow]
+    totals: StatsRow
+
+
+class FeatureEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+    action: str = Field(default="used", pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+    count: int = Field(default=1, ge=1, le=10_000)
+    occurred_at: datetime | None = None
+    attributes: dict[str, str | int | float | bool] | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _small(
+        cls, value: dict[str, str | int | float | bool] | None
+    ) -> dict[str, str | int | float | bool] | None:
+        if value is None:
+            return None
+        if len(value) > 20:
+            raise ValueError("at most 20 attributes")
+        for key, item in value.items():
+            if len(key) > 64 or (isinstance(item, str) and len(item) > 256):
+                raise ValueError("attribute keys ≤ 64 and values ≤ 256 characters")
+        return value
+
+
+class TrackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[FeatureEventIn] = Field(min_length=1, max_length=100)
+
+
+class TrackOut(BaseModel):
+    accepted: int
+
+
+class FeatureCount(BaseModel):
+    feature: str
+    action: str
+    count: int
+
+
+class DayCount(BaseModel):
+    day: date
+    count: int
+
+
+class AnalyticsOut(BaseModel):
+    days: int
+    features: list[FeatureCount]
+    by_day: list[DayCount]
+    tokens_used: int
+    requests: int
+
+
+class AdminGrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: uuid.UUID
+    amount: int = Field(ge=1, le=1_000_000_000)
+    source: Literal["admin", "promotional"] = "admin"
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    expires_at: datetime | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AccountTotal(BaseModel):
+    account_id: uuid.UUID
+    requests: int
+    total_tokens: int
+    cost_usd: Decimal
+
+
+class AdminStatsOut(BaseModel):
+    start: date
+    end: date
+    totals: StatsRow
+    by_model: list[StatsRow]
+    top_accounts: list[AccountTotal]
+
+
+class CapIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cap_tokens: int | None = Field(ge=0, le=1_000_000_000_000)
+
+
+class CapOut(BaseModel):
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    cap_tokens: int | None

@@ -1,0 +1,34 @@
+"""``/api/admin``: bonus grants and usage across accounts (admin role)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Query, status
+
+from tollgate.shared.db import SessionDep
+from tollgate.shared.security import AdminUser
+from tollgate.usage.admin import service
+from tollgate.usage.analytics.schemas import AdminGrantIn, AdminStatsOut, GrantOut
+from tollgate.usage.deps import SettingsDep
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+@router.post("/grants", status_code=status.HTTP_201_CREATED, response_model=GrantOut)
+async def create_grant(body: AdminGrantIn, admin: AdminUser, session: SessionDep) -> GrantOut:
+    """Grant bonus or promotional tokens to an account."""
+    return await service.grant_bonus(session, admin, body)
+
+
+@router.get("/usage-stats", response_model=AdminStatsOut)
+async def usage_stats(
+    admin: AdminUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    start: date | None = None,
+    end: date | None = None,
+    top: int = Query(20, ge=1, le=200),
+) -> AdminStatsOut:
+    """Usage across every account for a date range: totals, by model, top accounts."""
+    return await service.usage_stats(session, settings, start, end, top)

@@ -1,0 +1,167 @@
+"""Plan allocations: each period granted once, whatever order billing's events arrive in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from builders import subscription_changed
+from conftest import Usage, eventually, now
+from sqlalchemy import select
+
+from tollgate.shared.messaging.events import (
+    OrgMemberAdded,
+    OrgMemberRemoved,
+    UserDeleted,
+    UserRegistered,
+)
+from tollgate.usage.models import Account, DailyUsage, Grant, UsageRecord
+
+
+async def plan_grants(usage: Usage, account_id: uuid.UUID) -> list[tuple[int, object]]:
+    grants = await usage.db(
+        lambda s: s.scalars(  # type: ignore[arg-type,return-value]
+            select(Grant)
+            .where(Grant.account_id == account_id, Grant.source == "plan")
+            .order_by(Grant.starts_at)
+        )
+    )
+    return [(g.amount, g.starts_at) for g in grants]
+
+
+async def sequence_of(usage: Usage, account_id: uuid.UUID) -> int | None:
+    account = await usage.db(lambda s: s.get(Account, account_id))
+    return account.subscription_sequence if account else None
+
+
+async def test_a_repeated_and_reordered_subscription_changed_grants_each_period_once(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    january = now().replace(microsecond=0) - timedelta(days=31)
+    february = january + timedelta(days=31)
+    first = subscription_changed(user, sequence=1, period_start=january, period_days=31)
+    renewal = subscription_changed(user, sequence=2, period_start=february, period_days=31)
+
+    for event in (renewal, first, renewal, first, renewal):
+        await usage.publish(event)
+
+    async def settled() -> bool:
+        return await sequence_of(usage, user) == 2
+
+    await eventually(settled)
+    marker = uuid.uuid4()
+    await usage.publish(subscription_changed(marker, sequence=1, period_start=now()))
+    await eventually(lambda: sequence_of(usage, marker))  # everything before it was applied
+    assert await plan_grants(usage, user) == [(5_000_000, february)]
+    balance = await usage.balance(usage.user_token(user))
+    assert balance["available"] == 5_000_000
+    assert balance["plan"] == "pro"
+
+
+async def test_an_upgrade_inside_the_period_raises_the_allocation_instead_of_adding_one(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    start = now().replace(microsecond=0)
+    await usage.publish(
+        subscription_changed(
+            user, sequence=1, plan="free", monthly_tokens=100_000, period_start=start
+        )
+    )
+    await usage.publish(subscription_changed(user, sequence=2, period_start=start))
+
+    async def upgraded() -> bool:
+        return await sequence_of(usage, user) == 2
+
+    await eventually(upgraded)
+    assert await plan_grants(usage, user) == [(5_000_000, start)]
+
+
+async def test_free_tokens_are_granted_once_when_both_registration_and_billing_announce_them(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    await usage.publish(UserRegistered(user_id=user, email="a@example.com"))
+    await eventually(lambda: usage.db(lambda s: s.get(Account, user)))
+    await usage.publish(
+        subscription_changed(
+            user,
+            sequence=1,
+            plan="free",
+            monthly_tokens=100_000,
+            period_start=now() + timedelta(seconds=2),
+        )
+    )
+
+    async def billed() -> bool:
+        return await sequence_of(usage, user) == 1
+
+    await eventually(billed)
+    grants = await plan_grants(usage, user)
+    assert [amount for amount, _ in grants] == [100_000]
+    assert (await usage.balance(usage.user_token(user)))["available"] == 100_000
+
+
+async def test_a_new_user_gets_the_free_allocation_on_registration(usage: Usage) -> None:
+    user = uuid.uuid4()
+    await usage.publish(UserRegistered(user_id=user, email="b@example.com"))
+
+    await eventually(lambda: usage.db(lambda s: s.get(Account, user)))
+
+    balance = await usage.balance(usage.user_token(user))
+    assert balance["available"] == usage.settings.free_monthly_tokens
+    assert balance["allocation"] == usage.settings.free_monthly_tokens
+    assert balance["plan"] == "free"
+
+
+async def test_a_removed_member_spends_from_their_own_account_again(usage: Usage) -> None:
+    org, member = uuid.uuid4(), uuid.uuid4()
+    await usage.publish(
+        subscription_changed(org, sequence=1, org_id=org, monthly_tokens=50_000, period_start=now())
+    )
+    await usage.publish(OrgMemberAdded(org_id=org, user_id=member, role="member"))
+    await eventually(lambda: sequence_of(usage, org))
+    token = usage.user_token(member, org=org)
+    assert (await usage.balance(token))["account_id"] == str(org)
+
+    await usage.publish(OrgMemberRemoved(org_id=org, user_id=member))
+
+    async def own_account() -> bool:
+        return (await usage.balance(token))["account_id"] == str(member)
+
+    await eventually(own_account)
+
+
+async def test_deleting_a_user_erases_their_usage_but_keeps_anonymous_totals(
+    usage: Usage,
+) -> None:
+    from builders import usage_recorded
+
+    user = uuid.uuid4()
+    event = usage_recorded(user, prompt_tokens=70, completion_tokens=30)
+    await usage.publish(event)
+
+    async def has_record() -> bool:
+        found = await usage.db(
+            lambda s: s.scalar(
+                select(UsageRecord).where(UsageRecord.request_id == event.request_id)
+            )
+        )
+        return found is not None
+
+    await eventually(has_record)
+    await usage.publish(UserDeleted(user_id=user))
+
+    async def erased() -> bool:
+        return not await has_record()
+
+    await eventually(erased)
+    rows = list(
+        await usage.db(
+            lambda s: s.scalars(select(DailyUsage).where(DailyUsage.account_id == user))  # type: ignore[arg-type,return-value]
+        )
+    )
+    assert [(r.user_id.int, r.total_tokens) for r in rows] == [(0, 100)]
+    refused = await usage.reserve(usage.user_token(user), prompt_tokens=10)
+    assert refused.status_code == 403

@@ -1,0 +1,194 @@
+"""usage.recorded: each call is charged once, whatever the broker does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from builders import usage_recorded
+from conftest import Usage, eventually, now
+from sqlalchemy import func, select
+from test_reservations import give_plan
+
+from tollgate.shared.messaging import make_envelope
+from tollgate.usage.models import DailyUsage, Grant, Hold, LedgerEntry, UsageRecord
+from tollgate.usage.subscriptions import USAGE_QUEUE
+
+
+async def hold_status(usage: Usage, hold_id: str) -> str:
+    hold = await usage.db(lambda s: s.get(Hold, uuid.UUID(hold_id)))
+    assert hold is not None
+    return hold.status
+
+
+async def spent(usage: Usage, account_id: uuid.UUID) -> int:
+    """Tokens debited from the account, summed from its ledger entries."""
+    total = await usage.db(
+        lambda s: s.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == account_id, LedgerEntry.kind == "spend"
+            )
+        )
+    )
+    return -int(total or 0)
+
+
+async def recorded(usage: Usage, request_id: str) -> UsageRecord | None:
+    return await usage.db(
+        lambda s: s.scalar(select(UsageRecord).where(UsageRecord.request_id == request_id))
+    )
+
+
+async def test_a_hold_commits_once_when_usage_recorded_arrives_three_times_at_once(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    token = usage.user_token(user)
+    hold = (await usage.reserve(token, prompt_tokens=1_000, max_completion_tokens=1_000)).json()
+    event = usage_recorded(
+        user,
+        reservation_id=uuid.UUID(hold["reservation_id"]),
+        prompt_tokens=1_000,
+        completion_tokens=300,
+    )
+    envelope = make_envelope("llm-proxy", user, event)
+    # The same envelope twice, and the same call re-announced under a new event id,
+    # all on the wire together; plus the handler itself run three times in parallel.
+    await asyncio.gather(
+        usage.broker.publish(envelope),
+        usage.broker.publish(envelope),
+        usage.broker.publish(make_envelope("llm-proxy", user, event)),
+    )
+    consumer = usage.app.state.runtime.consumer
+    sub = next(s for s in consumer.subscriptions if s.queue == USAGE_QUEUE)
+    await asyncio.gather(
+        *(consumer._apply(sub, make_envelope("llm-proxy", user, event)) for _ in range(3))
+    )
+
+    async def committed() -> bool:
+        return await hold_status(usage, hold["reservation_id"]) == "committed"
+
+    await eventually(committed)
+    await asyncio.sleep(0.3)  # let any straggling duplicate land before counting
+    assert await spent(usage, user) == 1_300
+    balance = await usage.balance(token)
+    assert balance["available"] == 10_000 - 1_300
+    assert balance["reserved"] == 0
+    count = await usage.db(
+        lambda s: s.scalar(select(func.count()).where(UsageRecord.request_id == event.request_id))
+    )
+    assert count == 1
+
+
+async def test_a_consumer_killed_after_commit_but_before_ack_does_not_count_twice(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    token = usage.user_token(user)
+    hold = (await usage.reserve(token, prompt_tokens=500, max_completion_tokens=500)).json()
+    envelope = make_envelope(
+        "llm-proxy",
+        user,
+        usage_recorded(user, reservation_id=uuid.UUID(hold["reservation_id"]), prompt_tokens=500),
+    )
+    consumer = usage.app.state.runtime.consumer
+    sub = next(s for s in consumer.subscriptions if s.queue == USAGE_QUEUE)
+    # The first delivery's transaction commits, then the process dies: no ack ...
+    await consumer._apply(sub, envelope)
+    # ... so the broker delivers the same message again to the next consumer.
+    await usage.broker.publish(envelope)
+    marker = usage_recorded(user, prompt_tokens=1, completion_tokens=0)
+    await usage.publish(marker)
+
+    async def marker_applied() -> bool:
+        return await recorded(usage, marker.request_id) is not None
+
+    await eventually(marker_applied)
+    await asyncio.sleep(0.2)
+    assert await spent(usage, user) == 550 + 1
+    assert (await usage.balance(token))["available"] == 10_000 - 551
+
+
+async def test_the_unused_part_of_a_hold_goes_back_and_a_failed_call_costs_nothing(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    token = usage.user_token(user)
+    used = (await usage.reserve(token, prompt_tokens=1_000, max_completion_tokens=4_000)).json()
+    failed = (await usage.reserve(token, prompt_tokens=1_000, max_completion_tokens=1_000)).json()
+    assert (await usage.balance(token))["available"] == 3_000
+
+    await usage.publish(
+        usage_recorded(
+            user,
+            reservation_id=uuid.UUID(used["reservation_id"]),
+            prompt_tokens=1_000,
+            completion_tokens=200,
+        )
+    )
+    await usage.publish(
+        usage_recorded(
+            user,
+            reservation_id=uuid.UUID(failed["reservation_id"]),
+            prompt_tokens=0,
+            completion_tokens=0,
+            status="failed",
+        )
+    )
+
+    async def settled() -> bool:
+        states = {
+            await hold_status(usage, used["reservation_id"]),
+            await hold_status(usage, failed["reservation_id"]),
+        }
+        return states == {"committed"}
+
+    await eventually(settled)
+    assert (await usage.balance(token))["available"] == 10_000 - 1_200
+
+
+async def test_usage_beyond_the_hold_is_charged_as_far_as_the_balance_allows(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 2_000)
+    token = usage.user_token(user)
+    hold = (await usage.reserve(token, prompt_tokens=500, max_completion_tokens=500)).json()
+    event = usage_recorded(
+        user,
+        reservation_id=uuid.UUID(hold["reservation_id"]),
+        prompt_tokens=500,
+        completion_tokens=2_500,
+    )
+    await usage.publish(event)
+
+    row = await eventually(lambda: recorded(usage, event.request_id))
+    assert row.total_tokens == 3_000
+    assert row.charged_tokens == 2_000
+    assert row.uncharged_tokens == 1_000
+    assert (await usage.balance(token))["available"] == 0
+    grants = await usage.db(
+        lambda s: s.scalars(select(Grant).where(Grant.account_id == user))  # type: ignore[arg-type,return-value]
+    )
+    assert all(0 <= g.used <= g.amount for g in grants)
+
+
+async def test_a_late_event_is_booked_to_the_day_the_call_happened(usage: Usage) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    started = now() - timedelta(days=3)
+    event = usage_recorded(user, started_at=started, prompt_tokens=10, completion_tokens=5)
+    await usage.publish(event)
+
+    await eventually(lambda: recorded(usage, event.request_id))
+
+    rows: Any = await usage.db(
+        lambda s: s.scalars(select(DailyUsage).where(DailyUsage.user_id == user))  # type: ignore[arg-type,return-value]
+    )
+    days = [(r.day, r.total_tokens) for r in rows]
+    assert days == [(started.date(), 15)]

@@ -8,4 +8,4 @@ from tollgate.shared.runner import service_main
 SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 if __name__ == "__main__":
-    service_main(Settings, create_app, SERVICE_DIR)  # type: ignore[arg-type]
+    service_main(Settings, create_app, SERVICE_DIR)

@@ -1,18 +1,99 @@
+"""The LLM proxy's FastAPI app: OpenAI-compatible routes under ``/v1`` and ``/api/llm``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
 from fastapi import FastAPI
 
+from tollgate.llm_proxy.catalog.endpoints import router as catalog_router
+from tollgate.llm_proxy.catalog.service import Catalog, load_catalog
+from tollgate.llm_proxy.completions.endpoints import router as completions_router
+from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
+from tollgate.llm_proxy.errors import install_openai_errors
+from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.models import messaging
+from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
+from tollgate.llm_proxy.upstream.health import DeploymentHealth
+from tollgate.llm_proxy.upstream.pool import UpstreamPool
+from tollgate.shared.messaging import Subscription
 from tollgate.shared.runtime import ServiceRuntime
+from tollgate.shared.service_tokens import ServiceTokenClient
 from tollgate.shared.web import create_service_app
 
+__all__ = ["create_app"]
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+USER_DELETED_QUEUE = "llm-proxy.user-deleted"
+# How long shutdown waits for running streams to finish and be recorded.
+SHUTDOWN_GRACE_SECONDS = 15.0
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, messaging)
-    return create_service_app(
+    runtime = ServiceRuntime(
+        settings,
+        messaging,
+        subscriptions=[Subscription(USER_DELETED_QUEUE, ["user.deleted"], erase_user_requests)],
+        relay_poll_interval=0.5,
+    )
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def start(app: FastAPI) -> None:
+        loaded = catalog or load_catalog(settings.providers_file)
+        upstreams = UpstreamPool(
+            loaded.providers,
+            pool_size=settings.upstream_pool_size,
+            connect_timeout=settings.connect_timeout,
+        )
+        usage_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        tokens = ServiceTokenClient(
+            settings.auth_internal_url,
+            settings.client_id,
+            settings.client_secret.get_secret_value(),
+        )
+        health = DeploymentHealth(settings.cooldown_failures, settings.cooldown_seconds)
+        assert runtime.sessionmaker is not None
+        app.state.catalog = loaded
+        app.state.deployment_health = health
+        app.state.upstreams = upstreams
+        app.state.usage_http = usage_http
+        app.state.service_tokens = tokens
+        app.state.completions = CompletionService(
+            settings=settings,
+            reservations=ReservationClient(settings.usage_url, tokens, usage_http),
+            upstreams=upstreams,
+            health=health,
+            recorder=CallRecorder(runtime.sessionmaker, messaging.outbox),
+            tasks=tasks,
+        )
+
+    async def stop(app: FastAPI) -> None:
+        if tasks:
+            # Streams still running are recorded before the database goes away.
+            _done, pending = await asyncio.wait(set(tasks), timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await app.state.upstreams.close()
+        await app.state.usage_http.close()
+        await app.state.service_tokens.close()
+
+    runtime.on_start.append(start)
+    runtime.on_stop.append(stop)
+    app = create_service_app(
         service=settings.service_name,
         title="Tollgate LLM proxy",
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
     )
+    install_openai_errors(app)
+    for prefix in ("/v1", "/api/llm"):
+        app.include_router(completions_router, prefix=prefix)
+        app.include_router(catalog_router, prefix=prefix)
+    return app

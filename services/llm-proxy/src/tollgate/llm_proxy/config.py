@@ -1,7 +1,13 @@
-from pydantic import SecretStr
+"""Settings of the LLM proxy, read from ``LLM_PROXY_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tollgate.shared.settings import ServiceSettings
+
+__all__ = ["Settings"]
 
 
 class Settings(ServiceSettings):
@@ -11,3 +17,31 @@ class Settings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://tollgate_llm_proxy:tollgate@127.0.0.1:5432/llm_proxy"
     client_id: str = "llm-proxy"
     client_secret: SecretStr = SecretStr("changeme")
+
+    # Usage holds and releases tokens. The devstack hands every process the gateway's
+    # routing table, so its GATEWAY_USAGE_URL is accepted when ours is not set.
+    usage_url: str = Field(
+        "http://127.0.0.1:8003",
+        validation_alias=AliasChoices("LLM_PROXY_USAGE_URL", "GATEWAY_USAGE_URL"),
+    )
+    # YAML or JSON catalog of providers and models; the packaged default when unset.
+    providers_file: str | None = None
+
+    # Upstream calls.
+    connect_timeout: float = 5.0
+    first_byte_timeout: float = 60.0  # until the upstream's status line / first SSE event
+    idle_stream_timeout: float = 30.0  # between two SSE events once a stream runs
+    request_timeout: float = 300.0  # a whole non-streamed call
+    max_attempts: int = 3  # deployments tried per call, first one included
+    cooldown_failures: int = 3  # consecutive failures that cool a deployment down
+    cooldown_seconds: float = 30.0
+    # After a client hangs up, how long to keep reading the upstream to learn its usage.
+    disconnect_drain_seconds: float = 10.0
+    upstream_pool_size: int = 200  # connections per provider
+
+    # Token gate.
+    reservation_ttl_seconds: int = 600
+    max_body_bytes: int = 4 * 1024 * 1024
+
+    # Request log: prompts and completions are kept only when this is on.
+    store_content: bool = False

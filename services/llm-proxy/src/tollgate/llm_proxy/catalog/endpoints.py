@@ -1,0 +1,62 @@
+"""``GET /models`` and ``GET /providers``: what the caller may use, and who serves it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from tollgate.llm_proxy.catalog.service import Model
+from tollgate.llm_proxy.deps import CatalogDep, HealthDep
+from tollgate.llm_proxy.errors import ModelNotFound
+from tollgate.shared.security import CurrentUser
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["models"])
+CREATED = 1_700_000_000  # OpenAI clients expect a creation time; ours is a fixed epoch
+
+
+def _model_entry(model: Model) -> dict[str, Any]:
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": CREATED,
+        "owned_by": model.spec.owned_by,
+        "context_window": model.spec.context_window,
+        "max_output_tokens": model.spec.max_output_tokens,
+        "endpoints": list(model.spec.endpoints),
+    }
+
+
+@router.get("/models")
+async def list_models(principal: CurrentUser, catalog: CatalogDep) -> dict[str, Any]:
+    """Models the caller's plan may use (OpenAI's list shape)."""
+    return {"object": "list", "data": [_model_entry(m) for m in catalog.for_plan(principal.plan)]}
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, principal: CurrentUser, catalog: CatalogDep) -> dict[str, Any]:
+    """One model, if the caller's plan may use it."""
+    model = catalog.get(model_id)
+    if model is None or not model.allowed_for(principal.plan):
+        raise ModelNotFound(
+            f"The model '{model_id}' does not exist or you do not have access to it"
+        )
+    return _model_entry(model)
+
+
+@router.get("/providers")
+async def list_providers(
+    principal: CurrentUser, catalog: CatalogDep, health: HealthDep
+) -> dict[str, Any]:
+    """Configured providers, the models they serve for this plan, and their current health."""
+    providers: dict[str, dict[str, Any]] = {
+        name: {"id": name, "kind": p.kind, "models": []} for name, p in catalog.providers.items()
+    }
+    for model in catalog.for_plan(principal.plan):
+        for d in model.deployments:
+            providers[d.provider.name]["models"].append(
+                {"model": model.id, "upstream_model": d.upstream_model, **health.snapshot(d)}
+            )
+    return {"object": "list", "data": [p for p in providers.values() if p["models"]]}

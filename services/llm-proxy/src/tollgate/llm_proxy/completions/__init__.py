@@ -1,0 +1,1 @@
+"""The OpenAI-compatible calls: chat completions, completions and embeddings, token-gated."""

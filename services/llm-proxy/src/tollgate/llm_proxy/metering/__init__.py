@@ -1,0 +1,1 @@
+"""Counting tokens, holding them at usage, and what a call finally cost."""

@@ -1,0 +1,128 @@
+"""Holds at usage: reserve before the upstream call, release when it failed before any token.
+
+Settlement itself travels as a ``usage.recorded`` event through our outbox; this
+client only makes the synchronous part of the contract (DESIGN.md §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tollgate.llm_proxy.errors import InsufficientQuota, MeteringUnavailable
+from tollgate.shared.service_tokens import ServiceTokenClient
+
+__all__ = ["Hold", "ReservationClient"]
+
+log = logging.getLogger("tollgate.llm_proxy.reservations")
+
+
+@dataclass(frozen=True)
+class Hold:
+    reservation_id: uuid.UUID
+    account_id: str
+    held_tokens: int
+    max_completion_tokens: int | None
+    available: int  # the balance once this hold is taken
+
+    def remaining_after(self, spent_tokens: int) -> int:
+        """The balance once the hold is committed with ``spent_tokens``."""
+        return max(0, self.available + self.held_tokens - spent_tokens)
+
+
+class ReservationClient:
+    def __init__(
+        self,
+        usage_url: str,
+        tokens: ServiceTokenClient,
+        http: aiohttp.ClientSession,
+        *,
+        timeout: float = 5.0,
+    ) -> None:
+        self.base = usage_url.rstrip("/") + "/internal/reservations"
+        self.tokens = tokens
+        self.http = http
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def _headers(self, user_token: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {await self.tokens.token()}",
+            "X-User-Token": user_token,
+            "Content-Type": "application/json",
+        }
+
+    async def reserve(
+        self,
+        *,
+        user_token: str,
+        request_id: str,
+        model: str,
+        prompt_tokens: int,
+        max_completion_tokens: int | None,
+        ttl_seconds: int | None,
+    ) -> Hold:
+        payload = orjson.dumps(
+            {
+                "request_id": request_id,
+                "model": model,
+                "prompt_tokens": prompt_tokens,
+                "max_completion_tokens": max_completion_tokens,
+                "ttl_seconds": ttl_seconds,
+            }
+        )
+        # Reservations are idempotent by request_id, so one retry after a lost answer is safe.
+        for attempt in (1, 2):
+            try:
+                status, body = await self._post(self.base, payload, user_token)
+                break
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if attempt == 2:
+                    raise MeteringUnavailable("Token metering is unreachable; try again") from exc
+                await asyncio.sleep(0.05)
+        if status == 402:
+            available = int(body.get("available", 0) or 0)
+            raise InsufficientQuota(
+                f"Not enough tokens for this request ({available} available)",
+                extra={"available": available},
+            )
+        if status not in (200, 201):
+            log.warning("usage refused a reservation: %s %s", status, body)
+            raise MeteringUnavailable(f"Token metering answered {status}")
+        return Hold(
+            reservation_id=uuid.UUID(str(body["reservation_id"])),
+            account_id=str(body.get("account_id", "")),
+            held_tokens=int(body["held_tokens"]),
+            max_completion_tokens=(
+                int(body["max_completion_tokens"])
+                if body.get("max_completion_tokens") is not None
+                else None
+            ),
+            available=int(body.get("available", 0)),
+        )
+
+    async def release(self, hold: Hold, user_token: str) -> None:
+        """Best effort: the 0-token usage.recorded settles the hold anyway."""
+        url = f"{self.base}/{hold.reservation_id}/release"
+        try:
+            status, body = await self._post(url, b"{}", user_token)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("release of %s failed: %s", hold.reservation_id, exc)
+            return
+        if status >= 300:
+            log.warning("release of %s answered %s %s", hold.reservation_id, status, body)
+
+    async def _post(self, url: str, payload: bytes, user_token: str) -> tuple[int, dict[str, Any]]:
+        headers = await self._headers(user_token)
+        async with self.http.post(url, data=payload, headers=headers, timeout=self.timeout) as resp:
+            raw = await resp.read()
+            try:
+                body = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                body = {"raw": raw[:200].decode("utf-8", "replace")}
+            return resp.status, body if isinstance(body, dict) else {}

@@ -1,0 +1,1 @@
+"""Every proxied call, as it was billed: tokens, cost, latency, status; erased with its user."""

@@ -1,0 +1,42 @@
+"""SQL of the request log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.llm_proxy.models import RequestLog
+
+__all__ = ["RequestLogRepository"]
+
+
+class RequestLogRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, values: dict[str, Any]) -> bool:
+        """Insert one call; False if a call with that request id is already logged."""
+        inserted = await self.session.scalar(
+            insert(RequestLog)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[RequestLog.request_id])
+            .returning(RequestLog.request_id)
+        )
+        return inserted is not None
+
+    async def get(self, request_id: str) -> RequestLog | None:
+        return await self.session.get(RequestLog, request_id)
+
+    async def for_user(self, user_id: uuid.UUID) -> list[RequestLog]:
+        rows = await self.session.scalars(
+            select(RequestLog).where(RequestLog.user_id == user_id).order_by(RequestLog.started_at)
+        )
+        return list(rows)
+
+    async def erase_user(self, user_id: uuid.UUID) -> int:
+        result = await self.session.execute(delete(RequestLog).where(RequestLog.user_id == user_id))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Calling providers: their wire protocols, pooled connections, failover and cool-downs."""

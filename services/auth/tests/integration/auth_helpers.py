@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -119,3 +122,33 @@ class EventTap:
     async def __aexit__(self, *exc: object) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+class MailSink:
+    """aiosmtpd handler: collects (recipient, message) pairs."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.messages: list[tuple[list[str], email.message.Message]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    async def token_sent_to(self, address: str, after: int = 0, timeout: float = 5.0) -> str:
+        """The ``token=`` of the first link mailed to ``address`` (message index ≥ ``after``)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for recipients, message in self.messages[after:]:
+                if address in recipients:
+                    body = message.get_body(("plain",))
+                    text = body.get_content() if body is not None else ""
+                    found = re.search(r"token=([A-Za-z0-9_\-]+)", text)
+                    if found:
+                        return found.group(1)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no mail with a token reached {address}")
+
+    def count_to(self, address: str) -> int:
+        return sum(1 for recipients, _ in self.messages if address in recipients)

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
-from auth_helpers import DATABASE_URL, REDIS_URL, SERVICE_DIR, auth_settings
+from auth_helpers import DATABASE_URL, REDIS_URL, SERVICE_DIR, MailSink, auth_settings
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from tollgate.auth.app import create_app
-from tollgate.shared.testing import reset_database
+from tollgate.shared.testing import free_port, reset_database
 
 
 @pytest.fixture(scope="session")
-async def app() -> AsyncIterator[FastAPI]:
+def mail_sink() -> Iterator[MailSink]:
+    """A local SMTP server standing in for the mail relay; it keeps every message."""
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+async def app(mail_sink: MailSink) -> AsyncIterator[FastAPI]:
     await reset_database(DATABASE_URL, SERVICE_DIR)
-    application = create_app(auth_settings())
+    application = create_app(auth_settings(smtp_port=mail_sink.port))
     async with LifespanManager(application, startup_timeout=30):
         yield application
 

@@ -16,8 +16,11 @@ from tollgate.auth.api_keys.endpoints import internal as api_keys_internal
 from tollgate.auth.api_keys.endpoints import router as api_keys_router
 from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
+from tollgate.auth.mail.sender import Mailer, SmtpConfig
 from tollgate.auth.models import messaging
+from tollgate.auth.orgs.endpoints import router as orgs_router
 from tollgate.auth.plans.consumer import subscriptions
+from tollgate.auth.recovery.endpoints import router as recovery_router
 from tollgate.auth.service_clients.endpoints import router as service_clients_router
 from tollgate.auth.sessions.endpoints import router as sessions_router
 from tollgate.auth.sessions.service import SessionPolicy
@@ -25,6 +28,7 @@ from tollgate.auth.signing.endpoints import router as jwks_router
 from tollgate.auth.signing.keyring import KeyRing
 from tollgate.auth.signing.sealing import KeySeal
 from tollgate.auth.signing.tokens import LocalVerifier, TokenIssuer
+from tollgate.auth.sub_users.endpoints import router as sub_users_router
 from tollgate.auth.vscode.endpoints import config_router as vscode_config_router
 from tollgate.auth.vscode.endpoints import router as vscode_router
 from tollgate.auth.vscode.service import delete_expired_vscode_sessions
@@ -84,6 +88,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 max_delay=settings.throttle_max_delay_seconds,
             ),
         )
+        app.state.reset_throttle = LoginThrottle(
+            runtime.redis,
+            ThrottlePolicy(
+                window=3600,
+                account_threshold=3,
+                ip_threshold=settings.throttle_ip_failures,
+                base_delay=60,
+                max_delay=3600,
+            ),
+            prefix="auth:reset-throttle",
+        )
+        app.state.mailer = Mailer(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password.get_secret_value()
+                if settings.smtp_password
+                else None,
+                starttls=settings.smtp_starttls,
+                sender=settings.mail_from,
+            )
+        )
         app.state.service_clients = settings.service_client_secrets()
         housekeeping.append(asyncio.create_task(run_housekeeping(app), name="auth-housekeeping"))
 
@@ -109,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service_clients_router,
         accounts_router,
         sessions_router,
+        recovery_router,
+        orgs_router,
+        sub_users_router,
         users_router,
         api_keys_router,
         api_keys_internal,

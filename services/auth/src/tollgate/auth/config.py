@@ -42,6 +42,17 @@ class Settings(ServiceSettings):
     api_key_default_scopes: str = "llm,read"
     vscode_session_ttl_days: int = 30
 
+    # Outgoing mail (password reset, email verification, invitations).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Tollgate <no-reply@tollgate.dev>"
+    password_reset_ttl_minutes: int = Field(30, ge=5, le=1440)
+    email_verification_ttl_hours: int = Field(48, ge=1, le=720)
+    invitation_ttl_days: int = Field(7, ge=1, le=60)
+
     def service_client_secrets(self) -> dict[str, str]:
         clients: dict[str, str] = {}
         for entry in self.service_clients.get_secret_value().split(","):

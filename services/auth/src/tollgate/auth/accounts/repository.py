@@ -41,3 +41,11 @@ class UserRepository:
             select(func.count()).select_from(User).where(User.role == "superadmin")
         )
         return int(count or 0)
+
+    async def children(self, parent_id: uuid.UUID) -> Sequence[User]:
+        rows = await self.session.scalars(
+            select(User)
+            .where(User.parent_user_id == parent_id, User.deleted_at.is_(None))
+            .order_by(User.created_at)
+        )
+        return rows.all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,13 +45,36 @@ async def user_out(db: AsyncSession, user: User) -> UserOut:
     )
 
 
+def sub_user_terms(user: User) -> dict[str, Any]:
+    """A sub-user's cap and permissions travel with its events, so usage can enforce the cap."""
+    if user.parent_user_id is None:
+        return {}
+    return {"token_limit": user.token_limit, "permissions": list(user.permissions)}
+
+
+def user_registered(user: User) -> UserRegistered:
+    return UserRegistered.model_validate(
+        {
+            "user_id": user.id,
+            "email": user.email or "",
+            "name": user.name,
+            "org_id": user.org_id,
+            "parent_user_id": user.parent_user_id,
+            **sub_user_terms(user),
+        }
+    )
+
+
 def user_updated(user: User) -> UserUpdated:
-    return UserUpdated(
-        user_id=user.id,
-        email=user.email or "",
-        name=user.name,
-        role=user.role,
-        is_active=user.is_active,
+    return UserUpdated.model_validate(
+        {
+            "user_id": user.id,
+            "email": user.email or "",
+            "name": user.name,
+            "role": user.role,
+            "is_active": user.is_active,
+            **sub_user_terms(user),
+        }
     )
 
 
@@ -69,6 +93,8 @@ class Accounts:
         role: str = "user",
         parent_user_id: uuid.UUID | None = None,
         email_verified: bool = False,
+        permissions: list[str] | None = None,
+        token_limit: int | None = None,
     ) -> User:
         email = email.lower()
         check_password_rules(password, email)
@@ -84,7 +110,8 @@ class Accounts:
             is_active=True,
             email_verified=email_verified,
             parent_user_id=parent_user_id,
-            permissions=[],
+            permissions=permissions or [],
+            token_limit=token_limit,
             created_at=now,
             updated_at=now,
         )
@@ -95,17 +122,7 @@ class Accounts:
             raise Conflict(
                 "An account with this email already exists", type_slug="email-taken"
             ) from exc
-        await publish(
-            self.db,
-            user.id,
-            UserRegistered(
-                user_id=user.id,
-                email=email,
-                name=name,
-                org_id=user.org_id,
-                parent_user_id=parent_user_id,
-            ),
-        )
+        await publish(self.db, user.id, user_registered(user))
         return user
 
     async def authenticate(

@@ -40,9 +40,10 @@ def backoff_seconds(failures: int, threshold: int, base: int, cap: int) -> int:
 
 
 class LoginThrottle:
-    def __init__(self, redis: Redis, policy: ThrottlePolicy) -> None:
+    def __init__(self, redis: Redis, policy: ThrottlePolicy, *, prefix: str = PREFIX) -> None:
         self.redis = redis
         self.policy = policy
+        self.prefix = prefix
 
     def _subjects(self, email: str, ip: str | None) -> list[tuple[str, int]]:
         subjects = [(f"acct:{account_key(email)}", self.policy.account_threshold)]
@@ -53,7 +54,7 @@ class LoginThrottle:
     async def check(self, email: str, ip: str | None) -> None:
         """Raise 429 with Retry-After while the account or the address is locked."""
         for subject, _ in self._subjects(email, ip):
-            ttl_ms = await self.redis.pttl(f"{PREFIX}:lock:{subject}")
+            ttl_ms = await self.redis.pttl(f"{self.prefix}:lock:{subject}")
             if ttl_ms > 0:
                 raise TooManyRequests(
                     "Too many failed attempts; try again later",
@@ -64,15 +65,15 @@ class LoginThrottle:
     async def record_failure(self, email: str, ip: str | None) -> None:
         p = self.policy
         for subject, threshold in self._subjects(email, ip):
-            counter = f"{PREFIX}:fail:{subject}"
+            counter = f"{self.prefix}:fail:{subject}"
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(counter)
                 pipe.expire(counter, p.window, nx=True)
                 failures, _ = await pipe.execute()
             delay = backoff_seconds(int(failures), threshold, p.base_delay, p.max_delay)
             if delay:
-                await self.redis.set(f"{PREFIX}:lock:{subject}", "1", ex=delay)
+                await self.redis.set(f"{self.prefix}:lock:{subject}", "1", ex=delay)
 
     async def record_success(self, email: str) -> None:
         subject = f"acct:{account_key(email)}"
-        await self.redis.delete(f"{PREFIX}:fail:{subject}", f"{PREFIX}:lock:{subject}")
+        await self.redis.delete(f"{self.prefix}:fail:{subject}", f"{self.prefix}:lock:{subject}")

@@ -15,6 +15,7 @@ from tollgate.auth.api_keys.schemas import (
 from tollgate.auth.api_keys.service import ApiKeys, key_out
 from tollgate.auth.deps import SettingsDep, SignedIn
 from tollgate.shared.db import SessionDep
+from tollgate.shared.errors import Forbidden
 from tollgate.shared.security import ServiceCaller
 
 router = APIRouter(prefix="/api/api-keys", tags=["api-keys"])
@@ -33,6 +34,8 @@ async def create_key(
     body: ApiKeyCreate, caller: SignedIn, db: SessionDep, settings: SettingsDep
 ) -> ApiKeyCreated:
     """Create an API key; the full key is in this response and nowhere else, ever."""
+    if caller.user.parent_user_id is not None and "api_keys" not in caller.user.permissions:
+        raise Forbidden("This sub-user may not create API keys")
     scopes = body.scopes
     if scopes is None:
         scopes = [s.strip() for s in settings.api_key_default_scopes.split(",") if s.strip()]

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from builders import current, subscribed_user
-from conftest import OLD_WEBHOOK_SECRET, Users
+from conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, Users
 from sqlalchemy import func, select
 from stripe_standin import StripeStandIn, sign
 
@@ -64,8 +64,6 @@ async def test_a_body_signed_with_an_unknown_secret_is_refused(client: httpx.Asy
 
 
 async def test_timestamps_too_old_or_too_far_ahead_are_refused(client: httpx.AsyncClient) -> None:
-    from conftest import WEBHOOK_SECRET
-
     payload = json.dumps(an_event()).encode()
     for skew in (-301, +301, -3600, +86400):
         response = await post(
@@ -95,8 +93,6 @@ async def test_the_previous_secret_still_verifies_during_a_rotation(
 async def test_a_signed_body_that_is_not_json_or_not_an_event_is_a_400(
     client: httpx.AsyncClient,
 ) -> None:
-    from conftest import WEBHOOK_SECRET
-
     for payload in (b"not json", b"[1, 2]", b'{"id": "evt_1", "type": "x"}'):
         response = await post(client, payload, sign(payload, WEBHOOK_SECRET, int(time.time())))
         assert response.status_code == 400, payload

@@ -529,6 +529,20 @@ class FakeUsage:
             hold.committed_tokens = data["total_tokens"]
             self.balances[hold.account] += hold.held - data["total_tokens"]
 
+    async def events_of(
+        self, user_id: uuid.UUID, count: int = 1, timeout: float = 15.0
+    ) -> list[dict[str, Any]]:
+        """Wait for ``count`` usage events of one user (and give a moment for strays)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mine = [e for e in self.events if e["user_id"] == str(user_id)]
+            if len(mine) >= count:
+                await asyncio.sleep(0.05)
+                return [e for e in self.events if e["user_id"] == str(user_id)]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(mine)} of {count} usage events arrived")
+            await asyncio.sleep(0.02)
+
     async def settled(self, count: int, timeout: float = 15.0) -> None:
         """Wait until ``count`` usage events have arrived in total."""
         deadline = time.monotonic() + timeout

@@ -26,7 +26,6 @@ async def logged(stack: Stack, user_id: uuid.UUID) -> list[RequestLog]:
 async def test_a_chat_completion_answers_and_bills_what_the_upstream_reported(fresh: Stack) -> None:
     user_id, token = fresh.user(tokens=50_000)
     client = sdk(fresh, token)
-    before = len(fresh.usage.events)
 
     raw = await client.chat.completions.with_raw_response.create(
         model="gpt-test",
@@ -38,7 +37,7 @@ async def test_a_chat_completion_answers_and_bills_what_the_upstream_reported(fr
     assert completion.model == "gpt-test"
     assert completion.usage is not None and completion.usage.total_tokens == 37
     assert raw.headers["X-Tollgate-Tokens-Remaining"] == str(50_000 - 37)
-    await fresh.usage.settled(before + 1)
+    await fresh.usage.events_of(user_id, 1)
     assert fresh.usage.committed(user_id) == 37
     assert fresh.usage.balances[str(user_id)] == 50_000 - 37
     [row] = await logged(fresh, user_id)
@@ -56,7 +55,6 @@ async def test_a_chat_completion_answers_and_bills_what_the_upstream_reported(fr
 async def test_a_streamed_chat_completion_arrives_in_pieces_and_is_billed(fresh: Stack) -> None:
     user_id, token = fresh.user(tokens=50_000)
     client = sdk(fresh, token)
-    before = len(fresh.usage.events)
 
     stream = await client.chat.completions.create(
         model="gpt-test",
@@ -73,7 +71,7 @@ async def test_a_streamed_chat_completion_arrives_in_pieces_and_is_billed(fresh:
 
     assert pieces == [" the", " cat", " dog", " sat", " on"]
     assert usage is not None and usage.total_tokens == 25
-    await fresh.usage.settled(before + 1)
+    await fresh.usage.events_of(user_id, 1)
     assert fresh.usage.committed(user_id) == 25
     [row] = await logged(fresh, user_id)
     assert row.stream and row.status == "succeeded" and row.usage_reported
@@ -84,7 +82,6 @@ async def test_a_stream_without_include_usage_gets_no_usage_chunk_but_is_still_b
     fresh: Stack,
 ) -> None:
     user_id, token = fresh.user()
-    before = len(fresh.usage.events)
 
     stream = await sdk(fresh, token).chat.completions.create(
         model="gpt-test",
@@ -95,14 +92,13 @@ async def test_a_stream_without_include_usage_gets_no_usage_chunk_but_is_still_b
 
     assert all(chunk.usage is None for chunk in chunks)
     assert fresh.alpha.requests[-1]["stream_options"] == {"include_usage": True}
-    await fresh.usage.settled(before + 1)
+    await fresh.usage.events_of(user_id, 1)
     assert fresh.usage.committed(user_id) == 13
 
 
 async def test_an_anthropic_model_answers_in_openai_shape_streamed_and_not(fresh: Stack) -> None:
     user_id, token = fresh.user()
     client = sdk(fresh, token)
-    before = len(fresh.usage.events)
 
     completion = await client.chat.completions.create(
         model="claude-test",
@@ -127,14 +123,13 @@ async def test_an_anthropic_model_answers_in_openai_shape_streamed_and_not(fresh
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 54
     sent = fresh.claude.requests[0]
     assert sent["system"] == "Be brief." and sent["max_tokens"] >= 1
-    await fresh.usage.settled(before + 2)
+    await fresh.usage.events_of(user_id, 2)
     assert fresh.usage.committed(user_id) == 43 + 54
 
 
 async def test_legacy_completions_and_embeddings_are_billed_by_their_usage(fresh: Stack) -> None:
     user_id, token = fresh.user()
     client = sdk(fresh, token)
-    before = len(fresh.usage.events)
 
     completion = await client.completions.create(
         model="gpt-test", prompt="Once upon [[words:2]] [[prompt:5]]"
@@ -143,7 +138,7 @@ async def test_legacy_completions_and_embeddings_are_billed_by_their_usage(fresh
 
     assert completion.choices[0].text == " the cat"
     assert len(embedding.data) == 2 and embedding.usage.prompt_tokens == 3
-    await fresh.usage.settled(before + 2)
+    await fresh.usage.events_of(user_id, 2)
     assert fresh.usage.committed(user_id) == 7 + 3
 
 

@@ -1,0 +1,161 @@
+"""Nobody gets tokens they cannot pay for, and bad requests cost nothing."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Stack
+from helpers import chat, logged
+
+
+async def test_an_empty_balance_gets_402_and_the_upstream_is_never_called(fresh: Stack) -> None:
+    user_id, token = fresh.user(tokens=0)
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("hello"))
+
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert error["type"] == "insufficient_quota" and error["code"] == "insufficient_quota"
+    assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
+    assert await logged(fresh.engine, user_id) == []
+
+
+async def test_a_max_tokens_larger_than_the_balance_is_refused_before_any_call(
+    fresh: Stack,
+) -> None:
+    _, token = fresh.user(tokens=100)
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("hi", max_tokens=500))
+
+    assert response.status_code == 402
+    assert fresh.alpha.calls == 0
+
+
+async def test_without_max_tokens_the_proxy_asks_for_only_what_the_balance_allows(
+    fresh: Stack,
+) -> None:
+    _user_id, token = fresh.user(tokens=60)
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("hi [[words:200]]"))
+
+    assert response.status_code == 200, response.text
+    sent = fresh.alpha.requests[-1]["max_tokens"]
+    prompt = response.json()["usage"]["prompt_tokens"]
+    assert sent == 60 - prompt, "max_tokens is clamped to what the balance can pay"
+    assert response.json()["usage"]["completion_tokens"] == sent
+    assert response.headers["X-Tollgate-Tokens-Remaining"] == "0"
+
+
+async def test_a_call_no_provider_could_serve_releases_its_hold(fresh: Stack) -> None:
+    user_id, token = fresh.user(tokens=10_000)
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("[[fail:alpha:503,beta:502]]"))
+
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+    events = await fresh.usage.events_of(user_id, 1)
+    assert fresh.usage.balances[str(user_id)] == 10_000
+    assert events[-1]["status"] == "failed"
+    assert events[-1]["total_tokens"] == 0
+    assert not fresh.usage.open_holds()
+
+
+async def test_when_every_provider_rate_limits_the_caller_gets_429_with_retry_after(
+    fresh: Stack,
+) -> None:
+    _, token = fresh.user()
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("[[fail:alpha:429,beta:429]]"))
+
+    assert response.status_code == 429
+    assert response.json()["error"]["type"] == "rate_limit_error"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_a_request_the_provider_rejects_is_a_400_and_costs_nothing(fresh: Stack) -> None:
+    user_id, token = fresh.user(tokens=1_000)
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("[[fail:alpha:400]]"))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "alpha says 400"
+    assert fresh.beta.calls == 0, "a request the provider rejects is not retried elsewhere"
+    await fresh.usage.events_of(user_id, 1)
+    assert fresh.usage.balances[str(user_id)] == 1_000
+
+
+BAD_REQUESTS = [
+    ("unknown model", {"model": "nope", "messages": [{"role": "user", "content": "x"}]}, 404,
+     "model_not_found"),
+    ("model outside the plan", chat("x", model="pro-only"), 403, "model_not_in_plan"),
+    ("messages not a list", {"model": "gpt-test", "messages": "hello"}, 400, "invalid_request"),
+    ("empty messages", {"model": "gpt-test", "messages": []}, 400, "invalid_request"),
+    ("unknown role", {"model": "gpt-test", "messages": [{"role": "wizard", "content": "x"}]}, 400,
+     "invalid_request"),
+    ("missing model", {"messages": [{"role": "user", "content": "x"}]}, 400, "missing_parameter"),
+    ("negative max_tokens", chat("x", max_tokens=-5), 400, "invalid_request"),
+    ("huge max_tokens", chat("x", max_tokens=5_000), 400, "invalid_request"),
+    ("max_tokens as text", chat("x", max_tokens="10"), 400, "invalid_request"),
+    ("stream as text", chat("x", stream="yes"), 400, "invalid_request"),
+    ("several choices", chat("x", n=3), 400, "invalid_request"),
+    ("unsupported parameter", chat("x", frobnicate=True), 400, "unsupported_parameter"),
+    ("oversized prompt", chat("word " * 5_000), 400, "context_length_exceeded"),
+    ("chat model on embeddings", None, 400, "invalid_request"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "status", "code"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
+)
+async def test_bad_input_gets_an_openai_shaped_4xx_and_leaves_no_hold(
+    fresh: Stack, case: str, body: dict[str, object] | None, status: int, code: str
+) -> None:
+    user_id, token = fresh.user()
+    reservations = fresh.usage.reservation_calls
+    async with fresh.http(token) as http:
+        if body is None:
+            response = await http.post("/v1/embeddings", json={"model": "gpt-test", "input": "x"})
+        else:
+            response = await http.post("/v1/chat/completions", json=body)
+
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+    assert fresh.usage.reservation_calls == reservations, "no hold is taken for a bad request"
+    assert fresh.alpha.calls == 0
+    assert await logged(fresh.engine, user_id) == []
+
+
+async def test_a_body_that_is_not_json_is_a_400(fresh: Stack) -> None:
+    _, token = fresh.user()
+    async with fresh.http(token) as http:
+        response = await http.post(
+            "/v1/chat/completions",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_missing_or_forged_token_is_a_401_in_openai_shape(fresh: Stack) -> None:
+    async with fresh.http("not-a-jwt") as http:
+        forged = await http.post("/v1/chat/completions", json=chat("x"))
+        anonymous = await http.get("/v1/models", headers={"Authorization": ""})
+
+    assert forged.status_code == 401 and anonymous.status_code == 401
+    assert forged.json()["error"]["type"] == "authentication_error"
+
+
+async def test_a_service_token_cannot_spend_tokens(fresh: Stack) -> None:
+    token = fresh.key.mint("service:gateway", typ="service")
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("x"))
+    assert response.status_code == 403
+    assert response.json()["error"]["type"] == "permission_error"
+
+
+async def test_routes_outside_the_openai_prefixes_keep_problem_json(fresh: Stack) -> None:
+    async with fresh.http("x") as http:
+        response = await http.get("/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")

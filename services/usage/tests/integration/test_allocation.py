@@ -165,3 +165,29 @@ async def test_deleting_a_user_erases_their_usage_but_keeps_anonymous_totals(
     assert [(r.user_id.int, r.total_tokens) for r in rows] == [(0, 100)]
     refused = await usage.reserve(usage.user_token(user), prompt_tokens=10)
     assert refused.status_code == 403
+
+
+async def test_a_free_account_renews_monthly_on_its_own_schedule_once(usage: Usage) -> None:
+    from tollgate.shared.messaging import Envelope
+
+    user = uuid.uuid4()
+    registered = now() - timedelta(days=40)
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        type="user.registered",
+        source="auth",
+        occurred_at=registered,
+        subject=str(user),
+        data=UserRegistered(user_id=user, email="old@example.com").model_dump(mode="json"),
+    )
+    await usage.broker.publish(envelope)
+    await eventually(lambda: usage.db(lambda s: s.get(Account, user)))
+    token = usage.user_token(user)
+
+    balances = [await usage.balance(token) for _ in range(3)]
+
+    assert {b["available"] for b in balances} == {usage.settings.free_monthly_tokens}
+    grants = await plan_grants(usage, user)
+    assert len(grants) == 2  # the lapsed first month and the current one
+    assert grants[1][1] > registered + timedelta(days=27)
+    assert balances[0]["period_start"] == balances[2]["period_start"]

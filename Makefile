@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps stack migrate up down test test-unit test-integration test-e2e check fmt bench admin
+.PHONY: help deps stack migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
@@ -45,13 +45,18 @@ test-integration: deps stack
 test-e2e: deps stack
 	$(PYTEST) tests-e2e
 
+# Every variable a service reads must reach it in compose, Kubernetes and .env.example.
+test-deploy: deps
+	$(PYTEST) deploy/checks
+
 test: deps stack
-	$(MAKE) --no-print-directory test-unit test-integration test-e2e
+	$(MAKE) --no-print-directory test-unit test-deploy test-integration test-e2e
 
 check: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy shared/src gateway/src services/*/src
+	bash deploy/checks/run.sh
 
 fmt: deps
 	$(PY) -m ruff format .

@@ -192,3 +192,23 @@ async def test_a_deleted_stripe_customer_drops_the_account_to_free(
     assert (await current(users, client, user_id))["plan"] == "free"
     customer = await users.customer(user_id)
     assert customer is not None and customer.stripe_customer_id is None
+
+
+async def test_an_event_about_an_object_stripe_no_longer_has_is_acknowledged_and_skipped(
+    users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
+) -> None:
+    user_id = await users.register()
+    customer = await users.customer(user_id)
+    assert customer is not None
+    event = an_event("customer.subscription.updated")
+    event["data"]["object"] = {
+        "id": "sub_vanished",
+        "object": "subscription",
+        "customer": customer.stripe_customer_id,
+        "status": "active",
+    }
+    payload, headers = stripe_standin.signed(event)
+    response = await post(client, payload, headers["Stripe-Signature"])
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "skipped"
+    assert (await current(users, client, user_id))["plan"] == "free"

@@ -14,6 +14,7 @@ from tollgate.billing.subscriptions import repository as subscriptions
 from tollgate.billing.subscriptions import sync
 from tollgate.billing.subscriptions.domain import on_free
 from tollgate.billing.webhooks import repository
+from tollgate.shared.errors import BadRequest
 
 log = logging.getLogger("tollgate.billing.webhooks")
 
@@ -84,7 +85,7 @@ EFFECTS: dict[str, Effect] = {
 async def apply_event(
     session: AsyncSession, stripe: StripeApi, event: dict[str, Any], *, source: str
 ) -> str:
-    """Apply a Stripe event once. Returns applied, duplicate or ignored."""
+    """Apply a Stripe event once. Returns applied, duplicate, ignored or skipped."""
     claimed = await repository.record(
         session, str(event["id"]), str(event["type"]), int(event["created"]), source
     )
@@ -95,5 +96,13 @@ async def apply_event(
         # Recorded all the same, so reconciliation does not offer it again.
         log.info("Stripe event %s of type %s ignored", event["id"], event["type"])
         return "ignored"
-    await effect(session, stripe, event["data"]["object"])
+    try:
+        await effect(session, stripe, event["data"]["object"])
+    except BadRequest as exc:
+        if exc.type_slug != "stripe-rejected":
+            raise
+        # The object is gone from Stripe (a deleted customer's subscription, say): there is
+        # nothing left to apply, and retrying for days would not change that.
+        log.warning("Stripe event %s skipped: %s", event["id"], exc.detail)
+        return "skipped"
     return "applied"

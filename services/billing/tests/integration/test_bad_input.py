@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 from builders import current, subscribed_user
 from conftest import Users
 from stripe_standin import StripeStandIn
+
+from tollgate.billing.stripe_api import StripeApi
+from tollgate.shared.testing import free_port
 
 
 async def test_subscribing_to_an_unknown_plan_is_a_400(
@@ -125,3 +129,60 @@ async def test_an_organization_subscribes_to_enterprise_with_seats(
         250_000_000,
     )
     assert (await current(users, client, user_id))["plan"] == "free"
+
+
+async def test_a_sub_user_cannot_manage_billing(users: Users, client: httpx.AsyncClient) -> None:
+    parent = await users.register()
+    auth = users.auth(uuid.uuid4(), parent=parent)
+    for response in (
+        await client.post("/api/subscriptions/subscribe", json={"plan": "pro"}, headers=auth),
+        await client.post("/api/billing/portal", headers=auth),
+        await client.get("/api/subscriptions/current", headers=auth),
+    ):
+        assert response.status_code == 403
+
+
+async def test_stripe_being_down_is_a_503_and_changes_nothing(
+    app: Any, users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
+) -> None:
+    user_id = await users.register()
+    real = app.state.billing.stripe
+    app.state.billing.stripe = StripeApi(
+        "sk_test_standin", api_base=f"http://127.0.0.1:{free_port()}", max_network_retries=0
+    )
+    try:
+        response = await client.post(
+            "/api/subscriptions/subscribe",
+            json={"plan": "pro", "payment_method_id": "pm_card_visa"},
+            headers=users.auth(user_id),
+        )
+        assert response.status_code == 503
+        assert response.json()["type"].endswith("payment-provider-unavailable")
+    finally:
+        await app.state.billing.stripe.close()
+        app.state.billing.stripe = real
+    assert (await current(users, client, user_id))["plan"] == "free"
+
+
+async def test_a_webhook_that_cannot_reach_stripe_is_retried_later_with_full_effect(
+    app: Any, users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
+) -> None:
+    user_id = await users.register()
+    response = await client.post(
+        "/api/subscriptions/subscribe", json={"plan": "pro"}, headers=users.auth(user_id)
+    )
+    stripe_standin.complete_checkout(response.json()["checkout"]["session_id"])
+    [completed] = stripe_standin.take_pending("checkout.session.completed")
+    stripe_standin.take_pending()
+    real = app.state.billing.stripe
+    app.state.billing.stripe = StripeApi(
+        "sk_test_standin", api_base=f"http://127.0.0.1:{free_port()}", max_network_retries=0
+    )
+    try:
+        assert await stripe_standin.send(completed) == 503
+    finally:
+        await app.state.billing.stripe.close()
+        app.state.billing.stripe = real
+    assert (await current(users, client, user_id))["plan"] == "free"
+    assert await stripe_standin.send(completed) == 200
+    assert (await current(users, client, user_id))["plan"] == "pro"

@@ -15,7 +15,7 @@ from tollgate.billing.models import Subscription
 from tollgate.billing.reconcile import reconcile
 from tollgate.billing.subscriptions.sync import now_utc, renew_local_periods
 from tollgate.shared.messaging import Broker, make_envelope
-from tollgate.shared.messaging.events import UserDeleted
+from tollgate.shared.messaging.events import UserDeleted, UserUpdated
 
 
 async def test_a_deleted_user_stops_paying_and_is_forgotten(
@@ -82,3 +82,24 @@ async def test_reconciliation_applies_a_lost_webhook_and_reports_drift(
     assert len(drift) == 1
     assert (drift[0].ours["status"], drift[0].stripe["status"]) == ("active", "past_due")
     assert lost["id"] not in report.events_applied
+
+
+async def test_a_changed_email_reaches_the_stripe_customer(
+    users: Users, broker: Broker, stripe_standin: StripeStandIn
+) -> None:
+    user_id = await users.register()
+    customer = await users.customer(user_id)
+    assert customer is not None
+    update = UserUpdated(
+        user_id=user_id, email="new@example.com", name="Ada L", role="user", is_active=True
+    )
+    await broker.publish(make_envelope("auth", user_id, update))
+    for _ in range(100):
+        updated = await users.customer(user_id)
+        if updated is not None and updated.email == "new@example.com":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("user.updated was not applied")
+    theirs = stripe_standin.customers[str(customer.stripe_customer_id)]
+    assert (theirs["email"], theirs["name"]) == ("new@example.com", "Ada L")

@@ -29,6 +29,8 @@ def account_of(
     principal: Principal, org_id: uuid.UUID | None
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
     """(account, org) the caller acts on: themselves, or the organization their token names."""
+    if principal.parent is not None:
+        raise Forbidden("A sub-user's billing is managed by its parent account")
     if org_id is None:
         return principal.user_id, None
     if principal.org != org_id:

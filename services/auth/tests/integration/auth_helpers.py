@@ -27,6 +27,7 @@ AMQP_URL = test_amqp_url("auth")
 REDIS_URL = test_redis_url("auth")
 GATEWAY_SECRET = "gateway-test-secret"
 PASSWORD = "correct horse battery staple"
+VSCODE_REDIRECT = "vscode://tollgate.tollgate/auth-callback"
 
 
 def auth_settings(**overrides: Any) -> Settings:
@@ -39,6 +40,8 @@ def auth_settings(**overrides: Any) -> Settings:
         "key_encryption_secret": "test-key-encryption-secret",
         "refresh_reuse_grace_seconds": 1,
         "public_url": "https://gateway.example.test",
+        "oauth_redirect_uris": VSCODE_REDIRECT,
+        "device_poll_interval_seconds": 1,
         **overrides,
     }
     return Settings(**values)

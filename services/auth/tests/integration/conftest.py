@@ -10,6 +10,7 @@ from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from auth_helpers import DATABASE_URL, REDIS_URL, SERVICE_DIR, MailSink, auth_settings
 from fastapi import FastAPI
+from oauth_standin import StandinProvider, standin_provider
 from redis.asyncio import Redis
 
 from tollgate.auth.app import create_app
@@ -30,9 +31,15 @@ def mail_sink() -> Iterator[MailSink]:
 
 
 @pytest.fixture(scope="session")
-async def app(mail_sink: MailSink) -> AsyncIterator[FastAPI]:
+async def oauth_provider() -> AsyncIterator[StandinProvider]:
+    async with standin_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+async def app(mail_sink: MailSink, oauth_provider: StandinProvider) -> AsyncIterator[FastAPI]:
     await reset_database(DATABASE_URL, SERVICE_DIR)
-    application = create_app(auth_settings(smtp_port=mail_sink.port))
+    application = create_app(auth_settings(smtp_port=mail_sink.port, **oauth_provider.settings()))
     async with LifespanManager(application, startup_timeout=30):
         yield application
 

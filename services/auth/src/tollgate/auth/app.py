@@ -5,6 +5,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 
 from tollgate.auth.accounts.endpoints import router as accounts_router
@@ -16,8 +17,12 @@ from tollgate.auth.api_keys.endpoints import internal as api_keys_internal
 from tollgate.auth.api_keys.endpoints import router as api_keys_router
 from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
+from tollgate.auth.device.endpoints import router as device_router
 from tollgate.auth.mail.sender import Mailer, SmtpConfig
 from tollgate.auth.models import messaging
+from tollgate.auth.oauth.endpoints import accounts as oauth_accounts_router
+from tollgate.auth.oauth.endpoints import router as oauth_router
+from tollgate.auth.oauth.providers import configured_providers
 from tollgate.auth.orgs.endpoints import router as orgs_router
 from tollgate.auth.plans.consumer import subscriptions
 from tollgate.auth.recovery.endpoints import router as recovery_router
@@ -112,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         app.state.service_clients = settings.service_client_secrets()
+        app.state.oauth_providers = configured_providers(settings)
+        app.state.oauth_http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
         housekeeping.append(asyncio.create_task(run_housekeeping(app), name="auth-housekeeping"))
 
     async def stop(app: FastAPI) -> None:
@@ -120,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app.state.jwt_verifier.close()
+        await app.state.oauth_http.aclose()
 
     runtime.on_start.append(start)
     runtime.on_stop.append(stop)
@@ -137,6 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         accounts_router,
         sessions_router,
         recovery_router,
+        oauth_router,
+        oauth_accounts_router,
+        device_router,
         orgs_router,
         sub_users_router,
         users_router,

@@ -53,6 +53,29 @@ class Settings(ServiceSettings):
     email_verification_ttl_hours: int = Field(48, ge=1, le=720)
     invitation_ttl_days: int = Field(7, ge=1, le=60)
 
+    # OAuth sign-in. A provider is offered only when its client id is set; the endpoint
+    # URLs are configurable so tests (and GitHub Enterprise) can point elsewhere.
+    oauth_github_client_id: str | None = None
+    oauth_github_client_secret: SecretStr | None = None
+    oauth_github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    oauth_github_token_url: str = "https://github.com/login/oauth/access_token"
+    oauth_github_api_url: str = "https://api.github.com"
+    oauth_google_client_id: str | None = None
+    oauth_google_client_secret: SecretStr | None = None
+    oauth_google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_google_token_url: str = "https://oauth2.googleapis.com/token"
+    oauth_google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    # Exact redirect URIs a client may ask to be sent back to (comma-separated).
+    oauth_redirect_uris: str = "vscode://tollgate.tollgate/auth-callback"
+    # Where providers send the browser back: the gateway's public address of our callback.
+    oauth_callback_base_url: str | None = None
+    oauth_code_ttl_seconds: int = Field(300, ge=30, le=600)
+    device_code_ttl_seconds: int = Field(600, ge=60, le=1800)
+    device_poll_interval_seconds: int = Field(5, ge=1, le=60)
+
+    def registered_redirect_uris(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.oauth_redirect_uris.split(",") if u.strip())
+
     def service_client_secrets(self) -> dict[str, str]:
         clients: dict[str, str] = {}
         for entry in self.service_clients.get_secret_value().split(","):

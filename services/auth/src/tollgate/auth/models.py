@@ -215,3 +215,76 @@ class OrgInvitation(Base):
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
     accepted_at: Mapped[datetime | None] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class OAuthAccount(Base):
+    """A GitHub or Google identity linked to a user."""
+
+    __tablename__ = "oauth_accounts"
+    __table_args__ = (
+        Index("ix_oauth_accounts_provider_subject", "provider", "provider_user_id", unique=True),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_user_id: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+
+
+class OAuthFlow(Base):
+    """An authorization in progress: from our authorize redirect to the provider's callback."""
+
+    __tablename__ = "oauth_flows"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_redirect_uri: Mapped[str] = mapped_column(String(500))
+    client_state: Mapped[str | None] = mapped_column(String(500))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    # Our own PKCE towards the provider, beside the client's PKCE towards us.
+    provider_verifier: Mapped[str] = mapped_column(String(128))
+    link_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class OAuthCode(Base):
+    """The one-time code handed to the client's redirect URI, exchanged with its PKCE verifier."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # The session the exchange started: revoked if the code is ever presented again.
+    session_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class DeviceAuthorization(Base):
+    """RFC 8628: a device waiting for its user to approve it on another screen."""
+
+    __tablename__ = "device_authorizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    device_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
+    )
+    interval: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_polled_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 import stripe
 
 from tollgate.shared.errors import BadRequest, ServiceUnavailable
@@ -40,7 +41,8 @@ class StripeApi:
         max_network_retries: int = 2,
     ) -> None:
         base: Any = {"api": api_base.rstrip("/")} if api_base else None
-        self._http = stripe.HTTPXClient(timeout=timeout)
+        # aiohttp: the fastest async client here, and it sends bodies the way servers expect.
+        self._http = stripe.AIOHTTPClient(timeout=aiohttp.ClientTimeout(total=timeout))
         self.client = stripe.StripeClient(
             api_key,
             base_addresses=base,

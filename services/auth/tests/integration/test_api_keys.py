@@ -108,3 +108,35 @@ async def test_someone_elses_key_cannot_be_revoked(client: httpx.AsyncClient) ->
 
     assert answer.status_code == 404
     assert (await introspect(client, key["key"])).json()["active"] is True
+
+
+async def test_a_key_is_renamed_and_rescoped_without_being_revoked(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client)
+    key = (await client.post("/api/api-keys", json={"name": "old"}, headers=user.headers)).json()
+
+    changed = await client.put(
+        f"/api/api-keys/{key['id']}", json={"name": "new", "scopes": ["read"]}, headers=user.headers
+    )
+
+    assert changed.status_code == 200
+    assert changed.json()["name"] == "new"
+    live = (await introspect(client, key["key"])).json()
+    assert live["active"] is True and live["scopes"] == ["read"]
+
+
+async def test_an_expiring_key_gets_tokens_no_longer_than_its_own_life(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client)
+    key = (
+        await client.post(
+            "/api/api-keys", json={"name": "temp", "expires_in_days": 1}, headers=user.headers
+        )
+    ).json()
+
+    live = (await introspect(client, key["key"])).json()
+
+    assert key["expires_at"] is not None
+    assert live["active"] is True and live["expires_in"] <= 900

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from datetime import timedelta
 
 import httpx
@@ -18,6 +17,7 @@ from tollgate.auth.api_keys.endpoints import router as api_keys_router
 from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
 from tollgate.auth.device.endpoints import router as device_router
+from tollgate.auth.housekeeping import run_housekeeping
 from tollgate.auth.mail.sender import Mailer, SmtpConfig
 from tollgate.auth.models import messaging
 from tollgate.auth.oauth.endpoints import accounts as oauth_accounts_router
@@ -36,14 +36,9 @@ from tollgate.auth.signing.tokens import LocalVerifier, TokenIssuer
 from tollgate.auth.sub_users.endpoints import router as sub_users_router
 from tollgate.auth.vscode.endpoints import config_router as vscode_config_router
 from tollgate.auth.vscode.endpoints import router as vscode_router
-from tollgate.auth.vscode.service import delete_expired_vscode_sessions
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.security import MAX_LEEWAY_SECONDS
 from tollgate.shared.web import create_service_app
-
-log = logging.getLogger("tollgate.auth")
-
-HOUSEKEEPING_INTERVAL = 60.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -159,16 +154,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     return app
-
-
-async def run_housekeeping(app: FastAPI) -> None:
-    """Rotate the signing key when due, pick up other replicas' keys, drop expired records."""
-    keyring: KeyRing = app.state.keyring
-    while True:
-        await asyncio.sleep(HOUSEKEEPING_INTERVAL)
-        try:
-            await keyring.ensure_active()
-            async with app.state.sessionmaker() as db, db.begin():
-                await delete_expired_vscode_sessions(db)
-        except Exception:
-            log.exception("auth housekeeping pass failed")

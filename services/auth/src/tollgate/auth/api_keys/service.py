@@ -85,9 +85,9 @@ class ApiKeys:
         if name is not None:
             key.name = name
         if scopes is not None:
+            # Not announced as a revocation: the gateway would deny the key for good. New
+            # scopes apply once the gateway's short introspection cache lets go of the old.
             key.scopes = checked_scopes(scopes)
-            # Tokens already handed out carry the old scopes: make the gateway drop them.
-            await self._announce_revoked(key)
         return key
 
     async def revoke(self, user_id: uuid.UUID, key_id: uuid.UUID) -> None:

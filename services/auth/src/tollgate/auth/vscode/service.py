@@ -64,7 +64,3 @@ async def remove_vscode_session(
     if row is None:
         raise NotFound("No such VS Code session")
     return row
-
-
-async def delete_expired_vscode_sessions(db: AsyncSession) -> None:
-    await db.execute(delete(VscodeSession).where(VscodeSession.expires_at <= datetime.now(UTC)))

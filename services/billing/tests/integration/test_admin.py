@@ -44,17 +44,31 @@ async def test_a_partial_refund_with_an_idempotency_key_refunds_once(
     assert payments["items"][0]["amount_refunded"] == 500
 
 
-async def test_a_full_refund_refunds_what_is_left_and_no_more(
+async def test_a_full_refund_refunds_what_is_left_once_and_no_more(
     users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
 ) -> None:
     user_id, _ = await subscribed_user(users, client, stripe_standin)
     charge = await paid_charge(users, client, user_id)
     url = f"/api/admin/payments/{charge}/refund"
-    assert (await client.post(url, json={"amount": 700}, headers=users.admin())).status_code == 201
+    keyless = await client.post(url, json={"amount": 700}, headers=users.admin())
+    assert keyless.status_code == 400
+    assert keyless.json()["type"].endswith("idempotency-key-required")
+    partial = await client.post(
+        url, json={"amount": 700}, headers={**users.admin(), "Idempotency-Key": "k-700"}
+    )
+    assert partial.status_code == 201
+
     rest = await client.post(url, headers=users.admin())
-    assert rest.status_code == 201
-    assert rest.json()["amount"] == 1300
-    too_much = await client.post(url, json={"amount": 1}, headers=users.admin())
+    retried = await client.post(url, headers=users.admin())
+
+    assert (rest.status_code, rest.json()["amount"]) == (201, 1300)
+    assert (retried.status_code, retried.json()["id"]) == (200, rest.json()["id"])
+    assert (
+        sum(r["amount"] for r in stripe_standin.refunds.values() if r["charge"] == charge) == 2000
+    )
+    too_much = await client.post(
+        url, json={"amount": 1}, headers={**users.admin(), "Idempotency-Key": "k-1"}
+    )
     assert too_much.status_code == 409
     payments = (await client.get("/api/billing/payments", headers=users.auth(user_id))).json()
     assert payments["items"][0]["status"] == "refunded"

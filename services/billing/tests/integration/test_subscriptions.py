@@ -37,6 +37,21 @@ async def test_subscribe_then_checkout_completed_announces_the_pro_allocation(
     assert [(p["status"], p["amount"]) for p in payments["items"]] == [("succeeded", 2000)]
 
 
+async def test_a_double_click_on_subscribe_gets_one_checkout_page(
+    users: Users, client: httpx.AsyncClient
+) -> None:
+    user_id = await users.register()
+    pages = [
+        (
+            await client.post(
+                "/api/subscriptions/subscribe", json={"plan": "pro"}, headers=users.auth(user_id)
+            )
+        ).json()["checkout"]["session_id"]
+        for _ in range(2)
+    ]
+    assert pages[0] == pages[1]
+
+
 async def test_a_saved_card_subscribes_without_checkout(
     users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
 ) -> None:

@@ -42,10 +42,9 @@ async def payments(
     return Page[PaymentOut](items=items, total=total, limit=limit, offset=offset)
 
 
-def derived_refund_key(payment_id: str, amount: int, already_refunded: int) -> str:
-    """Without a client key, the same refund asked twice of the same state is one refund."""
-    raw = f"{payment_id}:{amount}:{already_refunded}".encode()
-    return "refund-" + hashlib.sha256(raw).hexdigest()[:32]
+def full_refund_key(payment_id: str) -> str:
+    """Refunding "everything left" twice is one refund: the second finds the first."""
+    return "refund-full-" + hashlib.sha256(payment_id.encode()).hexdigest()[:32]
 
 
 async def refund(
@@ -71,6 +70,10 @@ async def refund(
         earlier = await repository.get_refund(session, idempotency_key)
         if earlier is not None:
             return RefundOut.model_validate(earlier), False
+    if idempotency_key is None and request.amount is None:
+        earlier = await repository.get_refund(session, full_refund_key(payment_id))
+        if earlier is not None:
+            return RefundOut.model_validate(earlier), False
     if payment.status not in ("succeeded", "partially_refunded"):
         raise Conflict(f"A {payment.status} payment cannot be refunded", type_slug="not-refundable")
     refundable = payment.amount - payment.amount_refunded
@@ -79,7 +82,13 @@ async def refund(
         raise BadRequest(
             f"At most {refundable} can still be refunded", type_slug="refund-too-large"
         )
-    key = idempotency_key or derived_refund_key(payment_id, amount, payment.amount_refunded)
+    if idempotency_key is None and request.amount is not None:
+        # Two clicks on "refund 5 dollars" must not refund 10: partial refunds need a key.
+        raise BadRequest(
+            "A partial refund needs an Idempotency-Key header",
+            type_slug="idempotency-key-required",
+        )
+    key = idempotency_key or full_refund_key(payment_id)
     earlier = await repository.get_refund(session, key)
     if earlier is not None:
         return RefundOut.model_validate(earlier), False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 import uuid
 from typing import Any
 
@@ -101,6 +104,17 @@ def purchasable(plan: Plan) -> str:
     return str(plan.stripe_price_id)
 
 
+def checkout_key(row: Subscription, params: dict[str, Any]) -> str:
+    """A double-click gets the same Checkout page, so the customer cannot pay twice.
+
+    The key changes with the account's state (its sequence) and every hour, so a
+    customer who comes back later gets a fresh page rather than an expired one.
+    """
+    material = json.dumps([str(row.account_id), row.sequence, params], sort_keys=True)
+    hour = int(time.time() // 3600)
+    return f"tollgate-checkout-{hashlib.sha256(material.encode()).hexdigest()[:32]}-{hour}"
+
+
 def has_paid_subscription(row: Subscription) -> bool:
     return row.stripe_subscription_id is not None and row.status in domain.PAID_ACCESS
 
@@ -146,18 +160,18 @@ async def subscribe(
         )
         await sync.apply_subscription(session, row, created)
         return SubscribeOut(subscription=await describe(session, row))
+    params = {
+        "mode": "subscription",
+        "customer": customer.stripe_customer_id,
+        "client_reference_id": str(account),
+        "line_items": [item],
+        "success_url": str(request.success_url or settings.checkout_success_url),
+        "cancel_url": str(request.cancel_url or settings.checkout_cancel_url),
+        "metadata": metadata,
+        "subscription_data": {"metadata": metadata},
+    }
     checkout = await stripe.create_checkout_session(
-        {
-            "mode": "subscription",
-            "customer": customer.stripe_customer_id,
-            "client_reference_id": str(account),
-            "line_items": [item],
-            "success_url": str(request.success_url or settings.checkout_success_url),
-            "cancel_url": str(request.cancel_url or settings.checkout_cancel_url),
-            "metadata": metadata,
-            "subscription_data": {"metadata": metadata},
-        },
-        idempotency_key,
+        params, idempotency_key or checkout_key(row, params)
     )
     return SubscribeOut(
         checkout=CheckoutOut(checkout_url=str(checkout["url"]), session_id=str(checkout["id"]))

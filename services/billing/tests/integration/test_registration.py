@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 from conftest import EventTap, Users
@@ -11,8 +12,10 @@ from stripe_standin import StripeStandIn
 
 from tollgate.billing.customers.consumer import customer_idempotency_key, user_registered
 from tollgate.billing.models import Customer
+from tollgate.billing.stripe_api import StripeApi
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import UserRegistered
+from tollgate.shared.testing import free_port
 
 
 async def test_the_plan_catalog_is_public_and_seeded(client: httpx.AsyncClient) -> None:
@@ -74,3 +77,33 @@ async def test_current_needs_a_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/subscriptions/current")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_registration_while_stripe_is_down_still_gives_the_free_plan(
+    app: Any,
+    users: Users,
+    client: httpx.AsyncClient,
+    stripe_standin: StripeStandIn,
+    tap: EventTap,
+) -> None:
+    real = app.state.billing.stripe
+    app.state.billing.stripe = StripeApi(
+        "sk_test_standin", api_base=f"http://127.0.0.1:{free_port()}", max_network_retries=0
+    )
+    try:
+        user_id = await users.register()
+    finally:
+        await app.state.billing.stripe.close()
+        app.state.billing.stripe = real
+    await tap.wait_for(user_id, lambda d: d["plan"] == "free")
+    customer = await users.customer(user_id)
+    assert customer is not None and customer.stripe_customer_id is None
+
+    # The customer is made when first needed, with the key registration chose.
+    response = await client.post(
+        "/api/subscriptions/subscribe", json={"plan": "pro"}, headers=users.auth(user_id)
+    )
+    assert response.status_code == 200
+    customer = await users.customer(user_id)
+    assert customer is not None and customer.stripe_customer_id in stripe_standin.customers
+    assert customer.stripe_customer_key in stripe_standin.idempotent

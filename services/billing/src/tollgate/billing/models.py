@@ -69,6 +69,9 @@ class Customer(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The idempotency key of the customer's creation, kept so a later attempt (after
+    # Stripe was unreachable at registration) gets the customer a lost answer made.
+    stripe_customer_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

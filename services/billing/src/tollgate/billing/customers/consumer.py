@@ -17,7 +17,7 @@ from tollgate.billing.context import Billing
 from tollgate.billing.subscriptions import repository as subscriptions
 from tollgate.billing.subscriptions import sync
 from tollgate.billing.subscriptions.domain import on_free
-from tollgate.shared.errors import BadRequest
+from tollgate.shared.errors import BadRequest, ServiceUnavailable
 from tollgate.shared.messaging import Envelope, Subscription
 from tollgate.shared.messaging.consumer import Handler
 from tollgate.shared.messaging.events import UserDeleted, UserRegistered, UserUpdated
@@ -48,13 +48,21 @@ async def user_registered(
         # A sub-user spends from its parent's pool and never pays on its own.
         return
     if customer.stripe_customer_id is None:
-        created = await billing.stripe.create_customer(
-            email=data.email,
-            name=data.name,
-            user_id=str(data.user_id),
-            idempotency_key=customer_idempotency_key(envelope),
+        customer.stripe_customer_key = customer.stripe_customer_key or customer_idempotency_key(
+            envelope
         )
-        customer.stripe_customer_id = str(created["id"])
+        try:
+            created = await billing.stripe.create_customer(
+                email=data.email,
+                name=data.name,
+                user_id=str(data.user_id),
+                idempotency_key=customer.stripe_customer_key,
+            )
+            customer.stripe_customer_id = str(created["id"])
+        except ServiceUnavailable:
+            # The free plan does not wait for Stripe: the customer is made when first needed,
+            # with the same idempotency key, so a request that did reach Stripe is not repeated.
+            log.warning("Stripe unreachable; customer for %s will be created later", data.user_id)
         await session.flush()
     await sync.start_free(session, user_id=data.user_id)
 

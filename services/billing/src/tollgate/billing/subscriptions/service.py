@@ -86,7 +86,7 @@ async def stripe_customer(session: AsyncSession, stripe: StripeApi, user_id: uui
             email=customer.email or "",
             name=customer.name,
             user_id=str(user_id),
-            idempotency_key=f"tollgate-customer-{user_id}",
+            idempotency_key=customer.stripe_customer_key or f"tollgate-customer-{user_id}",
         )
         customer.stripe_customer_id = str(created["id"])
         await session.flush()

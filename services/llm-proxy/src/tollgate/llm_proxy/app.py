@@ -61,12 +61,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.upstreams = upstreams
         app.state.usage_http = usage_http
         app.state.service_tokens = tokens
+        recorder = CallRecorder(runtime.sessionmaker, messaging.outbox)
+        app.state.recorder = recorder
         app.state.completions = CompletionService(
             settings=settings,
             reservations=ReservationClient(settings.usage_url, tokens, usage_http),
             upstreams=upstreams,
             health=health,
-            recorder=CallRecorder(runtime.sessionmaker, messaging.outbox),
+            recorder=recorder,
             tasks=tasks,
         )
 
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await app.state.recorder.close()
         await app.state.upstreams.close()
         await app.state.usage_http.close()
         await app.state.service_tokens.close()

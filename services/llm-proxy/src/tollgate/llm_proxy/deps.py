@@ -14,22 +14,22 @@ from tollgate.llm_proxy.upstream.health import DeploymentHealth
 __all__ = ["CatalogDep", "CompletionsDep", "HealthDep", "SettingsDep"]
 
 
-def _catalog(request: Request) -> Catalog:
+async def _catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-def _completions(request: Request) -> CompletionService:
+async def _completions(request: Request) -> CompletionService:
     service: CompletionService = request.app.state.completions
     return service
 
 
-def _health(request: Request) -> DeploymentHealth:
+async def _health(request: Request) -> DeploymentHealth:
     health: DeploymentHealth = request.app.state.deployment_health
     return health
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -18,15 +18,17 @@ class RequestLogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, values: dict[str, Any]) -> bool:
-        """Insert one call; False if a call with that request id is already logged."""
-        inserted = await self.session.scalar(
-            insert(RequestLog)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[RequestLog.request_id])
-            .returning(RequestLog.request_id)
+    async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert calls; returns the request ids that were not logged before."""
+        table = RequestLog.__table__
+        # Core, not ORM, insert: this runs for every proxied call.
+        inserted = await self.session.scalars(
+            insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[table.c.request_id])
+            .returning(table.c.request_id)
         )
-        return inserted is not None
+        return set(inserted)
 
     async def get(self, request_id: str) -> RequestLog | None:
         return await self.session.get(RequestLog, request_id)

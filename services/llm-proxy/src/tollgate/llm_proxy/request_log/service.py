@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import asdict, dataclass
@@ -78,36 +79,79 @@ class CallRecord:
 
 
 class CallRecorder:
+    """Writes finished calls in small batches: one transaction for whatever is waiting.
+
+    Under load many calls finish at once; batching turns their rows and events into
+    one commit instead of one each. A caller still waits until its own call is
+    committed, so a non-streamed answer is never returned before its bill is safe.
+    """
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         outbox: Table,
         *,
         attempts: int = 5,
+        max_batch: int = 200,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.outbox = outbox
         self.attempts = attempts
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[CallRecord, asyncio.Future[None]]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(self, call: CallRecord) -> None:
-        """Write the call and its event; retried, because the tokens were spent either way."""
+        """Queue the call and wait until it is committed (or given up on, and logged)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((call, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches(), name="call-recorder")
+        await asyncio.shield(done)
+
+    async def close(self) -> None:
+        """Wait for what is queued; the writer stops by itself once the queue is empty."""
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write_batches(self) -> None:
+        while not self._queue.empty():
+            batch = [self._queue.get_nowait()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._write_with_retries([call for call, _ in batch])
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _write_with_retries(self, calls: list[CallRecord]) -> None:
         for attempt in range(1, self.attempts + 1):
             try:
-                await self._write(call)
+                await self._write(calls)
                 return
             except Exception:
                 if attempt == self.attempts:
-                    log.exception("could not record call %s; its hold will expire", call.request_id)
+                    log.exception(
+                        "could not record %d calls (first %s); their holds will expire",
+                        len(calls),
+                        calls[0].request_id,
+                    )
                     return
                 await asyncio.sleep(0.1 * 2**attempt)
 
-    async def _write(self, call: CallRecord) -> None:
+    async def _write(self, calls: list[CallRecord]) -> None:
         async with self.sessionmaker() as session, session.begin():
-            values = asdict(call)
-            values["total_tokens"] = call.total_tokens
-            if not await RequestLogRepository(session).add(values):
-                return  # already recorded: its event went out with it
-            await add_event(session, self.outbox, SOURCE, call.user_id, call.event())
+            rows = []
+            for call in calls:
+                values = asdict(call)
+                values["total_tokens"] = call.total_tokens
+                rows.append(values)
+            # Rows already logged (a retried batch) had their event written with them.
+            fresh = await RequestLogRepository(session).add_many(rows)
+            for call in calls:
+                if call.request_id in fresh:
+                    await add_event(session, self.outbox, SOURCE, call.user_id, call.event())
 
 
 async def erase_user_requests(session: AsyncSession, envelope: Envelope) -> None:

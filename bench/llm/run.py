@@ -1,0 +1,240 @@
+"""The LLM path's added latency and throughput: a stand-in upstream, direct vs through the stack.
+
+    python bench/llm/run.py [--no-gateway] [--calls 3000] [--workers 1]
+
+Starts, each in its own process: the stand-ins (an OpenAI-speaking upstream,
+usage's reservation contract settling holds from RabbitMQ, a JWKS), the real LLM
+proxy (``python -m tollgate.llm_proxy``: JWT check, prompt count, a hold at usage,
+the upstream call, a request-log row and ``usage.recorded`` through the outbox),
+and unless ``--no-gateway`` the real gateway in front of it. PostgreSQL, Redis and
+RabbitMQ must be running (scripts/stack.sh); the proxy uses the development
+database ``llm_proxy`` and the ``tollgate`` vhost.
+
+Measures, with an aiohttp client in this process:
+  * streams (20 chunks) at 50 and 200 concurrent clients: time to first byte and
+    total latency, p50/p99, direct and through the path, and the difference;
+  * non-streamed calls/s at 64 concurrent clients through the path.
+Prints a Markdown table; results are recorded in bench/llm/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from redis import Redis
+
+from tollgate.shared.testing import free_port
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PASSWORD = os.environ.get("TOLLGATE_DB_PASSWORD", "tollgate")
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL",
+    f"postgresql+asyncpg://tollgate_llm_proxy:{PASSWORD}@127.0.0.1:5432/llm_proxy",
+)
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+WORDS = 20
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str] | None = None,
+            stdout: int = subprocess.DEVNULL) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
+async def one_stream(http: aiohttp.ClientSession, url: str, token: str,
+                     model: str) -> tuple[float, float]:
+    body = {"model": model, "stream": True,
+            "messages": [{"role": "user", "content": f"bench [[words:{WORDS}]]"}]}
+    start = time.perf_counter()
+    async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{url}: {resp.status} {await resp.text()}")
+        first = None
+        async for _chunk in resp.content.iter_any():
+            if first is None:
+                first = time.perf_counter()
+        end = time.perf_counter()
+    return ((first or end) - start) * 1000, (end - start) * 1000
+
+
+async def one_call(http: aiohttp.ClientSession, url: str, token: str, model: str) -> float:
+    body = {"model": model, "messages": [{"role": "user", "content": "bench [[words:5]]"}]}
+    start = time.perf_counter()
+    async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+        await resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"{url}: {resp.status}")
+    return (time.perf_counter() - start) * 1000
+
+
+async def load(fn: Any, calls: int, concurrency: int, *args: Any) -> tuple[list[Any], float]:
+    results: list[Any] = []
+    counter = iter(range(calls))
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async def worker() -> None:
+            for _ in counter:
+                results.append(await fn(http, *args))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return results, elapsed
+
+
+async def bench(paths: dict[str, tuple[str, str]], users: list[list[str]], calls: int,
+                stats_url: str) -> list[str]:
+    token = users[0][1]
+    lines = []
+    for label, (base, model) in paths.items():  # warm pools, JWKS caches, service token
+        await load(one_stream, 200, 20, base + "/v1/chat/completions", token, model)
+    for concurrency in (50, 200):
+        measured = {}
+        for label, (base, model) in paths.items():
+            results, _ = await load(one_stream, calls, concurrency,
+                                    base + "/v1/chat/completions", token, model)
+            measured[label] = ([r[0] for r in results], [r[1] for r in results])
+        d_ttfb, d_total = measured["direct"]
+        for label in paths:
+            if label == "direct":
+                continue
+            ttfb, total = measured[label]
+            lines.append(
+                f"| streams, {concurrency} clients | {label} "
+                f"| {pct(d_ttfb, .5):.2f} / {pct(d_ttfb, .99):.2f} "
+                f"| {pct(ttfb, .5):.2f} / {pct(ttfb, .99):.2f} "
+                f"| **{pct(ttfb, .5) - pct(d_ttfb, .5):+.2f} / {pct(ttfb, .99) - pct(d_ttfb, .99):+.2f}** "
+                f"| {pct(d_total, .5):.2f} / {pct(d_total, .99):.2f} "
+                f"| {pct(total, .5):.2f} / {pct(total, .99):.2f} "
+                f"| {pct(total, .5) - pct(d_total, .5):+.2f} / {pct(total, .99) - pct(d_total, .99):+.2f} |"
+            )
+    for label, (base, model) in paths.items():
+        results, elapsed = await load(one_call, calls * 2, 64,
+                                      base + "/v1/chat/completions", token, model)
+        lines.append(f"| non-streamed, 64 clients | {label} | {len(results) / elapsed:.0f} calls/s "
+                     f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, .99):.2f} ms |")
+    for _ in range(300):  # settlement: every hold committed by its usage.recorded event
+        with urllib.request.urlopen(stats_url) as r:
+            stats = json.loads(r.read())
+        if stats["open_holds"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    lines.append(f"\nholds taken: {stats['holds']}, still open: {stats['open_holds']}, "
+                 f"usage events: {stats['events']}, anomalies: {stats['anomalies']}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--no-gateway", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    args = parser.parse_args()
+    py = sys.executable
+
+    with process([py, str(HERE / "standins.py"), "4"], stdout=subprocess.PIPE) as standins:
+        assert standins.stdout is not None
+        info = json.loads(standins.stdout.readline())
+        proxy_port, gateway_port = free_port(), free_port()
+        catalog = {
+            "providers": {"bench": {"kind": "openai", "base_url": info["upstream"] + "/v1"}},
+            "models": {"bench-model": {"plans": ["*"], "max_output_tokens": 4096,
+                                       "deployments": [{"provider": "bench", "model": "m",
+                                                        "input_per_million": "1",
+                                                        "output_per_million": "2"}]}},
+        }
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(catalog, f)
+        env = {
+            **os.environ,
+            "TOLLGATE_ENV": "development",
+            "LOG_LEVEL": "WARNING",
+            "AMQP_URL": AMQP_URL,
+            "REDIS_URL": REDIS_URL,
+            "JWKS_URL": info["jwks"],
+            "AUTH_INTERNAL_URL": info["usage"],
+            "LLM_PROXY_PORT": str(proxy_port),
+            "LLM_PROXY_DATABASE_URL": DATABASE_URL,
+            "LLM_PROXY_USAGE_URL": info["usage"],
+            "LLM_PROXY_PROVIDERS_FILE": f.name,
+            "LLM_PROXY_CLIENT_SECRET": "bench-only-secret",
+            "GATEWAY_PORT": str(gateway_port),
+            "GATEWAY_WORKERS": str(args.workers),
+            "GATEWAY_LLM_PROXY_URL": f"http://127.0.0.1:{proxy_port}",
+            **{f"GATEWAY_{s}_URL": info["usage"] for s in ("AUTH", "BILLING", "USAGE")},
+        }
+        subprocess.run([py, "-m", "tollgate.llm_proxy", "migrate"], env=env, cwd=ROOT,
+                       check=True, capture_output=True)
+        paths = {"direct": (info["upstream"], "m")}
+        with contextlib.ExitStack() as stack:
+            proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
+            try:
+                wait_http(f"http://127.0.0.1:{proxy_port}/readyz")
+            except RuntimeError:
+                assert proxy.stderr is not None
+                print(proxy.stderr.read().decode()[-3000:], file=sys.stderr)
+                raise
+            paths["llm-proxy"] = (f"http://127.0.0.1:{proxy_port}", "bench-model")
+            if not args.no_gateway:
+                redis = Redis.from_url(REDIS_URL)
+                for user, _ in info["users"]:
+                    redis.hset(f"gw:pl:{user}", mapping={
+                        "sequence": 1, "plan": "bench", "requests_per_minute": 100_000_000,
+                        "llm_requests_per_minute": 100_000_000})
+                stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
+                wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+                paths["gateway + llm-proxy"] = (f"http://127.0.0.1:{gateway_port}", "bench-model")
+            lines = asyncio.run(bench(paths, info["users"], args.calls, info["stats"]))
+        os.unlink(f.name)
+
+    print(f"{args.calls} streams per row ({WORDS} chunks each); times in ms, p50 / p99\n")
+    print("| load | path | direct TTFB | path TTFB | added TTFB | direct total | path total "
+          "| added total |")
+    print("|---|---|---|---|---|---|---|---|")
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

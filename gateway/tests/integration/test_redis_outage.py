@@ -104,3 +104,30 @@ async def test_without_redis_api_routes_use_local_limits_and_sign_in_is_refused_
         # Shared limits again: a fresh Redis has a full budget for this caller.
         async with http.get(gw.url + "/v1/models", headers=bearer(token)) as r:
             assert r.status == 200
+
+
+async def test_a_redis_that_accepts_but_never_answers_costs_at_most_the_redis_timeout(
+    standin: StandIn, jwks_url: str, signing_key: SigningKey
+) -> None:
+    async def hang(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # swallow everything, answer nothing
+
+    port = free_port()
+    server = await asyncio.start_server(hang, "127.0.0.1", port)
+    settings = gateway_settings(
+        standin.url, jwks_url, redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout=0.2
+    )
+    async with run_gateway(settings) as gw, aiohttp.ClientSession() as http:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with http.get(
+            gw.url + "/api/tokens/balance", headers=bearer(signing_key.mint())
+        ) as r:
+            assert r.status == 200  # in-process limits took over
+        assert loop.time() - started < 0.2 + 0.3
+        started = loop.time()
+        async with http.post(gw.url + "/api/auth/login-json", json={}) as r:
+            assert r.status == 503
+        # Redis is known to be away: no second wait for it.
+        assert loop.time() - started < 0.15
+    server.close()

@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from tests.integration.conftest import RunningGateway, bearer, eventually
+from tests.integration.conftest import (
+    RunningGateway,
+    bearer,
+    eventually,
+    gateway_settings,
+    run_gateway,
+)
 from tests.integration.standins import StandIn
 from tollgate.gateway.apikeys import generate_api_key
 from tollgate.shared.messaging.events import ApiKeyRevoked, EventData, SessionsRevoked
@@ -95,3 +101,39 @@ async def test_a_revoked_api_key_is_refused_within_one_second(
     # Auth now says the key is gone, and the evicted cache asks it again.
     standin.api_keys[key] = {"active": False}
     assert await status_of(http, url, bearer(key)) == 401
+
+
+async def test_every_replica_refuses_a_revoked_session_whichever_consumed_the_event(
+    gateway: RunningGateway,
+    http: aiohttp.ClientSession,
+    signing_key: SigningKey,
+    standin: StandIn,
+    jwks_url: str,
+    publish: Publish,
+) -> None:
+    async with run_gateway(gateway_settings(standin.url, jwks_url)) as replica:
+        await eventually(lambda: consuming(replica), within=10)
+        user, session = uuid.uuid4(), uuid.uuid4()
+        token = signing_key.mint(user, sid=str(session))
+        urls = [gateway.url + PROTECTED, replica.url + PROTECTED]
+        for url in urls:
+            assert await status_of(http, url, bearer(token)) == 200
+
+        for _ in range(4):  # several events, so both replicas' consumers get some
+            await publish(
+                SessionsRevoked(user_id=user, session_id=session, not_before=datetime.now(UTC))
+            )
+
+        async def refused_everywhere() -> bool:
+            statuses = [await status_of(http, url, bearer(token)) for url in urls]
+            return statuses == [401, 401]
+
+        await eventually(refused_everywhere, within=1.0)
+        # The refusal comes from Redis, not only from the consuming replica's memory.
+        for running in (gateway, replica):
+            running.state.denylist._sessions.clear()
+        assert await refused_everywhere()
+
+
+async def consuming(running: RunningGateway) -> bool:
+    return running.state.consumer._channel is not None

@@ -20,12 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from tollgate.gateway import redis_keys
 from tollgate.gateway.identity import Caller
 from tollgate.gateway.revocations import LocalDenylist
+from tollgate.gateway.script_channel import ScriptChannel
 from tollgate.shared.plans import limits_for
 
 __all__ = ["ADMIT_SCRIPT", "Admission", "Decision", "LocalLimiter"]
@@ -128,7 +126,7 @@ _LIMIT_FIELDS = {"general": "requests_per_minute", "llm": "llm_requests_per_minu
 class Admission:
     def __init__(
         self,
-        redis: Redis,
+        redis: ScriptChannel,
         denylist: LocalDenylist,
         *,
         auth_limit_per_ip: int,
@@ -139,7 +137,6 @@ class Admission:
         self.auth_limit_per_ip = auth_limit_per_ip
         self.retry_seconds = retry_seconds
         self.local = LocalLimiter()
-        self._script: Any = redis.register_script(ADMIT_SCRIPT)
         self._down_until = 0.0
         self.redis_error: str | None = None
 
@@ -176,8 +173,8 @@ class Admission:
         if not self.redis_available:
             return None
         try:
-            result: list[int] = await self._script(keys=keys, args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
+            result: list[int] = await self.redis.evalsha(ADMIT_SCRIPT, keys, args)
+        except (OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + self.retry_seconds
             if self.redis_error is None:
                 log.error(

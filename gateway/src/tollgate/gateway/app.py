@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
@@ -39,7 +38,8 @@ from tollgate.gateway.metrics import LATENCY, RATE_LIMIT_DECISIONS, REQUESTS
 from tollgate.gateway.openapi import OpenAPIMerger, docs_page
 from tollgate.gateway.proxy import Upstreams, request_headers
 from tollgate.gateway.revocations import LocalDenylist, PlanLimitStore, RevocationStore
-from tollgate.gateway.routing import RouteTable
+from tollgate.gateway.routing import Route, RouteTable
+from tollgate.gateway.script_channel import ScriptChannel
 from tollgate.shared.messaging.broker import Broker
 from tollgate.shared.security import JWKSVerifier
 from tollgate.shared.service_tokens import ServiceTokenClient
@@ -79,6 +79,7 @@ class Gateway:
     broker: Broker
     consumer: EventConsumer
     openapi: OpenAPIMerger
+    tracing: bool = False
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def introspect(self, key: str) -> dict[str, object]:
@@ -98,6 +99,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 async def proxy(request: web.Request) -> web.StreamResponse:
+    request[_STARTED] = time.perf_counter()
     gw: Gateway = request.app[GATEWAY]
     path = request.path
     try:
@@ -136,22 +138,41 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         }
         if authorization is not None:
             extra["Authorization"] = authorization
+        if not gw.tracing:
+            # No exporter: pass the caller's trace context on untouched, skip the span.
+            for name in ("traceparent", "tracestate"):
+                if name in request.headers:
+                    extra[name] = request.headers[name]
+            return await _forward(gw, request, route, extra, body)
         with tracer.start_as_current_span(
             f"{request.method} {route.label}",
             context=propagate.extract(request.headers),
             kind=trace.SpanKind.SERVER,
         ):
             propagate.inject(extra)
-            headers = request_headers(request.headers, extra)
-            response: web.StreamResponse = await gw.upstreams.forward(
-                request, route.service, route.route_class, headers, body
-            )
-            return response
+            return await _forward(gw, request, route, extra, body)
     except TollgateError as error:
         if error.status_code >= 500:
             log.warning("%s %s: %s", request.method, path, error.detail)
         rendered: web.Response = error_response(path, error)
         return rendered
+    except Exception:
+        # A bug of ours: the caller still gets a proper error document, the log the trace.
+        log.exception("unexpected error on %s %s", request.method, path)
+        unexpected: web.Response = error_response(
+            path, TollgateError("An unexpected error occurred")
+        )
+        return unexpected
+
+
+async def _forward(
+    gw: Gateway, request: web.Request, route: Route, extra: dict[str, str], body: bytes | None
+) -> web.StreamResponse:
+    headers = request_headers(request.headers, extra)
+    response: web.StreamResponse = await gw.upstreams.forward(
+        request, route.service, route.route_class, headers, body
+    )
+    return response
 
 
 def _forwarded_for(request: web.Request, ip: str, trusted_hops: int) -> str:
@@ -208,13 +229,6 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     if started is not None:
         LATENCY.labels("gateway", request.method, label).observe(time.perf_counter() - started)
     REQUESTS.labels("gateway", request.method, label, str(response.status)).inc()
-
-
-@web.middleware
-async def stamp(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[_STARTED] = time.perf_counter()
-    request_id(request)
-    return await handler(request)
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -275,10 +289,13 @@ async def _connect_broker(gw: Gateway) -> None:
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[stamp])
+    app = web.Application(client_max_size=settings.max_body_bytes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        setup_tracing("gateway", settings.otlp_endpoint)
+        # Spans cost tens of microseconds each: only make them when they go somewhere.
+        tracing = bool(settings.otlp_endpoint)
+        if tracing:
+            setup_tracing("gateway", settings.otlp_endpoint)
         routes = RouteTable(ROUTES, PUBLIC_ROUTES)
         redis = Redis.from_url(
             settings.redis_url,
@@ -324,7 +341,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
             ),
             denylist=denylist,
             admission=Admission(
-                redis,
+                ScriptChannel(settings.redis_url, settings.redis_timeout),
                 denylist,
                 auth_limit_per_ip=settings.auth_requests_per_minute_per_ip,
                 retry_seconds=settings.redis_retry_seconds,
@@ -339,6 +356,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 settings.openapi_cache_seconds,
                 internal_http,
             ),
+            tracing=tracing,
         )
         app[GATEWAY] = gw
         await verifier.refresh()
@@ -354,6 +372,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         await internal_http.close()
         await service_tokens.close()
         await verifier.close()
+        await gw.admission.redis.close()
         await redis.aclose()
 
     app.cleanup_ctx.append(resources)

@@ -197,6 +197,8 @@ class Upstreams:
         try:
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+        except ConnectionResetError:
+            return response  # the client left; closing the upstream tells the service
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Headers are gone already: the only honest signal left is a cut connection.
             UPSTREAM_ERRORS.labels(service, "stream-broken").inc()

@@ -1,0 +1,196 @@
+"""Direct vs through-gateway, the same authenticated request, with wrk on this machine.
+
+    python bench/gateway/run.py [--seconds 15] [--workers 1]
+
+Starts a stand-in service (small JSON answer, serves the JWKS) and the real gateway
+(``python -m tollgate.gateway``: JWT check, one Redis round trip for revocation and
+rate limit, pooled proxying). Redis and RabbitMQ must be running (scripts/stack.sh).
+Installs wrk from Debian's packages if it is missing. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from redis import Redis
+
+from tollgate.shared.testing import SigningKey, free_port
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+PATH = "/api/tokens/balance"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate_test_gateway")
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk from Debian's packages", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+    return shutil.which("wrk") or "wrk"
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not match:
+            raise RuntimeError(f"no {pct}% latency in wrk output:\n{output}")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of every process in a process group, from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # pgrp
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, url: str, token: str, seconds: int, connections: int,
+            paced: bool) -> dict[str, float]:
+    args = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+            "-H", f"Authorization: Bearer {token}"]
+    env = dict(os.environ)
+    if paced:
+        args += ["-s", str(HERE / "rate.lua")]
+        env["BENCH_PAUSE_MS"] = "20"
+    args.append(url)
+    done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    return parse_wrk(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+
+    key = SigningKey()
+    user = uuid.uuid4()
+    token = key.mint(user, plan="enterprise")
+    # A plan with room for the whole run: the limit is looked up and applied, never hit.
+    redis = Redis.from_url(REDIS_URL)  # sync client: set-up only
+    redis.hset(f"gw:pl:{user}", mapping={"sequence": 1, "plan": "bench",
+                                          "requests_per_minute": 100_000_000,
+                                          "llm_requests_per_minute": 100_000_000})
+    service_port, gateway_port = free_port(), free_port()
+    service = f"http://127.0.0.1:{service_port}"
+    gateway_env = {
+        **os.environ,
+        "TOLLGATE_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+        "REDIS_URL": REDIS_URL,
+        "AMQP_URL": AMQP_URL,
+        "JWKS_URL": service + "/.well-known/jwks.json",
+        "AUTH_INTERNAL_URL": service,
+        "GATEWAY_PORT": str(gateway_port),
+        "GATEWAY_WORKERS": str(args.workers),
+        **{f"GATEWAY_{s}_URL": service for s in ("AUTH", "BILLING", "USAGE", "LLM_PROXY")},
+    }
+    py = sys.executable
+    with process([py, str(HERE / "standin.py"), str(service_port), json.dumps(key.jwk())]) as svc, \
+            process([py, "-m", "tollgate.gateway"], gateway_env) as gw:
+        wait_http(service + PATH)
+        try:
+            wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+        except RuntimeError:
+            assert gw.stderr is not None
+            print(gw.stderr.read().decode(), file=sys.stderr)
+            raise
+        direct_url, gateway_url = service + PATH, f"http://127.0.0.1:{gateway_port}{PATH}"
+        # Warm both paths (pools, JWKS, token cache, Lua script).
+        run_wrk(wrk, gateway_url, token, 2, 8, paced=False)
+        run_wrk(wrk, direct_url, token, 2, 8, paced=False)
+        results = {}
+        cpu_per_request = {}
+        for label, url in (("direct", direct_url), ("gateway", gateway_url)):
+            results[label, "paced"] = run_wrk(wrk, url, token, args.seconds, 10, paced=True)
+            groups = (svc.pid,) if label == "direct" else (svc.pid, gw.pid)
+            before = [cpu_seconds(g) for g in groups]
+            results[label, "max"] = run_wrk(wrk, url, token, args.seconds, args.connections,
+                                            paced=False)
+            used = [cpu_seconds(g) - b for g, b in zip(groups, before, strict=True)]
+            served = results[label, "max"]["rps"] * args.seconds
+            cpu_per_request[label] = [u / served * 1e6 for u in used]
+    redis.delete(f"gw:pl:{user}")
+
+    def row(mode: str, title: str) -> str:
+        d, g = results["direct", mode], results["gateway", mode]
+        return (f"| {title} | {d['rps']:.0f} | {g['rps']:.0f} | {d['p50']:.2f} | {g['p50']:.2f} "
+                f"| {g['p50'] - d['p50']:+.2f} | {d['p99']:.2f} | {g['p99']:.2f} "
+                f"| {g['p99'] - d['p99']:+.2f} | {int(g['non2xx'])} |")
+
+    load = os.getloadavg()
+    print(f"gateway workers: {args.workers}, {args.seconds}s per run, wrk 1 thread, "
+          f"{os.cpu_count()} CPUs, load average at the end {load[0]:.2f}\n")
+    print("| load | direct req/s | gateway req/s | direct p50 ms | gateway p50 ms | added p50 ms "
+          "| direct p99 ms | gateway p99 ms | added p99 ms | gateway non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(row("paced", "paced, 10 connections (~500 req/s)"))
+    print(row("max", f"flat out, {args.connections} connections"))
+    service_cpu = cpu_per_request["direct"][0]
+    gateway_cpu = cpu_per_request["gateway"][1]
+    print(f"\nCPU per request (flat out): service {service_cpu:.0f} us, "
+          f"gateway {gateway_cpu:.0f} us -> about {1e6 / gateway_cpu:.0f} req/s per core "
+          "for the gateway alone")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from opentelemetry import propagate, trace
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from redis.asyncio import Redis
 
 from tollgate.gateway.admission import Admission, Decision
@@ -53,6 +54,7 @@ tracer = trace.get_tracer("tollgate.gateway")
 INTROSPECT_PATH = "/internal/api-keys/introspect"
 SERVICES: tuple[Service, ...] = ("auth", "billing", "usage", "llm-proxy")
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _ROUTE_LABEL = web.RequestKey("route_label", str)
 _STARTED = web.RequestKey("started", float)
 _RATE_HEADERS = web.RequestKey("rate_headers", dict)
@@ -225,10 +227,25 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     secure_headers(response)
     gw.cors.apply(request, response)
     label = request.get(_ROUTE_LABEL, "unmatched")
+    # Clients may send any method name; metrics must not grow with them.
+    method = request.method if request.method in _METHODS else "OTHER"
     started = request.get(_STARTED)
     if started is not None:
-        LATENCY.labels("gateway", request.method, label).observe(time.perf_counter() - started)
-    REQUESTS.labels("gateway", request.method, label, str(response.status)).inc()
+        _latency(method, label).observe(time.perf_counter() - started)
+    _requests(method, label, response.status).inc()
+
+
+# Labelled children, looked up once: labels() costs more than the observation itself.
+@functools.cache
+def _latency(method: str, label: str) -> Histogram:
+    child: Histogram = LATENCY.labels("gateway", method, label)
+    return child
+
+
+@functools.cache
+def _requests(method: str, label: str, status: int) -> Counter:
+    child: Counter = REQUESTS.labels("gateway", method, label, str(status))
+    return child
 
 
 async def healthz(_request: web.Request) -> web.Response:

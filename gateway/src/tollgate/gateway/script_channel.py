@@ -2,8 +2,9 @@
 
 redis-py spends tens of microseconds of Python per command (pool, locks, encoding);
 at thousands of requests per second that is the biggest cost the gateway adds. This
-channel keeps one connection, writes each call as one pre-encoded frame, and matches
-replies to callers in order (Redis answers a connection's commands in sequence).
+channel keeps one connection, writes the calls of one loop turn in one system call,
+and matches replies to callers in order (Redis answers a connection's commands in
+sequence).
 Replies are parsed by hiredis. Anything odd — a timeout, a dropped connection —
 fails every waiting call and closes the connection; the next call reconnects.
 """
@@ -46,6 +47,7 @@ class _Protocol(asyncio.Protocol):
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self.transport: asyncio.Transport | None = None
+        self.outgoing: list[bytes] = []
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -72,11 +74,19 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(RedisUnavailable(f"connection lost: {exc}"))
 
     def send(self, frame: bytes) -> asyncio.Future[Any]:
-        assert self.transport is not None
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self.waiting.append(future)
-        self.transport.write(frame)
+        # Calls made in one turn of the loop leave in one write (one system call).
+        if not self.outgoing:
+            loop.call_soon(self._flush)
+        self.outgoing.append(frame)
         return future
+
+    def _flush(self) -> None:
+        frames, self.outgoing = self.outgoing, []
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(frames))
 
 
 class ScriptChannel:

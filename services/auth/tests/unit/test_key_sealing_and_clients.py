@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.exceptions import InvalidTag
 
 from tollgate.auth.config import Settings
 from tollgate.auth.service_clients.endpoints import client_is_known
-from tollgate.auth.signing.sealing import KeySeal
+from tollgate.auth.signing.sealing import KeySeal, SealBroken
 
 
 def test_a_sealed_key_opens_with_the_same_secret_only() -> None:
@@ -13,14 +12,24 @@ def test_a_sealed_key_opens_with_the_same_secret_only() -> None:
 
     assert b"private key bytes" not in sealed
     assert KeySeal("s3cret").open(sealed, "kid-1") == b"private key bytes"
-    with pytest.raises(InvalidTag):
+    with pytest.raises(SealBroken):
         KeySeal("other").open(sealed, "kid-1")
+
+
+def test_the_secret_rotates_by_listing_the_old_one_after_the_new() -> None:
+    sealed_before = KeySeal("old").seal(b"k", "kid-1")
+    rotated = Settings(key_encryption_secret="new, old").key_encryption_secrets()
+
+    assert rotated == ["new", "old"]
+    assert KeySeal(*rotated).open(sealed_before, "kid-1") == b"k"
+    with pytest.raises(SealBroken):
+        KeySeal("old").open(KeySeal(*rotated).seal(b"k2", "kid-2"), "kid-2")
 
 
 def test_a_sealed_key_cannot_be_moved_to_another_kid() -> None:
     sealed = KeySeal("s3cret").seal(b"k", "kid-1")
 
-    with pytest.raises(InvalidTag):
+    with pytest.raises(SealBroken):
         KeySeal("s3cret").open(sealed, "kid-2")
 
 

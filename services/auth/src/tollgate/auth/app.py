@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         longest_token = max(settings.access_token_ttl_seconds, settings.service_token_ttl_seconds)
         keyring = KeyRing(
             runtime.sessionmaker,
-            KeySeal(settings.key_encryption_secret.get_secret_value()),
+            KeySeal(*settings.key_encryption_secrets()),
             rotate_after=timedelta(days=settings.signing_key_rotation_days),
             publish_grace=timedelta(seconds=longest_token + MAX_LEEWAY_SECONDS),
         )

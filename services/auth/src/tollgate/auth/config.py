@@ -15,6 +15,7 @@ class Settings(ServiceSettings):
     # "gateway:secret,billing:secret,..." — one client-credentials client per service.
     service_clients: SecretStr = SecretStr("")
     # Encrypts the Ed25519 private keys kept in the database (AES-GCM, key derived by SHA-256).
+    # Comma-separated: the first seals new keys, all of them open stored ones.
     key_encryption_secret: SecretStr = SecretStr("changeme")
     signing_key_rotation_days: int = Field(30, ge=1)
 
@@ -75,6 +76,10 @@ class Settings(ServiceSettings):
 
     def registered_redirect_uris(self) -> frozenset[str]:
         return frozenset(u.strip() for u in self.oauth_redirect_uris.split(",") if u.strip())
+
+    def key_encryption_secrets(self) -> list[str]:
+        values = self.key_encryption_secret.get_secret_value().split(",")
+        return [v.strip() for v in values if v.strip()] or [""]
 
     def service_client_secrets(self) -> dict[str, str]:
         clients: dict[str, str] = {}

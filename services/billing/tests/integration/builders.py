@@ -6,7 +6,8 @@ import uuid
 
 import httpx
 from conftest import Users
-from stripe_standin import StripeStandIn
+
+from tollgate.billing.stripe_standin import StripeStandIn
 
 
 async def subscribed_user(

@@ -15,12 +15,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import select
-from stripe_standin import StripeStandIn
 
 from tollgate.billing.app import create_app
 from tollgate.billing.config import Settings
 from tollgate.billing.customers.consumer import QUEUE
 from tollgate.billing.models import Customer, Subscription
+from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared import testing
 from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
 from tollgate.shared.messaging.events import UserRegistered

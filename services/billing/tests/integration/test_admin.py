@@ -8,7 +8,8 @@ from decimal import Decimal
 import httpx
 from builders import subscribed_user
 from conftest import EventTap, Users
-from stripe_standin import StripeStandIn
+
+from tollgate.billing.stripe_standin import StripeStandIn
 
 
 async def paid_charge(users: Users, client: httpx.AsyncClient, user_id: uuid.UUID) -> str:

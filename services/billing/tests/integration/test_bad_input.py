@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 from builders import current, subscribed_user
 from conftest import Users
-from stripe_standin import StripeStandIn
 
 from tollgate.billing.stripe_api import StripeApi
+from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.testing import free_port
 
 

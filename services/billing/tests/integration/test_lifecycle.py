@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from builders import current, subscribed_user
 from conftest import EventTap, Users
-from stripe_standin import StripeStandIn
 
 from tollgate.billing.models import Subscription
 from tollgate.billing.reconcile import reconcile
+from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.billing.subscriptions.sync import now_utc, renew_local_periods
 from tollgate.shared.messaging import Broker, make_envelope
 from tollgate.shared.messaging.events import UserDeleted, UserUpdated

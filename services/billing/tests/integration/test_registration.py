@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 from conftest import EventTap, Users
 from sqlalchemy import select
-from stripe_standin import StripeStandIn
 
 from tollgate.billing.customers.consumer import customer_idempotency_key, user_registered
 from tollgate.billing.models import Customer
 from tollgate.billing.stripe_api import StripeApi
+from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import UserRegistered
 from tollgate.shared.testing import free_port

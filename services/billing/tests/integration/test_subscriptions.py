@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from builders import current, subscribed_user
 from conftest import EventTap, Users
-from stripe_standin import StripeStandIn
+
+from tollgate.billing.stripe_standin import StripeStandIn
 
 
 async def test_subscribe_then_checkout_completed_announces_the_pro_allocation(

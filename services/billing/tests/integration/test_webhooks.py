@@ -12,9 +12,9 @@ import httpx
 from builders import current, subscribed_user
 from conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, Users
 from sqlalchemy import func, select
-from stripe_standin import StripeStandIn, sign
 
 from tollgate.billing.models import Invoice, Payment, StripeEvent
+from tollgate.billing.stripe_standin import StripeStandIn, sign
 
 WEBHOOK = "/api/billing/webhooks/stripe"
 

@@ -1,25 +1,40 @@
-"""A small stateful Stripe for tests: the REST endpoints billing uses, on 127.0.0.1.
+"""A small stateful Stripe for tests and development: the REST endpoints billing uses.
 
 It speaks Stripe's wire format (form-encoded bracket params in, JSON out, Stripe's
 error shape), honours ``Idempotency-Key``, keeps customers, prices, checkout
 sessions, subscriptions, invoices, charges and refunds, records an event for
 every change, and delivers those events as signed webhooks when a test asks.
 Tests drive time and payment outcomes through its helper methods.
+
+For development, run it next to billing (it delivers webhooks on its own, and
+opening a Checkout URL counts as paying)::
+
+    python -m tollgate.billing.stripe_standin --port 12111 \
+        --webhook-url http://127.0.0.1:8002/api/billing/webhooks/stripe --secret whsec_dev
+
+and start billing with ``BILLING_STRIPE_API_BASE=http://127.0.0.1:12111``,
+``BILLING_STRIPE_WEBHOOK_SECRETS=whsec_dev``, ``BILLING_STRIPE_PRICE_PRO=price_pro``
+and ``BILLING_STRIPE_PRICE_ENTERPRISE=price_enterprise``.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 
 from tollgate.billing.subscriptions.domain import add_month
@@ -43,7 +58,8 @@ def decode_form(body: str) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return _listify(root)
+    decoded: dict[str, Any] = _listify(root)
+    return decoded
 
 
 def _listify(node: Any) -> Any:
@@ -87,20 +103,60 @@ class StripeStandIn:
         self.clock: int | None = None
         self.deliver: Deliver | None = None
         self._ids = itertools.count(1)
+        self._run = secrets.token_hex(4)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     # running
 
-    async def start(self) -> str:
+    async def start(self, port: int | None = None) -> str:
         app = web.Application()
         app.router.add_route("*", "/v1/{path:.*}", self._dispatch)
+        app.router.add_get("/c/pay/{session_id}", self._pay_page)
+        app.router.add_get("/p/{session_id}", self._portal_page)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        port = free_port()
+        port = port or free_port()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.url = f"http://127.0.0.1:{port}"
         return self.url
+
+    async def _pay_page(self, request: web.Request) -> web.Response:
+        """Opening a Checkout URL pays for it (development only), then goes to success_url."""
+        session = self.sessions.get(request.match_info["session_id"])
+        if session is None:
+            return web.Response(status=404, text="No such checkout session")
+        if session["status"] == "open":
+            self.complete_checkout(session["id"])
+        raise web.HTTPFound(session.get("success_url") or "/")
+
+    async def _portal_page(self, _request: web.Request) -> web.Response:
+        return web.Response(text="Stripe stand-in: the customer portal would be here.")
+
+    def deliver_to(self, webhook_url: str) -> None:
+        """Deliver webhooks over HTTP to ``webhook_url``, as Stripe does."""
+
+        async def post(payload: bytes, headers: dict[str, str]) -> int:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(webhook_url, data=payload, headers=headers) as response,
+            ):
+                return response.status
+
+        self.deliver = post
+
+    async def deliver_forever(self, interval: float = 0.2) -> None:
+        """Send pending events in order; a failed delivery is retried, like Stripe's."""
+        while True:
+            while self.pending:
+                try:
+                    status = await self.send(self.pending[0])
+                except aiohttp.ClientError:
+                    status = 0
+                if status >= 300 or status == 0:
+                    break
+                self.pending.pop(0)
+            await asyncio.sleep(interval)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -110,7 +166,8 @@ class StripeStandIn:
         return self.clock if self.clock is not None else int(time.time())
 
     def new_id(self, prefix: str) -> str:
-        return f"{prefix}_test{next(self._ids):06d}"
+        # A run prefix keeps ids unique across restarts, as Stripe's are.
+        return f"{prefix}_{self._run}{next(self._ids):06d}"
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         body = await request.text()
@@ -516,3 +573,41 @@ class StripeStandIn:
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         self.emit("charge.refunded", charge)
         return refund
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    prices = {}
+    for spec in args.price:
+        price_id, _, amount = spec.partition(":")
+        prices[price_id] = (int(amount), "usd")
+    standin = StripeStandIn(prices, args.secret)
+    await standin.start(args.port)
+    standin.deliver_to(args.webhook_url)
+    print(f"Stripe stand-in on {standin.url}, webhooks to {args.webhook_url}", flush=True)
+    try:
+        await standin.deliver_forever()
+    finally:
+        await standin.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A local Stripe stand-in for development.")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument(
+        "--webhook-url", default="http://127.0.0.1:8002/api/billing/webhooks/stripe"
+    )
+    parser.add_argument("--secret", default="whsec_dev")
+    parser.add_argument(
+        "--price",
+        action="append",
+        default=None,
+        help="price_id:amount_in_cents (repeatable)",
+    )
+    args = parser.parse_args()
+    args.price = args.price or ["price_pro:2000", "price_enterprise:10000"]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()

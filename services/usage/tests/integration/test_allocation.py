@@ -191,3 +191,38 @@ async def test_a_free_account_renews_monthly_on_its_own_schedule_once(usage: Usa
     assert len(grants) == 2  # the lapsed first month and the current one
     assert grants[1][1] > registered + timedelta(days=27)
     assert balances[0]["period_start"] == balances[2]["period_start"]
+
+
+async def test_plan_grants_keep_working_once_postgres_switches_to_a_generic_plan(
+    usage: Usage,
+) -> None:
+    from tollgate.usage.ledger.repository import insert_grant
+
+    start = now()
+
+    async def grant_many(session: object) -> list[object]:
+        # PostgreSQL re-plans a prepared statement generically after five runs; the
+        # ON CONFLICT target must still match the partial unique index then.
+        made = []
+        for _ in range(8):
+            account = uuid.uuid4()
+            for _attempt in range(2):
+                made.append(
+                    await insert_grant(
+                        session,  # type: ignore[arg-type]
+                        {
+                            "id": uuid.uuid4(),
+                            "account_id": account,
+                            "source": "plan",
+                            "amount": 10,
+                            "starts_at": start,
+                            "expires_at": start + timedelta(days=30),
+                            "period_start": start,
+                        },
+                        start,
+                    )
+                )
+        return made
+
+    made = await usage.db(grant_many)  # type: ignore[arg-type]
+    assert [m is not None for m in made] == [True, False] * 8

@@ -36,8 +36,9 @@ __all__ = [
 
 log = logging.getLogger("tollgate.usage.allocation")
 
-# Subscription states in which the period's allocation is granted.
-GRANTING_STATUSES = frozenset({"active", "trialing"})
+# Subscription states in which the period's allocation is granted: the states in
+# which billing keeps paid access (Stripe retries a past_due invoice).
+GRANTING_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 
 async def on_user_registered(session: AsyncSession, settings: Settings, envelope: Envelope) -> None:

@@ -6,12 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.usage.ledger.domain import GrantState
 from tollgate.usage.models import Account, Grant, Hold, LedgerEntry, Member
+
+# Written as SQL literals, not parameters: PostgreSQL can then match them to the
+# partial indexes (WHERE status = 'held') even in generic prepared-statement plans.
+HELD = literal_column("'held'")
 
 __all__ = [
     "active_hold_total",
@@ -105,7 +109,7 @@ async def active_hold_total(
     excluding: uuid.UUID | None = None,
 ) -> int:
     """Tokens set aside by open holds; a hold past its TTL no longer counts, swept or not."""
-    conditions = [Hold.account_id == account_id, Hold.status == "held", Hold.expires_at > now]
+    conditions = [Hold.account_id == account_id, Hold.status == HELD, Hold.expires_at > now]
     if excluding is not None:
         conditions.append(Hold.id != excluding)
     total = await session.scalar(select(func.coalesce(func.sum(Hold.amount), 0)).where(*conditions))
@@ -136,7 +140,7 @@ async def member_spent(
         select(func.coalesce(func.sum(Hold.amount), 0)).where(
             Hold.account_id == account_id,
             Hold.user_id == user_id,
-            Hold.status == "held",
+            Hold.status == HELD,
             Hold.expires_at > now,
         )
     )
@@ -198,7 +202,7 @@ async def expire_holds(session: AsyncSession, now: datetime, limit: int) -> int:
     """Mark holds past their TTL expired; their tokens already stopped counting."""
     due = (
         select(Hold.id)
-        .where(Hold.status == "held", Hold.expires_at <= now)
+        .where(Hold.status == HELD, Hold.expires_at <= now)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -240,7 +244,7 @@ async def insert_grant(
         .values(**values)
         .on_conflict_do_nothing(
             index_elements=["account_id", "period_start"],
-            index_where=Grant.source == "plan",
+            index_where=text("source = 'plan'"),
         )
         .returning(Grant.id)
     )

@@ -1,0 +1,236 @@
+"""Usage service throughput on this machine, against the real database and broker.
+
+    .venv/bin/python bench/usage/run.py [--pairs 4000] [--events 20000] [--accounts 200]
+
+Starts the usage service as its own process (``python -m tollgate.usage``, uvloop,
+the same entry point as production) on a free port, serves a JWKS for it, and
+measures:
+
+1. reservation pairs/s: ``POST /internal/reservations`` (service token + user
+   token, as llm-proxy calls it) followed by a ``usage.recorded`` event for the
+   reservation; timed from the first request until the last hold is committed.
+2. usage.recorded ingested/s: events for calls without a reservation, published
+   as fast as the broker takes them; timed until the last one is in the ledger.
+
+It resets the ``usage_test`` database and uses the ``tollgate_test_usage`` vhost,
+so do not run it while the usage tests run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tollgate.shared.messaging import Broker, make_envelope
+from tollgate.shared.messaging.events import SubscriptionChanged, UsageRecorded
+from tollgate.shared.testing import (
+    SigningKey,
+    delete_queues,
+    free_port,
+    jwks_server,
+    reset_database,
+    test_amqp_url,
+    test_database_url,
+)
+from tollgate.usage.models import Hold, UsageRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_DIR = ROOT / "services" / "usage"
+QUEUES = ["usage.usage-recorded", "usage.accounts", "usage.subscriptions"]
+
+
+def usage_event(user: uuid.UUID, reservation_id: uuid.UUID | None) -> UsageRecorded:
+    return UsageRecorded(
+        request_id=uuid.uuid4().hex,
+        reservation_id=reservation_id,
+        user_id=user,
+        model="gpt-4o-mini",
+        provider="openrouter",
+        endpoint="chat.completions",
+        prompt_tokens=100,
+        completion_tokens=40,
+        total_tokens=140,
+        cost_usd=Decimal("0.0001"),
+        status="success",
+        latency_ms=200,
+        started_at=datetime.now(UTC),
+    )
+
+
+async def wait_for_count(engine: object, query: object, target: int, timeout: float) -> float:
+    deadline = time.perf_counter() + timeout
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        while True:
+            count = (await conn.execute(query)).scalar_one()
+            await conn.commit()
+            if count >= target:
+                return time.perf_counter()
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"only {count}/{target} after {timeout}s")
+            await asyncio.sleep(0.02)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=4000)
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--accounts", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+
+    db_url, amqp_url = test_database_url("usage"), test_amqp_url("usage")
+    await reset_database(db_url, SERVICE_DIR)
+    await delete_queues(amqp_url, QUEUES)
+    key = SigningKey()
+    port = free_port()
+    async with jwks_server(key) as (jwks_url, _):
+        env = {
+            **os.environ,
+            "TOLLGATE_ENV": "test",
+            "USAGE_DATABASE_URL": db_url,
+            "AMQP_URL": amqp_url,
+            "JWKS_URL": jwks_url,
+            "USAGE_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.Popen([sys.executable, "-m", "tollgate.usage"], env=env, cwd=ROOT)
+        engine = create_async_engine(db_url)
+        broker = Broker(amqp_url)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with aiohttp.ClientSession() as http:
+                for _ in range(200):
+                    try:
+                        async with http.get(f"{base}/readyz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+                await broker.connect()
+                users = [uuid.uuid4() for _ in range(args.accounts)]
+                for i, user in enumerate(users):
+                    await broker.publish(
+                        make_envelope(
+                            "bench",
+                            user,
+                            SubscriptionChanged(
+                                account_id=user,
+                                user_id=user,
+                                plan="enterprise",
+                                status="active",
+                                current_period_start=datetime.now(UTC),
+                                current_period_end=datetime(2099, 1, 1, tzinfo=UTC),
+                                monthly_tokens=10**12,
+                                sequence=i + 1,
+                            ),
+                        )
+                    )
+                service_token = key.mint("service:llm-proxy", typ="service", ttl=3600)
+                user_tokens = [key.mint(u, plan="enterprise", ttl=3600) for u in users]
+                # Let the accounts exist before timing.
+                from tollgate.usage.models import Account
+
+                await wait_for_count(
+                    engine, select(func.count()).select_from(Account), len(users), 30
+                )
+                pair_rate, latencies = await bench_pairs(
+                    http, base, broker, engine, users, user_tokens, service_token, args
+                )
+                event_rate = await bench_events(broker, engine, users, args.events)
+        finally:
+            await broker.close()
+            await engine.dispose()
+            proc.terminate()
+            proc.wait(timeout=10)
+    p50 = statistics.median(latencies) * 1000
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+    print(f"reservation create+commit pairs/s: {pair_rate:,.0f}")
+    print(f"  reservation POST latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"usage.recorded events ingested/s:  {event_rate:,.0f}")
+
+
+async def bench_pairs(
+    http: aiohttp.ClientSession,
+    base: str,
+    broker: Broker,
+    engine: object,
+    users: list[uuid.UUID],
+    user_tokens: list[str],
+    service_token: str,
+    args: argparse.Namespace,
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < args.pairs:
+            i = next_index
+            next_index += 1
+            slot = i % len(users)
+            started = time.perf_counter()
+            async with http.post(
+                f"{base}/internal/reservations",
+                json={
+                    "request_id": f"bench-{i}-{uuid.uuid4().hex}",
+                    "model": "gpt-4o-mini",
+                    "prompt_tokens": 100,
+                    "max_completion_tokens": 100,
+                },
+                headers={
+                    "Authorization": f"Bearer {service_token}",
+                    "X-User-Token": user_tokens[slot],
+                },
+            ) as response:
+                body = await response.json()
+                if response.status != 201:
+                    raise RuntimeError(f"{response.status}: {body}")
+            latencies.append(time.perf_counter() - started)
+            event = usage_event(users[slot], uuid.UUID(body["reservation_id"]))
+            await broker.publish(make_envelope("llm-proxy", users[slot], event))
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    done = await wait_for_count(
+        engine,
+        select(func.count()).select_from(Hold).where(Hold.status == "committed"),
+        args.pairs,
+        300,
+    )
+    return args.pairs / (done - began), latencies
+
+
+async def bench_events(broker: Broker, engine: object, users: list[uuid.UUID], count: int) -> float:
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        before = (await conn.execute(select(func.count()).select_from(UsageRecord))).scalar_one()
+    envelopes = [
+        make_envelope("llm-proxy", users[i % len(users)], usage_event(users[i % len(users)], None))
+        for i in range(count)
+    ]
+    began = time.perf_counter()
+    for start in range(0, count, 500):
+        await asyncio.gather(*(broker.publish(e) for e in envelopes[start : start + 500]))
+    published = time.perf_counter()
+    done = await wait_for_count(
+        engine, select(func.count()).select_from(UsageRecord), before + count, 600
+    )
+    print(f"  (publishing {count} events took {published - began:.1f}s)")
+    return count / (done - began)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

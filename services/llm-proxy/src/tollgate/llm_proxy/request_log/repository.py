@@ -22,13 +22,14 @@ class RequestLogRepository:
         """Insert calls; returns the request ids that were not logged before."""
         table = RequestLog.__table__
         # Core, not ORM, insert: this runs for every proxied call.
-        inserted = await self.session.scalars(
+        # Executed as "many" so the statement compiles once, whatever the batch size.
+        inserted = await self.session.execute(
             insert(table)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=[table.c.request_id])
-            .returning(table.c.request_id)
+            .returning(table.c.request_id),
+            rows,
         )
-        return set(inserted)
+        return {row[0] for row in inserted}
 
     async def get(self, request_id: str) -> RequestLog | None:
         return await self.session.get(RequestLog, request_id)

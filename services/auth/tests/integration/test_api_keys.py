@@ -30,10 +30,11 @@ async def test_a_key_is_created_introspected_and_revoked(client: httpx.AsyncClie
     assert claims["sub"] == user.id
     assert claims["api_key_id"] == live["key_id"] == created.json()["id"]
     assert claims["scopes"] == ["llm"]
+    # An llm-only key calls the models, not the account.
     me = await client.get(
         "/api/auth/me", headers={"Authorization": f"Bearer {live['access_token']}"}
     )
-    assert me.status_code == 200
+    assert me.status_code == 403
 
     async with EventTap(["apikey.revoked"]) as tap:
         revoked = await client.delete(f"/api/api-keys/{live['key_id']}", headers=user.headers)
@@ -140,3 +141,27 @@ async def test_an_expiring_key_gets_tokens_no_longer_than_its_own_life(
 
     assert key["expires_at"] is not None
     assert live["active"] is True and live["expires_in"] <= 900
+
+
+async def test_a_key_with_read_scope_reads_but_never_manages_credentials(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client)
+    key = (await client.post("/api/api-keys", json={"name": "ci"}, headers=user.headers)).json()
+    token = (await introspect(client, key["key"])).json()["access_token"]
+    as_key = {"Authorization": f"Bearer {token}"}
+
+    me = await client.get("/api/auth/me", headers=as_key)
+    another_key = await client.post("/api/api-keys", json={"name": "x"}, headers=as_key)
+    revoke_itself = await client.delete(f"/api/api-keys/{key['id']}", headers=as_key)
+    validate = await client.post(
+        "/api/vscode/session/validate",
+        json={"machine_id": "ci-box", "extension_version": "1.0.0"},
+        headers=as_key,
+    )
+
+    assert me.status_code == 200 and me.json()["id"] == user.id
+    assert another_key.status_code == 403
+    assert another_key.json()["type"].endswith("interactive-only")
+    assert revoke_itself.status_code == 403
+    assert validate.status_code == 200

@@ -30,12 +30,32 @@ class Caller:
         return ROLE_ORDER.get(self.user.role, -1) >= ROLE_ORDER[role]
 
 
-async def signed_in_caller(principal: CurrentUser, db: SessionDep) -> Caller:
+# What a token obtained with an API key may do here: read with the ``read`` scope, and
+# report its VS Code session. Managing credentials, keys, members or the account
+# itself takes an interactive sign-in.
+API_KEY_WRITABLE_PATHS = frozenset({"/api/vscode/session/validate"})
+
+
+def check_api_key_reach(principal: Principal, request: Request) -> None:
+    if principal.api_key_id is None:
+        return
+    if request.method in ("GET", "HEAD"):
+        if "read" not in principal.scopes:
+            raise Forbidden("This API key lacks the read scope", type_slug="insufficient-scope")
+        return
+    if request.url.path not in API_KEY_WRITABLE_PATHS:
+        raise Forbidden(
+            "API keys cannot do this; sign in interactively", type_slug="interactive-only"
+        )
+
+
+async def signed_in_caller(principal: CurrentUser, db: SessionDep, request: Request) -> Caller:
     """The token's user, still active, and its session not revoked.
 
     The gateway drops revoked tokens too; checking here as well means a logout is
     effective at auth at once, even for a request that bypassed the gateway's cache.
     """
+    check_api_key_reach(principal, request)
     user = await UserRepository(db).get(principal.user_id)
     if user is None or not user.is_active or user.deleted_at is not None:
         raise Unauthorized("Account is disabled or deleted", type_slug="account-disabled")

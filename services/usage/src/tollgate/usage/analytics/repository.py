@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, cast, func, select
+from sqlalchemy import ColumnElement, Date, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.usage.models import DailyUsage, FeatureEvent, UsageRecord
@@ -116,7 +116,7 @@ async def top_accounts(session: AsyncSession, start: date, end: date, limit: int
 
 async def add_feature_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(FeatureEvent.__table__.insert(), rows)
+        await session.execute(insert(FeatureEvent), rows)
 
 
 async def feature_events_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select, text, update
+from sqlalchemy import ColumnClause, String, and_, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from tollgate.usage.models import Account, Grant, Hold, LedgerEntry, Member
 
 # Written as SQL literals, not parameters: PostgreSQL can then match them to the
 # partial indexes (WHERE status = 'held') even in generic prepared-statement plans.
-HELD = literal_column("'held'")
+HELD: ColumnClause[str] = literal_column("'held'", String())
 
 __all__ = [
     "active_hold_total",

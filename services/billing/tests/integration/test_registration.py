@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -32,6 +33,7 @@ async def test_a_user_registered_twice_gets_one_stripe_customer_and_one_free_pla
     users: Users, stripe_standin: StripeStandIn, tap: EventTap
 ) -> None:
     user_id = await users.register(twice=True)
+    await asyncio.sleep(0.3)  # let the second delivery arrive too
     customer = await users.customer(user_id)
     assert customer is not None and customer.stripe_customer_id is not None
     theirs = [c for c in stripe_standin.customers.values() if c["email"] == customer.email]

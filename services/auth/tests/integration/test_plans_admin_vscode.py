@@ -105,7 +105,7 @@ async def test_validating_a_vscode_session_records_then_refreshes_the_machine(
 
     assert first.status_code == second.status_code == 200
     assert first.json()["session"]["id"] == second.json()["session"]["id"]
-    listed = (await client.get("/api/vscode/sessions", headers=user.headers)).json()
+    listed = (await client.get("/api/vscode/session", headers=user.headers)).json()
     assert [s["extension_version"] for s in listed] == ["1.3.0"]
 
 

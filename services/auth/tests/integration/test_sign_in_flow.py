@@ -180,3 +180,43 @@ async def test_changing_the_password_signs_out_the_other_sessions(
         "/api/auth/login-json", json={"email": user.email, "password": new_password}
     )
     assert new.status_code == 200
+
+
+async def test_a_client_with_an_expired_access_token_signs_out_by_refresh_token(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client)
+
+    gone = await client.post(
+        "/api/auth/logout",
+        json={"refresh_token": user.refresh},
+        headers={"Authorization": "Bearer expired.or.garbage"},
+    )
+
+    assert gone.status_code == 204
+    assert (await client.get("/api/auth/me", headers=user.headers)).status_code == 401
+    refreshed = await client.post("/api/auth/refresh", json={"refresh_token": user.refresh})
+    assert refreshed.status_code == 401
+
+
+async def test_logout_without_any_token_is_refused(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/api/auth/logout")
+
+    assert answer.status_code == 401
+
+
+async def test_the_client_address_is_the_one_the_gateway_appended(
+    client: httpx.AsyncClient,
+) -> None:
+    # An attacker cannot dodge the per-address throttle by forging X-Forwarded-For:
+    # only the last entry, appended by the gateway, counts.
+    statuses = []
+    for n in range(21):
+        answer = await client.post(
+            "/api/auth/login-json",
+            json={"email": new_email(), "password": "guess guess guess"},
+            headers={"X-Forwarded-For": f"10.0.0.{n}, 198.51.100.7"},
+        )
+        statuses.append(answer.status_code)
+
+    assert statuses[-1] == 429

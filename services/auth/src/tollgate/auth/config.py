@@ -38,6 +38,10 @@ class Settings(ServiceSettings):
     throttle_base_delay_seconds: int = 2
     throttle_max_delay_seconds: int = 900
 
+    # Proxies in front of auth that append to X-Forwarded-For (the gateway: 1, plus the
+    # gateway's own trusted hops). 0 ignores the header and uses the peer address.
+    trusted_proxy_hops: int = Field(1, ge=0, le=5)
+
     # What the extension is told to talk to: the gateway's public address.
     public_url: str = "http://127.0.0.1:8000"
     api_key_default_scopes: str = "llm,read"

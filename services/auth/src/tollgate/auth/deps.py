@@ -84,9 +84,14 @@ Admin = Annotated[Caller, Depends(admin_caller)]
 
 
 def client_info(request: Request) -> ClientInfo:
-    # Only the gateway reaches auth; it appends the caller's address to X-Forwarded-For.
-    forwarded = request.headers.get("x-forwarded-for", "")
-    ip = forwarded.split(",")[0].strip() if forwarded else None
+    # The gateway appends the address it saw to X-Forwarded-For; counting proxies from
+    # the right keeps a caller from choosing its own address with a forged header.
+    hops = settings(request).trusted_proxy_hops
+    forwarded = [p.strip() for p in request.headers.get("x-forwarded-for", "").split(",")]
+    forwarded = [p for p in forwarded if p]
+    ip: str | None = None
+    if hops > 0 and forwarded:
+        ip = forwarded[-hops] if len(forwarded) >= hops else forwarded[0]
     if not ip and request.client is not None:
         ip = request.client.host
     return ClientInfo(ip=ip[:64] if ip else None, user_agent=request.headers.get("user-agent"))

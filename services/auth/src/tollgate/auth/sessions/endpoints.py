@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import uuid
+
+from fastapi import APIRouter, Request, Response, status
 
 from tollgate.auth.accounts.schemas import TokenPair
-from tollgate.auth.deps import SessionsDep, SignedIn
+from tollgate.auth.deps import SessionsDep, signed_in_caller
 from tollgate.auth.sessions.schemas import LogoutRequest, RefreshRequest
+from tollgate.auth.sessions.service import hash_refresh_token
+from tollgate.shared.db import SessionDep
+from tollgate.shared.errors import Unauthorized
+from tollgate.shared.security import current_user
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -15,15 +21,39 @@ async def refresh(body: RefreshRequest, sessions: SessionsDep) -> TokenPair:
     return await sessions.refresh(body.refresh_token)
 
 
+async def session_to_end(
+    request: Request, db: SessionDep, sessions: SessionsDep, body: LogoutRequest | None
+) -> tuple[uuid.UUID, uuid.UUID | None] | None:
+    """(user, session) named by the access token, else by the refresh token; None: nothing."""
+    refresh_token = body.refresh_token if body is not None else None
+    if request.headers.get("authorization"):
+        try:
+            caller = await signed_in_caller(await current_user(request), db, request)
+            return caller.user.id, caller.principal.sid
+        except Unauthorized:
+            # An expired access token must not keep a client from signing out.
+            if refresh_token is None:
+                raise
+    if refresh_token is None:
+        raise Unauthorized("Send the access token or the refresh token of the session to end")
+    found = await sessions.repo.token_for_update(hash_refresh_token(refresh_token))
+    if found is None:
+        return None
+    return found[1].user_id, found[1].id
+
+
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(
-    caller: SignedIn, sessions: SessionsDep, body: LogoutRequest | None = None
+    request: Request, db: SessionDep, sessions: SessionsDep, body: LogoutRequest | None = None
 ) -> Response:
-    """Sign out this session, or every session with ``{"all": true}``."""
-    if body is not None and body.all:
-        await sessions.revoke_all(caller.user.id, reason="logout-all")
-    elif caller.principal.sid is not None:
-        session = await sessions.repo.get(caller.principal.sid)
-        if session is not None:
-            await sessions.revoke([session], reason="logout")
+    """Sign out this session (access or refresh token), or all of them with ``all: true``."""
+    target = await session_to_end(request, db, sessions, body)
+    if target is not None:
+        user_id, session_id = target
+        if body is not None and body.all:
+            await sessions.revoke_all(user_id, reason="logout-all")
+        elif session_id is not None:
+            session = await sessions.repo.get(session_id)
+            if session is not None:
+                await sessions.revoke([session], reason="logout")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

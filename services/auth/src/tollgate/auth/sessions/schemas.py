@@ -14,6 +14,11 @@ class RefreshRequest(BaseModel):
 class LogoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     all: bool = Field(False, description="Sign out every session of the account, not only this one")
+    refresh_token: str | None = Field(
+        None,
+        max_length=200,
+        description="Identifies the session when no valid access token is sent",
+    )
 
 
 class SessionOut(BaseModel):

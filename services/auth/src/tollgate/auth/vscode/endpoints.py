@@ -62,7 +62,7 @@ async def validate_session(
     return ValidationResult(session=session_out(row), user=await user_out(db, caller.user))
 
 
-@router.get("/sessions", response_model=list[VscodeSessionOut])
+@router.get("/session", response_model=list[VscodeSessionOut])
 async def list_sessions(caller: SignedIn, db: SessionDep) -> list[VscodeSessionOut]:
     """Your signed-in VS Code machines."""
     return [session_out(r) for r in await vscode_sessions_of(db, caller.user.id)]

@@ -184,3 +184,47 @@ async def test_nobody_else_sees_or_edits_a_sub_user(client: httpx.AsyncClient) -
     )
 
     assert peek.status_code == edit.status_code == 404
+
+
+async def test_deleting_a_parent_erases_its_sub_users(client: httpx.AsyncClient) -> None:
+    parent = await register(client)
+    email = new_email()
+    sub = await client.post(
+        "/api/sub-users", json={"email": email, "password": PASSWORD}, headers=parent.headers
+    )
+
+    async with EventTap(["user.deleted"]) as tap:
+        await client.request(
+            "DELETE", "/api/users/account", json={"password": PASSWORD}, headers=parent.headers
+        )
+        await tap.wait_for(lambda e: e["data"]["user_id"] == sub.json()["id"])
+
+    login = await client.post("/api/auth/login-json", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 401
+
+
+async def test_a_member_who_deletes_their_account_leaves_the_organization(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    owner = await register(client)
+    org_id = await organization(client, owner)
+    member_email = new_email()
+    await client.post(
+        f"/api/organizations/{org_id}/invitations",
+        json={"email": member_email},
+        headers=owner.headers,
+    )
+    token = await mail_sink.token_sent_to(member_email)
+    member = await register(client, member_email)
+    await client.post(
+        "/api/organizations/invitations/accept", json={"token": token}, headers=member.headers
+    )
+
+    async with EventTap(["org.member_removed"]) as tap:
+        await client.request(
+            "DELETE", "/api/users/account", json={"password": PASSWORD}, headers=member.headers
+        )
+        await tap.wait_for(lambda e: e["data"]["user_id"] == member.id)
+
+    members = await client.get(f"/api/organizations/{org_id}/members", headers=owner.headers)
+    assert [m["user_id"] for m in members.json()] == [owner.id]

@@ -205,3 +205,35 @@ async def test_a_deleted_account_cannot_sign_in_and_is_announced(
     assert login.status_code == 401
     # The address is free again: its owner's personal data is gone.
     await register(client, user.email)
+
+
+async def test_demoting_an_admin_ends_their_sessions(client: httpx.AsyncClient) -> None:
+    root = await superadmin(client)
+    user = await register(client)
+    await client.put(f"/api/admin/users/{user.id}", json={"role": "admin"}, headers=root)
+    login = await client.post(
+        "/api/auth/login-json", json={"email": user.email, "password": PASSWORD}
+    )
+    as_admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert (await client.get("/api/admin/users", headers=as_admin)).status_code == 200
+
+    await client.put(f"/api/admin/users/{user.id}", json={"role": "user"}, headers=root)
+
+    assert (await client.get("/api/admin/users", headers=as_admin)).status_code == 401
+
+
+async def test_an_admin_cannot_make_anyone_superadmin(client: httpx.AsyncClient) -> None:
+    root = await superadmin(client)
+    admin_user = await register(client)
+    await client.put(f"/api/admin/users/{admin_user.id}", json={"role": "admin"}, headers=root)
+    login = await client.post(
+        "/api/auth/login-json", json={"email": admin_user.email, "password": PASSWORD}
+    )
+    as_admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    victim = await register(client)
+
+    answer = await client.put(
+        f"/api/admin/users/{victim.id}", json={"role": "superadmin"}, headers=as_admin
+    )
+
+    assert answer.status_code == 403

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response, status
 
+from tollgate.auth.accounts.erasure import erase_account
 from tollgate.auth.accounts.schemas import (
     AccountDeletion,
     Credentials,
@@ -14,7 +15,6 @@ from tollgate.auth.accounts.schemas import (
     UserOut,
 )
 from tollgate.auth.accounts.service import Accounts, user_out
-from tollgate.auth.api_keys.service import ApiKeys
 from tollgate.auth.deps import (
     Client,
     PasswordsDep,
@@ -134,7 +134,6 @@ async def delete_account(
     sessions: SessionsDep,
 ) -> Response:
     """Delete your account: personal data is erased and it can no longer sign in."""
-    await Accounts(db, passwords).delete(caller.user, body.password)
-    await ApiKeys(db).revoke_all(caller.user.id)
-    await sessions.revoke_user_everywhere(caller.user.id, reason="account-deleted")
+    await Accounts(db, passwords).confirm_deletion(caller.user, body.password)
+    await erase_account(db, sessions, caller.user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -17,7 +17,7 @@ from tollgate.auth.events import publish
 from tollgate.auth.models import User
 from tollgate.auth.plans.repository import AccountPlanRepository
 from tollgate.shared.errors import BadRequest, Conflict, Unauthorized, UnprocessableEntity
-from tollgate.shared.messaging.events import UserDeleted, UserRegistered, UserUpdated
+from tollgate.shared.messaging.events import UserRegistered, UserUpdated
 
 # One answer for unknown email, wrong password and disabled account: nothing to enumerate.
 INVALID_CREDENTIALS = "Incorrect email or password"
@@ -155,15 +155,9 @@ class Accounts:
         user.name = name
         await publish(self.db, user.id, user_updated(user))
 
-    async def delete(self, user: User, password: str | None) -> None:
-        """Erase personal data and make sign-in impossible; the row stays for references."""
+    async def confirm_deletion(self, user: User, password: str | None) -> None:
+        """Deleting an account that has a password takes that password."""
         if user.password_hash is not None and not await self.passwords.verify(
             user.password_hash, password or ""
         ):
             raise BadRequest("Password is incorrect", type_slug="invalid-credentials")
-        user.email = None
-        user.name = None
-        user.password_hash = None
-        user.is_active = False
-        user.deleted_at = datetime.now(UTC)
-        await publish(self.db, user.id, UserDeleted(user_id=user.id))

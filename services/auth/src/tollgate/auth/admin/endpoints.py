@@ -20,6 +20,7 @@ from tollgate.auth.models import User
 from tollgate.auth.sessions.schemas import SessionOut
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Forbidden, NotFound
+from tollgate.shared.security import ROLE_ORDER
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -63,7 +64,11 @@ async def change_user(
     if user.id == admin.user.id and (body.is_active is False or body.role is not None):
         raise Forbidden("Admins cannot disable or demote themselves")
     if body.role is not None:
+        lowered = ROLE_ORDER[body.role] < ROLE_ORDER.get(user.role, 0)
         user.role = body.role
+        if lowered:
+            # Tokens carry the role: those minted under the higher one must stop working now.
+            await sessions.revoke_user_everywhere(user.id, reason="role-lowered")
     if body.is_active is not None and body.is_active != user.is_active:
         user.is_active = body.is_active
         if not body.is_active:

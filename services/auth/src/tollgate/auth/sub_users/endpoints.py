@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
 
+from tollgate.auth.accounts.erasure import erase_account
 from tollgate.auth.accounts.repository import UserRepository
 from tollgate.auth.accounts.service import Accounts, user_updated
-from tollgate.auth.api_keys.service import ApiKeys
 from tollgate.auth.deps import Caller, PasswordsDep, SessionsDep, SignedIn
 from tollgate.auth.events import publish
 from tollgate.auth.models import User
 from tollgate.auth.sub_users.schemas import SubUserCreate, SubUserOut, SubUserUpdate
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Forbidden, NotFound
-from tollgate.shared.messaging.events import UserDeleted
 
 router = APIRouter(prefix="/api/sub-users", tags=["sub-users"])
 
@@ -100,12 +98,5 @@ async def delete_sub_user(
 ) -> Response:
     """Delete a sub-user: its personal data is erased and it can no longer sign in."""
     user = await own_sub_user(db, parent_only(caller), sub_user_id)
-    user.email = None
-    user.name = None
-    user.password_hash = None
-    user.is_active = False
-    user.deleted_at = datetime.now(UTC)
-    await ApiKeys(db).revoke_all(user.id)
-    await sessions.revoke_user_everywhere(user.id, reason="account-deleted")
-    await publish(db, user.id, UserDeleted(user_id=user.id))
+    await erase_account(db, sessions, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

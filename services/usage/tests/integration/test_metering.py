@@ -14,7 +14,6 @@ from test_reservations import give_plan
 
 from tollgate.shared.messaging import make_envelope
 from tollgate.usage.models import DailyUsage, Grant, Hold, LedgerEntry, UsageRecord
-from tollgate.usage.subscriptions import USAGE_QUEUE
 
 
 async def hold_status(usage: Usage, hold_id: str) -> str:
@@ -62,8 +61,8 @@ async def test_a_hold_commits_once_when_usage_recorded_arrives_three_times_at_on
         usage.broker.publish(envelope),
         usage.broker.publish(make_envelope("llm-proxy", user, event)),
     )
-    consumer = usage.app.state.runtime.consumer
-    sub = next(s for s in consumer.subscriptions if s.queue == USAGE_QUEUE)
+    consumer = usage.app.state.usage_ingestor
+    sub = consumer.subscription
     await asyncio.gather(
         *(consumer._apply(sub, make_envelope("llm-proxy", user, event)) for _ in range(3))
     )
@@ -95,8 +94,8 @@ async def test_a_consumer_killed_after_commit_but_before_ack_does_not_count_twic
         user,
         usage_recorded(user, reservation_id=uuid.UUID(hold["reservation_id"]), prompt_tokens=500),
     )
-    consumer = usage.app.state.runtime.consumer
-    sub = next(s for s in consumer.subscriptions if s.queue == USAGE_QUEUE)
+    consumer = usage.app.state.usage_ingestor
+    sub = consumer.subscription
     # The first delivery's transaction commits, then the process dies: no ack ...
     await consumer._apply(sub, envelope)
     # ... so the broker delivers the same message again to the next consumer.

@@ -6,29 +6,40 @@ from tollgate.usage.admin.endpoints import router as admin_router
 from tollgate.usage.analytics.endpoints import router as analytics_router
 from tollgate.usage.config import Settings
 from tollgate.usage.members.endpoints import router as caps_router
+from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
 from tollgate.usage.reservations.endpoints import router as reservations_router
 from tollgate.usage.reservations.sweeper import HoldSweeper
-from tollgate.usage.subscriptions import subscriptions
+from tollgate.usage.subscriptions import subscriptions, usage_subscription
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(
-        settings, messaging, subscriptions=subscriptions(settings, messaging.outbox)
-    )
+    runtime = ServiceRuntime(settings, messaging, subscriptions=subscriptions(settings))
 
-    def start_sweeper(app: FastAPI) -> None:
-        assert runtime.sessionmaker is not None
+    async def start_workers(app: FastAPI) -> None:
+        assert runtime.sessionmaker is not None and runtime.broker is not None
         sweeper = HoldSweeper(runtime.sessionmaker, interval=settings.sweep_interval_seconds)
         sweeper.start()
         app.state.hold_sweeper = sweeper
+        ingestor = UsageIngestor(
+            runtime.broker,
+            runtime.sessionmaker,
+            messaging.inbox,
+            messaging.outbox,
+            usage_subscription(settings, messaging.outbox),
+            settings,
+            batch_size=settings.ingest_batch_size,
+        )
+        await ingestor.start()
+        app.state.usage_ingestor = ingestor
 
-    async def stop_sweeper(app: FastAPI) -> None:
+    async def stop_workers(app: FastAPI) -> None:
+        await app.state.usage_ingestor.stop()
         await app.state.hold_sweeper.stop()
 
-    runtime.on_start.append(start_sweeper)
-    runtime.on_stop.append(stop_sweeper)
+    runtime.on_start.append(start_workers)
+    runtime.on_stop.append(stop_workers)
     app: FastAPI = create_service_app(
         service=settings.service_name,
         title="Tollgate usage",

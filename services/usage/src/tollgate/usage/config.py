@@ -28,6 +28,8 @@ class Settings(ServiceSettings):
     # Feature events a user may send per minute to /api/vscode/usage/track.
     track_events_per_minute: int = 600
     max_stats_days: int = 366
+    # usage.recorded events applied per transaction (at most).
+    ingest_batch_size: int = 200
 
     @property
     def reservation_client_subjects(self) -> frozenset[str]:

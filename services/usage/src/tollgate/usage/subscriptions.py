@@ -12,16 +12,30 @@ from tollgate.usage.allocation import service as allocation
 from tollgate.usage.config import Settings
 from tollgate.usage.metering.service import record_usage
 
-__all__ = ["ACCOUNTS_QUEUE", "SUBSCRIPTIONS_QUEUE", "USAGE_QUEUE", "subscriptions"]
+__all__ = [
+    "ACCOUNTS_QUEUE",
+    "SUBSCRIPTIONS_QUEUE",
+    "USAGE_QUEUE",
+    "subscriptions",
+    "usage_subscription",
+]
 
 USAGE_QUEUE = "usage.usage-recorded"
 ACCOUNTS_QUEUE = "usage.accounts"
 SUBSCRIPTIONS_QUEUE = "usage.subscriptions"
 
 
-def subscriptions(settings: Settings, outbox: Table) -> Sequence[Subscription]:
+def usage_subscription(settings: Settings, outbox: Table) -> Subscription:
+    """usage.recorded, applied one at a time (the batch ingestor's fallback path)."""
+
     async def on_usage(session: AsyncSession, envelope: Envelope) -> None:
         await record_usage(session, settings, outbox, envelope)
+
+    return Subscription(USAGE_QUEUE, ["usage.recorded"], on_usage)
+
+
+def subscriptions(settings: Settings) -> Sequence[Subscription]:
+    """Everything but usage.recorded, which the batching ingestor consumes."""
 
     async def on_account_event(session: AsyncSession, envelope: Envelope) -> None:
         if envelope.type == "user.registered":
@@ -37,7 +51,6 @@ def subscriptions(settings: Settings, outbox: Table) -> Sequence[Subscription]:
         await allocation.apply_subscription_changed(session, settings, envelope)
 
     return [
-        Subscription(USAGE_QUEUE, ["usage.recorded"], on_usage),
         Subscription(
             ACCOUNTS_QUEUE,
             ["user.registered", "user.deleted", "org.member_added", "org.member_removed"],

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.usage.models import AlertSent, DailyUsage, UsageRecord
 
-__all__ = ["add_to_rollup", "claim_request", "mark_alert_sent", "set_charge"]
+__all__ = ["add_rollup_rows", "add_to_rollup", "claim_request", "mark_alert_sent", "set_charge"]
 
 
 async def claim_request(session: AsyncSession, values: dict[str, Any]) -> int | None:
@@ -41,7 +41,14 @@ async def set_charge(
 
 
 async def add_to_rollup(session: AsyncSession, row: dict[str, Any]) -> None:
-    stmt = insert(DailyUsage).values(requests=1, **row)
+    await add_rollup_rows(session, [{"requests": 1, **row}])
+
+
+async def add_rollup_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Add to the rollup; rows must have distinct keys, and come sorted by key (lock order)."""
+    if not rows:
+        return
+    stmt = insert(DailyUsage).values(rows)
     excluded = stmt.excluded
     await session.execute(
         stmt.on_conflict_do_update(

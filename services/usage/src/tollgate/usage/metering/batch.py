@@ -1,0 +1,437 @@
+"""Applying many ``usage.recorded`` events in one transaction, set by set.
+
+The same rules as ``metering.service.record_usage`` (which applies one event and
+is the fallback when a batch fails), but each step is one statement for the
+whole batch: inbox, claims, account locks (in id order, so concurrent batches
+cannot deadlock), grants and open holds are read once; the arithmetic runs in
+memory; grants, holds, usage rows, ledger entries and the rollup are written in
+bulk. Throughput is bounded by the batch, not by round trips per event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tollgate.shared.messaging import Envelope
+from tollgate.shared.messaging.events import UsageRecorded
+from tollgate.usage.config import Settings
+from tollgate.usage.ledger import repository as ledger
+from tollgate.usage.ledger.domain import GrantState, add_month, draw, spendable_for_settlement
+from tollgate.usage.ledger.service import grant_plan_allocation
+from tollgate.usage.metering import repository as repo
+from tollgate.usage.metering.alerts import announce_low_balance
+from tollgate.usage.models import Account, Grant, Hold, LedgerEntry, Member, UsageRecord
+
+__all__ = ["apply_usage_batch"]
+
+RollupKey = tuple[date, uuid.UUID, uuid.UUID, str, str, str]
+
+
+@dataclass
+class _Call:
+    event: UsageRecorded
+    feature: str
+    tokens: int
+    hold: Hold | None = None
+    account_id: uuid.UUID | None = None
+    record_id: int | None = None
+
+
+@dataclass
+class _Rollup:
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    charged_tokens: int = 0
+    cost_usd: Decimal = field(default_factory=Decimal)
+
+
+async def apply_usage_batch(
+    session: AsyncSession,
+    settings: Settings,
+    outbox: Table,
+    inbox: Table,
+    consumer: str,
+    envelopes: list[Envelope],
+) -> None:
+    """Apply the envelopes once each; raises (rolling everything back) on any failure."""
+    now = datetime.now(UTC)
+    fresh = await _first_deliveries(session, inbox, consumer, envelopes)
+    calls = _calls(fresh)
+    if not calls:
+        return
+    await _find_holds(session, calls)
+    await _resolve_accounts(session, calls)
+    await _claim(session, calls)
+    calls = [c for c in calls if c.record_id is not None]
+    if not calls:
+        return
+    account_ids = sorted({c.account_id for c in calls if c.account_id is not None})
+    accounts = await _lock_accounts(session, settings, account_ids, now)
+    held = await _lock_holds(session, [c.hold.id for c in calls if c.hold is not None])
+    for call in calls:
+        if call.hold is not None:
+            call.hold = held[call.hold.id]
+    since = min(min(c.event.started_at for c in calls), now)
+    grants = await _grants(session, account_ids, since, now)
+    open_holds = await _open_holds(session, account_ids, now)
+    before = {a: _available(grants[a], open_holds[a], now) for a in account_ids}
+
+    used_delta: dict[uuid.UUID, int] = defaultdict(int)
+    entries: list[dict[str, Any]] = []
+    settled: list[dict[str, Any]] = []
+    charges: list[dict[str, Any]] = []
+    rollup: dict[RollupKey, _Rollup] = defaultdict(_Rollup)
+    for call in calls:
+        assert call.account_id is not None and call.record_id is not None
+        event, hold = call.event, call.hold
+        account_grants, account_holds = grants[call.account_id], open_holds[call.account_id]
+        open_hold = hold is not None and hold.status == "held"
+        if hold is not None and hold.status == "committed":
+            charged = 0  # another request settled this hold; never charge twice
+        else:
+            started = min(event.started_at, hold.created_at) if hold else event.started_at
+            started = min(started, now)
+            alive = [g for g in account_grants.values() if _alive_since(g, started, now)]
+            others = sum(a for h, a in account_holds.items() if not (hold and h == hold.id))
+            charged = min(call.tokens, spendable_for_settlement(alive, others, now))
+            for grant_id, amount in draw(alive, charged) if charged > 0 else []:
+                g = account_grants[grant_id]
+                account_grants[grant_id] = GrantState(
+                    g.id, g.amount, g.used + amount, g.priority, g.starts_at, g.expires_at
+                )
+                used_delta[grant_id] += amount
+                entries.append(
+                    {
+                        "account_id": call.account_id,
+                        "grant_id": grant_id,
+                        "hold_id": hold.id if open_hold and hold else None,
+                        "request_id": event.request_id,
+                        "kind": "spend",
+                        "amount": -amount,
+                        "occurred_at": event.started_at,
+                    }
+                )
+        if open_hold and hold is not None:
+            account_holds.pop(hold.id, None)
+            hold.status = "committed"
+            settled.append(
+                {
+                    "id": hold.id,
+                    "status": "committed",
+                    "committed_tokens": charged,
+                    "settled_at": now,
+                }
+            )
+        charges.append(
+            {
+                "id": call.record_id,
+                "account_id": call.account_id,
+                "charged_tokens": charged,
+                "uncharged_tokens": call.tokens - charged,
+            }
+        )
+        key = (
+            event.started_at.astimezone(UTC).date(),
+            call.account_id,
+            event.user_id,
+            event.model[:200],
+            event.provider[:100],
+            call.feature,
+        )
+        row = rollup[key]
+        row.requests += 1
+        row.prompt_tokens += event.prompt_tokens
+        row.completion_tokens += event.completion_tokens
+        row.total_tokens += call.tokens
+        row.charged_tokens += charged
+        row.cost_usd += event.cost_usd
+
+    await _write(session, grants, used_delta, entries, settled, charges, rollup)
+    for account_id in account_ids:
+        after = _available(grants[account_id], open_holds[account_id], now)
+        if after < before[account_id]:
+            await announce_low_balance(
+                session, outbox, accounts[account_id], after, settings.low_balance_thresholds
+            )
+
+
+def _alive_since(grant: GrantState, since: datetime, now: datetime) -> bool:
+    return grant.starts_at <= now and (grant.expires_at is None or grant.expires_at > since)
+
+
+def _available(
+    grants: dict[uuid.UUID, GrantState], holds: dict[uuid.UUID, int], now: datetime
+) -> int:
+    active = sum(g.remaining for g in grants.values() if g.is_active(now))
+    left: int = max(0, active - sum(holds.values()))
+    return left
+
+
+async def _first_deliveries(
+    session: AsyncSession, inbox: Table, consumer: str, envelopes: list[Envelope]
+) -> list[Envelope]:
+    unique = {str(e.id): e for e in envelopes}
+    if not unique:
+        return []
+    inserted = await session.scalars(
+        insert(inbox)
+        .values([{"consumer": consumer, "message_id": m} for m in sorted(unique)])
+        .on_conflict_do_nothing()
+        .returning(inbox.c.message_id)
+    )
+    first = set(inserted)
+    return [e for m, e in unique.items() if m in first]
+
+
+def _calls(envelopes: list[Envelope]) -> list[_Call]:
+    calls: dict[str, _Call] = {}
+    for envelope in envelopes:
+        event = UsageRecorded.model_validate(envelope.data)
+        if event.request_id in calls:
+            continue
+        calls[event.request_id] = _Call(
+            event=event,
+            feature=str(envelope.data.get("feature") or event.endpoint)[:100],
+            tokens=event.total_tokens or (event.prompt_tokens + event.completion_tokens),
+        )
+    return list(calls.values())
+
+
+async def _find_holds(session: AsyncSession, calls: list[_Call]) -> None:
+    wanted = {c.event.reservation_id for c in calls if c.event.reservation_id is not None}
+    if not wanted:
+        return
+    rows = await session.scalars(select(Hold).where(Hold.id.in_(wanted)))
+    found = {h.id: h for h in rows}
+    for call in calls:
+        hold = found.get(call.event.reservation_id) if call.event.reservation_id else None
+        if hold is not None and hold.user_id == call.event.user_id:
+            call.hold = hold
+            call.account_id = hold.account_id
+
+
+async def _resolve_accounts(session: AsyncSession, calls: list[_Call]) -> None:
+    """Unreserved calls go to the org pool, a sub-user's parent, or the user (as one by one)."""
+    pending = [c for c in calls if c.account_id is None]
+    if not pending:
+        return
+    orgs = {c.event.org_id for c in pending if c.event.org_id is not None}
+    pools: set[uuid.UUID] = set()
+    memberships: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}
+    if orgs:
+        pools = set(
+            await session.scalars(
+                select(Account.id).where(Account.id.in_(orgs), Account.deleted_at.is_(None))
+            )
+        )
+        rows = await session.execute(
+            select(Member.account_id, Member.user_id, Member.active).where(
+                Member.account_id.in_(orgs)
+            )
+        )
+        memberships = {(a, u): active for a, u, active in rows.all()}
+    users = {c.event.user_id for c in pending}
+    parents: dict[uuid.UUID, uuid.UUID] = dict(
+        (
+            await session.execute(
+                select(Member.user_id, Member.account_id).where(
+                    Member.user_id.in_(users), Member.kind == "sub_user"
+                )
+            )
+        ).all()
+    )
+    for call in pending:
+        org, user = call.event.org_id, call.event.user_id
+        if org is not None and org in pools and memberships.get((org, user), True):
+            call.account_id = org
+        else:
+            call.account_id = parents.get(user, user)
+
+
+async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
+    """Insert the usage rows; a request_id already recorded comes back as no row."""
+    ordered = sorted(calls, key=lambda c: c.event.request_id)  # one lock order for every batch
+    rows = await session.execute(
+        insert(UsageRecord)
+        .values(
+            [
+                {
+                    "request_id": c.event.request_id,
+                    "account_id": c.account_id,
+                    "user_id": c.event.user_id,
+                    "hold_id": c.hold.id if c.hold else None,
+                    "api_key_id": c.event.api_key_id,
+                    "session_id": c.event.session_id,
+                    "model": c.event.model[:200],
+                    "provider": c.event.provider[:100],
+                    "endpoint": c.event.endpoint[:100],
+                    "feature": c.feature,
+                    "status": c.event.status[:30],
+                    "prompt_tokens": c.event.prompt_tokens,
+                    "completion_tokens": c.event.completion_tokens,
+                    "total_tokens": c.tokens,
+                    "charged_tokens": 0,
+                    "uncharged_tokens": 0,
+                    "cost_usd": c.event.cost_usd,
+                    "latency_ms": c.event.latency_ms,
+                    "ttft_ms": c.event.ttft_ms,
+                    "started_at": c.event.started_at,
+                }
+                for c in ordered
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(UsageRecord.request_id, UsageRecord.id)
+    )
+    ids: dict[str, int] = {request_id: record_id for request_id, record_id in rows.all()}
+    for call in calls:
+        call.record_id = ids.get(call.event.request_id)
+
+
+async def _lock_accounts(
+    session: AsyncSession, settings: Settings, account_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, Account]:
+    created = set(
+        await session.scalars(
+            insert(Account)
+            .values(
+                [
+                    {
+                        "id": a,
+                        "kind": "user",
+                        "plan": "free",
+                        "monthly_tokens": settings.free_monthly_tokens,
+                        "period_start": now,
+                        "period_end": add_month(now),
+                    }
+                    for a in account_ids
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Account.id)
+        )
+    )
+    rows = await session.scalars(
+        select(Account)
+        .where(Account.id.in_(account_ids))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    accounts = {a.id: a for a in rows}
+    for account_id in sorted(created):
+        await grant_plan_allocation(
+            session, account_id, now, add_month(now), settings.free_monthly_tokens, now
+        )
+    return accounts
+
+
+async def _lock_holds(session: AsyncSession, hold_ids: list[uuid.UUID]) -> dict[uuid.UUID, Hold]:
+    if not hold_ids:
+        return {}
+    rows = await session.scalars(
+        select(Hold)
+        .where(Hold.id.in_(hold_ids))
+        .order_by(Hold.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {h.id: h for h in rows}
+
+
+async def _grants(
+    session: AsyncSession, account_ids: list[uuid.UUID], since: datetime, now: datetime
+) -> dict[uuid.UUID, dict[uuid.UUID, GrantState]]:
+    rows = await session.execute(
+        select(
+            Grant.account_id,
+            Grant.id,
+            Grant.amount,
+            Grant.used,
+            Grant.priority,
+            Grant.starts_at,
+            Grant.expires_at,
+        ).where(
+            Grant.account_id.in_(account_ids),
+            Grant.starts_at <= now,
+            (Grant.expires_at.is_(None)) | (Grant.expires_at > since),
+        )
+    )
+    grants: dict[uuid.UUID, dict[uuid.UUID, GrantState]] = {a: {} for a in account_ids}
+    for account_id, grant_id, amount, used, priority, starts_at, expires_at in rows.all():
+        grants[account_id][grant_id] = GrantState(
+            grant_id, amount, used, priority, starts_at, expires_at
+        )
+    return grants
+
+
+async def _open_holds(
+    session: AsyncSession, account_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
+    rows = await session.execute(
+        select(Hold.account_id, Hold.id, Hold.amount).where(
+            Hold.account_id.in_(account_ids), Hold.status == ledger.HELD, Hold.expires_at > now
+        )
+    )
+    holds: dict[uuid.UUID, dict[uuid.UUID, int]] = {a: {} for a in account_ids}
+    for account_id, hold_id, amount in rows.all():
+        holds[account_id][hold_id] = amount
+    return holds
+
+
+async def _write(
+    session: AsyncSession,
+    grants: dict[uuid.UUID, dict[uuid.UUID, GrantState]],
+    used_delta: dict[uuid.UUID, int],
+    entries: list[dict[str, Any]],
+    settled: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    rollup: dict[RollupKey, _Rollup],
+) -> None:
+    # The accounts are locked, so no one else moves these grants: absolute values are safe.
+    new_used = {g.id: g.used for by_id in grants.values() for g in by_id.values()}
+    if used_delta:
+        await session.execute(
+            update(Grant),
+            [{"id": g, "used": new_used[g]} for g in sorted(used_delta)],
+            execution_options={"synchronize_session": False},
+        )
+        await session.execute(insert(LedgerEntry), entries)
+    if settled:
+        await session.execute(
+            update(Hold), settled, execution_options={"synchronize_session": False}
+        )
+    await session.execute(
+        update(UsageRecord), charges, execution_options={"synchronize_session": False}
+    )
+    await repo.add_rollup_rows(
+        session,
+        [
+            {
+                "day": key[0],
+                "account_id": key[1],
+                "user_id": key[2],
+                "model": key[3],
+                "provider": key[4],
+                "feature": key[5],
+                "requests": row.requests,
+                "prompt_tokens": row.prompt_tokens,
+                "completion_tokens": row.completion_tokens,
+                "total_tokens": row.total_tokens,
+                "charged_tokens": row.charged_tokens,
+                "cost_usd": row.cost_usd,
+            }
+            for key, row in sorted(rollup.items())
+        ],
+    )

@@ -1,0 +1,85 @@
+"""usage.recorded in batches: the same answers as one by one, and no poison spreads."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from builders import usage_recorded
+from conftest import Usage, eventually
+from sqlalchemy import func, select
+from test_metering import spent
+from test_reservations import give_plan
+
+from tollgate.shared.messaging import make_envelope
+from tollgate.usage.metering.batch import apply_usage_batch
+from tollgate.usage.models import Hold, UsageRecord, messaging
+from tollgate.usage.subscriptions import USAGE_QUEUE
+
+
+async def test_a_batch_with_repeats_charges_every_call_once_and_commits_each_hold(
+    usage: Usage,
+) -> None:
+    users = [uuid.uuid4() for _ in range(3)]
+    holds = []
+    for user in users:
+        await give_plan(usage, user, 10_000)
+        reply = await usage.reserve(
+            usage.user_token(user), prompt_tokens=400, max_completion_tokens=600
+        )
+        holds.append(uuid.UUID(reply.json()["reservation_id"]))
+    events = [
+        usage_recorded(u, reservation_id=h, prompt_tokens=400, completion_tokens=100)
+        for u, h in zip(users, holds, strict=True)
+    ]
+    envelopes = [make_envelope("llm-proxy", e.user_id, e) for e in events]
+    # The same delivery twice, and the first call re-announced under a new event id.
+    batch = [*envelopes, envelopes[0], make_envelope("llm-proxy", users[0], events[0])]
+
+    async def apply(session: object) -> None:
+        await apply_usage_batch(
+            session,  # type: ignore[arg-type]
+            usage.settings,
+            messaging.outbox,
+            messaging.inbox,
+            USAGE_QUEUE,
+            batch,
+        )
+
+    await asyncio.gather(usage.db(apply), usage.db(apply))  # type: ignore[arg-type]
+
+    for user, hold_id in zip(users, holds, strict=True):
+        assert await spent(usage, user) == 500
+        hold = await usage.db(lambda s, h=hold_id: s.get(Hold, h))
+        assert hold is not None and (hold.status, hold.committed_tokens) == ("committed", 500)
+        assert (await usage.balance(usage.user_token(user)))["available"] == 9_500
+
+
+async def test_a_poison_event_does_not_hold_up_the_rest_of_its_batch(usage: Usage) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 1_000_000)
+    good = [usage_recorded(user, prompt_tokens=10, completion_tokens=0) for _ in range(20)]
+    poison = make_envelope("llm-proxy", user, good[0]).model_copy(
+        update={
+            "id": uuid.uuid4(),
+            "data": {
+                **good[0].model_dump(mode="json"),
+                "prompt_tokens": -1,
+                "request_id": "poison",
+            },
+        }
+    )
+
+    await asyncio.gather(
+        usage.broker.publish(poison),
+        *(usage.publish(e) for e in good),
+    )
+
+    async def all_good_recorded() -> bool:
+        count = await usage.db(
+            lambda s: s.scalar(select(func.count()).where(UsageRecord.user_id == user))
+        )
+        return count == len(good)
+
+    await eventually(all_good_recorded)
+    assert await spent(usage, user) == 200

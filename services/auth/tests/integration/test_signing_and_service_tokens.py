@@ -85,3 +85,30 @@ async def test_a_token_signed_by_a_stranger_is_refused(client: httpx.AsyncClient
     assert response.status_code == 401
     with pytest.raises(Unauthorized):
         await verifier_for(client).verify(forged)
+
+
+async def test_a_second_replica_accepts_tokens_signed_after_a_rotation_elsewhere(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from asgi_lifespan import LifespanManager
+    from auth_helpers import auth_settings
+
+    from tollgate.auth.app import create_app
+
+    replica = create_app(auth_settings())
+    async with LifespanManager(replica, startup_timeout=30):
+        await app.state.keyring.rotate()
+        user = await register(client)  # signed with the key the replica has not seen yet
+        replica.state.jwt_verifier.refetch_cooldown = 0
+        transport = httpx.ASGITransport(app=replica)
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as other:
+            me = await other.get("/api/auth/me", headers=user.headers)
+
+    assert me.status_code == 200
+
+
+async def test_the_openapi_document_describes_the_routes(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+
+    assert "/api/auth/login-json" in spec["paths"]
+    assert "/internal/api-keys/introspect" in spec["paths"]

@@ -6,7 +6,7 @@ import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from auth_helpers import PASSWORD, VSCODE_REDIRECT, new_email, register
+from auth_helpers import PASSWORD, VSCODE_REDIRECT, MailSink, new_email, register
 from oauth_standin import Identity, StandinProvider
 
 from tollgate.auth.oauth.pkce import s256
@@ -310,3 +310,41 @@ async def test_a_wrong_password_on_the_device_page_approves_nothing(
     assert page.status_code == 401
     await asyncio.sleep(1.1)
     assert (await poll(client, started["device_code"])).json()["error"] == "authorization_pending"
+
+
+async def test_a_squatter_of_an_unproven_address_loses_it_to_the_mailbox_owner(
+    client: httpx.AsyncClient, oauth_provider: StandinProvider
+) -> None:
+    squatter = await register(client)  # registered the address, never proved it
+    verifier = secrets.token_urlsafe(48)
+
+    back = await browser_round_trip(
+        client, oauth_provider, github_identity(squatter.email), verifier
+    )
+    owner = await exchange(client, back["code"], verifier)
+
+    assert owner.json()["user"]["id"] == squatter.id
+    assert (await client.get("/api/auth/me", headers=squatter.headers)).status_code == 401
+    password_login = await client.post(
+        "/api/auth/login-json", json={"email": squatter.email, "password": PASSWORD}
+    )
+    assert password_login.status_code == 401
+
+
+async def test_a_proven_account_keeps_its_password_when_github_joins_it(
+    client: httpx.AsyncClient, oauth_provider: StandinProvider, mail_sink: MailSink
+) -> None:
+    user = await register(client)
+    await client.post("/api/auth/verify-email/request", headers=user.headers)
+    token = await mail_sink.token_sent_to(user.email)
+    await client.post("/api/auth/verify-email/confirm", json={"token": token})
+    verifier = secrets.token_urlsafe(48)
+
+    back = await browser_round_trip(client, oauth_provider, github_identity(user.email), verifier)
+    await exchange(client, back["code"], verifier)
+
+    assert (await client.get("/api/auth/me", headers=user.headers)).status_code == 200
+    login = await client.post(
+        "/api/auth/login-json", json={"email": user.email, "password": PASSWORD}
+    )
+    assert login.status_code == 200

@@ -24,11 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.auth.accounts.repository import UserRepository
 from tollgate.auth.accounts.service import user_registered
+from tollgate.auth.api_keys.service import ApiKeys
 from tollgate.auth.events import publish
 from tollgate.auth.models import OAuthAccount, OAuthCode, OAuthFlow, User
 from tollgate.auth.oauth.pkce import is_valid_challenge, new_verifier, s256, verifier_matches
 from tollgate.auth.oauth.providers import OAuthProvider, ProviderError, ProviderIdentity
 from tollgate.auth.oauth.repository import OAuthRepository
+from tollgate.auth.sessions.service import SessionRevocation
 from tollgate.shared.errors import BadRequest, Conflict
 
 FLOW_TTL = timedelta(minutes=10)
@@ -163,9 +165,8 @@ class OAuthSignIn:
                 raise BadRequest("This account is disabled")
             if user is None:
                 user = await self._new_user(identity)
-            else:
-                # The provider vouches for the address, so the owner of the mailbox is signing in.
-                user.email_verified = True
+            elif not user.email_verified:
+                await self._evict_unproven_owner(user)
         else:
             raise BadRequest("The provider did not confirm an email address for this account")
         self.repo.add(
@@ -179,6 +180,16 @@ class OAuthSignIn:
             )
         )
         return user
+
+    async def _evict_unproven_owner(self, user: User) -> None:
+        """The mailbox's owner arrives through the provider; whoever registered the
+        address without proving it loses every way in they set up (pre-hijack defence)."""
+        user.password_hash = None
+        user.email_verified = True
+        await ApiKeys(self.db).revoke_all(user.id)
+        await SessionRevocation(self.db).revoke_user_everywhere(
+            user.id, reason="email-proven-elsewhere"
+        )
 
     async def _new_user(self, identity: ProviderIdentity) -> User:
         now = datetime.now(UTC)

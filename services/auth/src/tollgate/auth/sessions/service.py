@@ -56,12 +56,51 @@ class RefreshTokenReused(Unauthorized):
     type_slug = "refresh-token-reused"
 
 
-class Sessions:
-    def __init__(self, db: AsyncSession, issuer: TokenIssuer, policy: SessionPolicy) -> None:
+class SessionRevocation:
+    """Ending sessions and telling the gateway; needs only the database."""
+
+    def __init__(self, db: AsyncSession) -> None:
         self.db = db
+        self.repo = SessionRepository(db)
+
+    async def revoke(
+        self, sessions: list[Session], *, reason: str, now: datetime | None = None
+    ) -> None:
+        """Revoke sessions and tell the gateway about each of them."""
+        now = now or datetime.now(UTC)
+        live = [s for s in sessions if s.revoked_at is None]
+        await self.repo.revoke([s.id for s in live], now, reason)
+        for s in live:
+            s.revoked_at = now
+            await publish(
+                self.db,
+                s.user_id,
+                SessionsRevoked(user_id=s.user_id, session_id=s.id, not_before=now),
+            )
+
+    async def revoke_all(
+        self, user_id: uuid.UUID, *, reason: str, keep: uuid.UUID | None = None
+    ) -> int:
+        now = datetime.now(UTC)
+        sessions = [s for s in await self.repo.active_for_user(user_id, now) if s.id != keep]
+        await self.revoke(sessions, reason=reason, now=now)
+        return len(sessions)
+
+    async def revoke_user_everywhere(self, user_id: uuid.UUID, *, reason: str) -> None:
+        """Account disabled or deleted: every token of the user dies, API-key tokens included."""
+        now = datetime.now(UTC)
+        sessions = list(await self.repo.active_for_user(user_id, now))
+        await self.repo.revoke([s.id for s in sessions], now, reason)
+        await publish(
+            self.db, user_id, SessionsRevoked(user_id=user_id, session_id=None, not_before=now)
+        )
+
+
+class Sessions(SessionRevocation):
+    def __init__(self, db: AsyncSession, issuer: TokenIssuer, policy: SessionPolicy) -> None:
+        super().__init__(db)
         self.issuer = issuer
         self.policy = policy
-        self.repo = SessionRepository(db)
 
     async def claims_for(self, user: User, session_id: uuid.UUID | None) -> AccessClaims:
         plan, _ = await AccountPlanRepository(self.db).plan_of(user)
@@ -126,35 +165,3 @@ class Sessions:
             row.spent_at = now
         session.last_used_at = now
         return await self._issue(user, session, now)
-
-    async def revoke(
-        self, sessions: list[Session], *, reason: str, now: datetime | None = None
-    ) -> None:
-        """Revoke sessions and tell the gateway about each of them."""
-        now = now or datetime.now(UTC)
-        live = [s for s in sessions if s.revoked_at is None]
-        await self.repo.revoke([s.id for s in live], now, reason)
-        for s in live:
-            s.revoked_at = now
-            await publish(
-                self.db,
-                s.user_id,
-                SessionsRevoked(user_id=s.user_id, session_id=s.id, not_before=now),
-            )
-
-    async def revoke_all(
-        self, user_id: uuid.UUID, *, reason: str, keep: uuid.UUID | None = None
-    ) -> int:
-        now = datetime.now(UTC)
-        sessions = [s for s in await self.repo.active_for_user(user_id, now) if s.id != keep]
-        await self.revoke(sessions, reason=reason, now=now)
-        return len(sessions)
-
-    async def revoke_user_everywhere(self, user_id: uuid.UUID, *, reason: str) -> None:
-        """Account disabled or deleted: every token of the user dies, API-key tokens included."""
-        now = datetime.now(UTC)
-        sessions = list(await self.repo.active_for_user(user_id, now))
-        await self.repo.revoke([s.id for s in sessions], now, reason)
-        await publish(
-            self.db, user_id, SessionsRevoked(user_id=user_id, session_id=None, not_before=now)
-        )

@@ -116,6 +116,28 @@ async def active_hold_total(
     return int(total or 0)
 
 
+async def balance_totals(
+    session: AsyncSession, account_id: uuid.UUID, now: datetime
+) -> tuple[int, int]:
+    """What active grants still hold, and what open holds set aside, in one round trip."""
+    remaining = (
+        select(func.coalesce(func.sum(Grant.amount - Grant.used), 0))
+        .where(
+            Grant.account_id == account_id,
+            Grant.starts_at <= now,
+            or_(Grant.expires_at.is_(None), Grant.expires_at > now),
+        )
+        .scalar_subquery()
+    )
+    held = (
+        select(func.coalesce(func.sum(Hold.amount), 0))
+        .where(Hold.account_id == account_id, Hold.status == HELD, Hold.expires_at > now)
+        .scalar_subquery()
+    )
+    row = (await session.execute(select(remaining, held))).one()
+    return int(row[0]), int(row[1])
+
+
 async def member(session: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID) -> Member | None:
     return await session.get(Member, (account_id, user_id))
 

@@ -135,9 +135,8 @@ async def ensure_current_period(session: AsyncSession, account: Account, now: da
 
 
 async def available(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> Balance:
-    grants = await repo.grants_since(session, account_id, now, now)
-    held = await repo.active_hold_total(session, account_id, now)
-    return Balance(sum(g.remaining for g in grants if g.is_active(now)), held)
+    remaining, held = await repo.balance_totals(session, account_id, now)
+    return Balance(remaining, held)
 
 
 async def charge(

@@ -30,9 +30,6 @@ async def reserve(
     session: AsyncSession, settings: Settings, caller: Principal, request: ReservationRequest
 ) -> ReservationOut:
     user_id = caller.user_id
-    existing = await repo.find_hold(session, request.request_id)
-    if existing is not None:
-        return await _replay(session, existing, user_id)
     now = datetime.now(UTC)
     spender = await resolve_spender(
         session,
@@ -56,6 +53,10 @@ async def reserve(
     try:
         size = size_hold(request.prompt_tokens, request.max_completion_tokens, room, default_cap)
     except InsufficientTokens as exc:
+        # A retry of a request that was granted before must get its reservation back.
+        existing = await repo.find_hold(session, request.request_id)
+        if existing is not None:
+            return await _replay(session, existing, user_id)
         raise PaymentRequired(
             f"Not enough tokens: {exc.available} available",
             extra={"available": exc.available, "account_id": str(account.id)},
@@ -81,7 +82,7 @@ async def reserve(
             "expires_at": expires_at,
         },
     )
-    if inserted is None:  # the same request_id raced us on another account's lock
+    if inserted is None:  # a retried request_id: answer with the reservation it already has
         raced = await repo.find_hold(session, request.request_id)
         assert raced is not None
         return await _replay(session, raced, user_id)

@@ -13,8 +13,15 @@ import uvloop
 from aiohttp import web
 
 BALANCE = json.dumps(
-    {"available": 91_234, "reserved": 0, "used_this_period": 8_766, "allocation": 100_000,
-     "period_start": "2026-11-01T00:00:00Z", "period_end": "2026-12-01T00:00:00Z", "grants": []}
+    {
+        "available": 91_234,
+        "reserved": 0,
+        "used_this_period": 8_766,
+        "allocation": 100_000,
+        "period_start": "2026-11-01T00:00:00Z",
+        "period_end": "2026-12-01T00:00:00Z",
+        "grants": [],
+    }
 ).encode()
 
 
@@ -30,8 +37,9 @@ def main() -> None:
     app = web.Application()
     app.router.add_get("/api/tokens/balance", balance)
     app.router.add_get("/.well-known/jwks.json", jwks)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
-                loop=uvloop.new_event_loop())
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=uvloop.new_event_loop()
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import sys
 
 import uvloop
@@ -43,6 +45,15 @@ def main() -> None:
     ]
     for worker in workers:
         worker.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        # Pass the stop on, so no worker outlives the process that was asked to stop.
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     for worker in workers:
         worker.join()
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import random
 import re
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aio_pika
 import httpx
+from oauth_standin import Identity, StandinProvider
 
 from tollgate.auth.config import Settings
+from tollgate.auth.oauth.pkce import s256
 from tollgate.shared.messaging import EXCHANGE
 from tollgate.shared.testing import (
     test_amqp_url,
@@ -155,3 +159,69 @@ class MailSink:
 
     def count_to(self, address: str) -> int:
         return sum(1 for recipients, _ in self.messages if address in recipients)
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+async def browser_round_trip(
+    client: httpx.AsyncClient,
+    provider: StandinProvider,
+    who: Identity,
+    verifier: str,
+    *,
+    name: str = "github",
+    start: str | None = None,
+) -> dict[str, str]:
+    """What the browser does: our authorize → provider consent → our callback → vscode://."""
+    provider.next_identity = who
+    if start is None:
+        started = await client.get(
+            f"/api/auth/oauth/{name}/authorize",
+            params={
+                "redirect_uri": VSCODE_REDIRECT,
+                "code_challenge": s256(verifier),
+                "code_challenge_method": "S256",
+                "state": "extension-state",
+            },
+        )
+        assert started.status_code == 302, started.text
+        start = started.headers["location"]
+    async with httpx.AsyncClient() as browser:
+        consent = await browser.get(start)
+    assert consent.status_code == 302
+    back = urlsplit(consent.headers["location"])
+    landed = await client.get(f"{back.path}?{back.query}")
+    assert landed.status_code == 302, landed.text
+    location = landed.headers["location"]
+    assert location.startswith(VSCODE_REDIRECT + "?")
+    return query_of(location)
+
+
+async def exchange(
+    client: httpx.AsyncClient, code: str, verifier: str, redirect_uri: str = VSCODE_REDIRECT
+) -> httpx.Response:
+    return await client.post(
+        "/api/auth/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": redirect_uri,
+        },
+    )
+
+
+def github_identity(email: str | None = None, verified: bool = True) -> Identity:
+    return Identity(str(random.randint(10**6, 10**9)), email or new_email(), verified)
+
+
+async def poll(client: httpx.AsyncClient, device_code: str) -> httpx.Response:
+    return await client.post(
+        "/api/auth/device/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": device_code,
+        },
+    )

@@ -1,71 +1,22 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from auth_helpers import PASSWORD, VSCODE_REDIRECT, MailSink, new_email, register
-from oauth_standin import Identity, StandinProvider
+from auth_helpers import (
+    PASSWORD,
+    VSCODE_REDIRECT,
+    MailSink,
+    browser_round_trip,
+    exchange,
+    github_identity,
+    poll,
+    register,
+)
+from oauth_standin import StandinProvider
 
 from tollgate.auth.oauth.pkce import s256
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-async def browser_round_trip(
-    client: httpx.AsyncClient,
-    provider: StandinProvider,
-    who: Identity,
-    verifier: str,
-    *,
-    name: str = "github",
-    start: str | None = None,
-) -> dict[str, str]:
-    """What the browser does: our authorize → provider consent → our callback → vscode://."""
-    provider.next_identity = who
-    if start is None:
-        started = await client.get(
-            f"/api/auth/oauth/{name}/authorize",
-            params={
-                "redirect_uri": VSCODE_REDIRECT,
-                "code_challenge": s256(verifier),
-                "code_challenge_method": "S256",
-                "state": "extension-state",
-            },
-        )
-        assert started.status_code == 302, started.text
-        start = started.headers["location"]
-    async with httpx.AsyncClient() as browser:
-        consent = await browser.get(start)
-    assert consent.status_code == 302
-    back = urlsplit(consent.headers["location"])
-    landed = await client.get(f"{back.path}?{back.query}")
-    assert landed.status_code == 302, landed.text
-    location = landed.headers["location"]
-    assert location.startswith(VSCODE_REDIRECT + "?")
-    return query_of(location)
-
-
-async def exchange(
-    client: httpx.AsyncClient, code: str, verifier: str, redirect_uri: str = VSCODE_REDIRECT
-) -> httpx.Response:
-    return await client.post(
-        "/api/auth/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": redirect_uri,
-        },
-    )
-
-
-def github_identity(email: str | None = None, verified: bool = True) -> Identity:
-    return Identity(str(random.randint(10**6, 10**9)), email or new_email(), verified)
 
 
 async def test_vscode_signs_in_with_github_using_pkce(
@@ -226,16 +177,6 @@ async def test_a_signed_in_user_links_github_and_cannot_unlink_the_last_way_in(
         f"/api/users/oauth-accounts/{linked[0]['id']}", headers=user.headers
     )
     assert allowed.status_code == 204
-
-
-async def poll(client: httpx.AsyncClient, device_code: str) -> httpx.Response:
-    return await client.post(
-        "/api/auth/device/token",
-        data={
-            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "device_code": device_code,
-        },
-    )
 
 
 async def test_a_remote_vscode_signs_in_with_the_device_flow(client: httpx.AsyncClient) -> None:

@@ -13,10 +13,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.auth.accounts.repository import UserRepository
+from tollgate.auth.device.repository import DeviceAuthorizationRepository
 from tollgate.auth.models import DeviceAuthorization, User
 from tollgate.shared.errors import BadRequest
 
@@ -56,12 +56,13 @@ def display_user_code(code: str) -> str:
 class DeviceGrant:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
+        self.repo = DeviceAuthorizationRepository(db)
 
     async def start(self, ttl: timedelta, interval: int) -> DeviceCodes:
         device_code = secrets.token_urlsafe(32)
         user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
         now = datetime.now(UTC)
-        self.db.add(
+        await self.repo.add(
             DeviceAuthorization(
                 id=uuid.uuid4(),
                 device_code_hash=digest(device_code),
@@ -72,17 +73,12 @@ class DeviceGrant:
                 expires_at=now + ttl,
             )
         )
-        await self.db.flush()
         return DeviceCodes(
             device_code, display_user_code(user_code), int(ttl.total_seconds()), interval
         )
 
     async def _pending_by_user_code(self, user_code: str) -> DeviceAuthorization:
-        row = await self.db.scalar(
-            select(DeviceAuthorization)
-            .where(DeviceAuthorization.user_code == normalise_user_code(user_code))
-            .with_for_update()
-        )
+        row = await self.repo.by_user_code(normalise_user_code(user_code))
         if row is None or row.status != "pending" or row.expires_at <= datetime.now(UTC):
             raise BadRequest("This code is unknown or has expired", type_slug="invalid-user-code")
         return row
@@ -95,11 +91,7 @@ class DeviceGrant:
     async def poll(self, device_code: str) -> User:
         """The approving user, once; otherwise the RFC 8628 error the device should act on."""
         now = datetime.now(UTC)
-        row = await self.db.scalar(
-            select(DeviceAuthorization)
-            .where(DeviceAuthorization.device_code_hash == digest(device_code))
-            .with_for_update()
-        )
+        row = await self.repo.by_device_code_hash(digest(device_code))
         if row is None or row.status == "consumed":
             raise DeviceGrantError("invalid_grant", "The device code is unknown or already used")
         if row.expires_at <= now:

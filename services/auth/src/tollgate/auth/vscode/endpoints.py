@@ -9,16 +9,16 @@ from tollgate.auth.accounts.service import user_out
 from tollgate.auth.deps import SessionsDep, SettingsDep, SignedIn
 from tollgate.auth.models import VscodeSession
 from tollgate.auth.plans.repository import AccountPlanRepository
+from tollgate.auth.vscode.repository import (
+    record_vscode_session,
+    remove_vscode_session,
+    vscode_sessions_of,
+)
 from tollgate.auth.vscode.schemas import (
     SessionValidation,
     ValidationResult,
     VscodeConfig,
     VscodeSessionOut,
-)
-from tollgate.auth.vscode.service import (
-    record_vscode_session,
-    remove_vscode_session,
-    vscode_sessions_of,
 )
 from tollgate.shared.db import SessionDep
 from tollgate.shared.plans import limits_for

@@ -47,8 +47,9 @@ DATABASE_URL = os.environ.get(
     f"postgresql+asyncpg://tollgate_llm_proxy:{PASSWORD}@127.0.0.1:5432/llm_proxy",
 )
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 WORDS = 20
+CHUNK_DELAY_MS = 25  # set by --chunk-delay-ms: a model's pace between tokens
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
@@ -84,7 +85,8 @@ def pct(values: list[float], p: float) -> float:
 async def one_stream(http: aiohttp.ClientSession, url: str, token: str,
                      model: str) -> tuple[float, float]:
     body = {"model": model, "stream": True,
-            "messages": [{"role": "user", "content": f"bench [[words:{WORDS}]]"}]}
+            "messages": [{"role": "user",
+                          "content": f"bench [[words:{WORDS}]] [[delay:{CHUNK_DELAY_MS}]]"}]}
     start = time.perf_counter()
     async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         if resp.status != 200:
@@ -103,7 +105,7 @@ async def one_call(http: aiohttp.ClientSession, url: str, token: str, model: str
     async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         await resp.read()
         if resp.status != 200:
-            raise RuntimeError(f"{url}: {resp.status}")
+            raise RuntimeError(f"{url}: {resp.status} {await resp.text()}")
     return (time.perf_counter() - start) * 1000
 
 
@@ -170,7 +172,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    parser.add_argument("--chunk-delay-ms", type=int, default=CHUNK_DELAY_MS,
+                        help="upstream pause between stream chunks")
     args = parser.parse_args()
+    globals()["CHUNK_DELAY_MS"] = args.chunk_delay_ms
     py = sys.executable
 
     with process([py, str(HERE / "standins.py"), "4"], stdout=subprocess.PIPE) as standins:
@@ -228,7 +233,8 @@ def main() -> None:
             lines = asyncio.run(bench(paths, info["users"], args.calls, info["stats"]))
         os.unlink(f.name)
 
-    print(f"{args.calls} streams per row ({WORDS} chunks each); times in ms, p50 / p99\n")
+    print(f"{args.calls} streams per row ({WORDS} chunks, {args.chunk_delay_ms} ms apart); "
+          f"non-streamed: {args.calls * 2} calls; times in ms, p50 / p99\n")
     print("| load | path | direct TTFB | path TTFB | added TTFB | direct total | path total "
           "| added total |")
     print("|---|---|---|---|---|---|---|---|")

@@ -24,6 +24,7 @@ from tollgate.auth.oauth.endpoints import accounts as oauth_accounts_router
 from tollgate.auth.oauth.endpoints import router as oauth_router
 from tollgate.auth.oauth.providers import configured_providers
 from tollgate.auth.orgs.endpoints import router as orgs_router
+from tollgate.auth.outages import install_outage_handlers
 from tollgate.auth.plans.consumer import subscriptions
 from tollgate.auth.recovery.endpoints import router as recovery_router
 from tollgate.auth.service_clients.endpoints import router as service_clients_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
     )
+    install_outage_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     for router in (
         jwks_router,

@@ -165,3 +165,6 @@ async def test_a_key_with_read_scope_reads_but_never_manages_credentials(
     assert another_key.json()["type"].endswith("interactive-only")
     assert revoke_itself.status_code == 403
     assert validate.status_code == 200
+    # Once the owner revokes the key, its tokens stop working here at once.
+    await client.delete(f"/api/api-keys/{key['id']}", headers=user.headers)
+    assert (await client.get("/api/auth/me", headers=as_key)).status_code == 401

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from tollgate.auth.accounts.passwords import Passwords
 from tollgate.auth.accounts.repository import UserRepository
 from tollgate.auth.accounts.throttling import LoginThrottle
+from tollgate.auth.api_keys.repository import ApiKeyRepository
 from tollgate.auth.config import Settings
 from tollgate.auth.models import User
 from tollgate.auth.sessions.repository import SessionRepository
@@ -67,6 +68,15 @@ async def signed_in_caller(principal: CurrentUser, db: SessionDep, request: Requ
             or session.expires_at <= datetime.now(UTC)
         ):
             raise Unauthorized("Session has ended; sign in again", type_slug="session-ended")
+    if principal.api_key_id is not None:
+        key = await ApiKeyRepository(db).get(principal.api_key_id)
+        now = datetime.now(UTC)
+        if (
+            key is None
+            or key.revoked_at is not None
+            or (key.expires_at is not None and key.expires_at <= now)
+        ):
+            raise Unauthorized("API key has been revoked or has expired", type_slug="key-revoked")
     return Caller(principal, user)
 
 

@@ -17,6 +17,9 @@ class ApiKeyRepository:
     def add(self, key: ApiKey) -> None:
         self.db.add(key)
 
+    async def get(self, key_id: uuid.UUID) -> ApiKey | None:
+        return await self.db.get(ApiKey, key_id)
+
     async def by_hash(self, key_hash: str) -> ApiKey | None:
         result = await self.db.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
         return result

@@ -2,15 +2,16 @@
 
     .venv/bin/python bench/usage/run.py [--pairs 4000] [--events 20000] [--accounts 200]
 
-Starts the usage service as its own process (``python -m tollgate.usage``, uvloop,
-the same entry point as production) on a free port, serves a JWKS for it, and
+Runs the usage service as its own process (``python -m tollgate.usage``: uvicorn
+on uvloop, the production entry point) on a free port, serves a JWKS for it, and
 measures:
 
 1. reservation pairs/s: ``POST /internal/reservations`` (service token + user
-   token, as llm-proxy calls it) followed by a ``usage.recorded`` event for the
-   reservation; timed from the first request until the last hold is committed.
-2. usage.recorded ingested/s: events for calls without a reservation, published
-   as fast as the broker takes them; timed until the last one is in the ledger.
+   token, as llm-proxy calls it) followed by the ``usage.recorded`` event that
+   commits it; timed from the first request until the last hold is committed.
+2. usage.recorded ingested/s: events queued while the service is stopped, then
+   timed from the service's start until the last one is in the ledger (so the
+   benchmark's own publishing speed does not count).
 
 It resets the ``usage_test`` database and uses the ``tollgate_test_usage`` vhost,
 so do not run it while the usage tests run.
@@ -22,19 +23,20 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import aio_pika
 import aiohttp
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from tollgate.shared.messaging import Broker, make_envelope
+from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
 from tollgate.shared.messaging.events import SubscriptionChanged, UsageRecorded
 from tollgate.shared.testing import (
     SigningKey,
@@ -45,11 +47,12 @@ from tollgate.shared.testing import (
     test_amqp_url,
     test_database_url,
 )
-from tollgate.usage.models import Hold, UsageRecord
+from tollgate.usage.models import Account, Hold, UsageRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "services" / "usage"
-QUEUES = ["usage.usage-recorded", "usage.accounts", "usage.subscriptions"]
+USAGE_QUEUE = "usage.usage-recorded"
+QUEUES = [USAGE_QUEUE, "usage.accounts", "usage.subscriptions"]
 
 
 def usage_event(user: uuid.UUID, reservation_id: uuid.UUID | None) -> UsageRecorded:
@@ -70,17 +73,44 @@ def usage_event(user: uuid.UUID, reservation_id: uuid.UUID | None) -> UsageRecor
     )
 
 
-async def wait_for_count(engine: object, query: object, target: int, timeout: float) -> float:
-    deadline = time.perf_counter() + timeout
-    async with engine.connect() as conn:  # type: ignore[attr-defined]
+async def wait_for_count(engine: AsyncEngine, query: Any, target: int, limit_s: float) -> float:
+    deadline = time.perf_counter() + limit_s
+    async with engine.connect() as conn:
         while True:
             count = (await conn.execute(query)).scalar_one()
             await conn.commit()
             if count >= target:
                 return time.perf_counter()
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"only {count}/{target} after {timeout}s")
-            await asyncio.sleep(0.02)
+                raise RuntimeError(f"only {count}/{target} after {limit_s}s")
+            await asyncio.sleep(0.01)
+
+
+class Service:
+    """The usage service in its own process."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env, self.base = env, f"http://127.0.0.1:{port}"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tollgate.usage", env=self.env, cwd=ROOT
+        )
+        for _ in range(300):
+            try:
+                async with http.get(f"{self.base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+        raise RuntimeError("usage did not become ready")
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
 
 
 async def main() -> None:
@@ -95,67 +125,34 @@ async def main() -> None:
     await reset_database(db_url, SERVICE_DIR)
     await delete_queues(amqp_url, QUEUES)
     key = SigningKey()
-    port = free_port()
-    async with jwks_server(key) as (jwks_url, _):
+    async with jwks_server(key) as (jwks_url, _), aiohttp.ClientSession() as http:
         env = {
             **os.environ,
             "TOLLGATE_ENV": "test",
             "USAGE_DATABASE_URL": db_url,
             "AMQP_URL": amqp_url,
             "JWKS_URL": jwks_url,
-            "USAGE_PORT": str(port),
+            "USAGE_PORT": str(free_port()),
             "LOG_LEVEL": "WARNING",
         }
-        proc = subprocess.Popen([sys.executable, "-m", "tollgate.usage"], env=env, cwd=ROOT)
+        service = Service(env, int(env["USAGE_PORT"]))
         engine = create_async_engine(db_url)
         broker = Broker(amqp_url)
         try:
-            base = f"http://127.0.0.1:{port}"
-            async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    try:
-                        async with http.get(f"{base}/readyz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-                await broker.connect()
-                users = [uuid.uuid4() for _ in range(args.accounts)]
-                for i, user in enumerate(users):
-                    await broker.publish(
-                        make_envelope(
-                            "bench",
-                            user,
-                            SubscriptionChanged(
-                                account_id=user,
-                                user_id=user,
-                                plan="enterprise",
-                                status="active",
-                                current_period_start=datetime.now(UTC),
-                                current_period_end=datetime(2099, 1, 1, tzinfo=UTC),
-                                monthly_tokens=10**12,
-                                sequence=i + 1,
-                            ),
-                        )
-                    )
-                service_token = key.mint("service:llm-proxy", typ="service", ttl=3600)
-                user_tokens = [key.mint(u, plan="enterprise", ttl=3600) for u in users]
-                # Let the accounts exist before timing.
-                from tollgate.usage.models import Account
-
-                await wait_for_count(
-                    engine, select(func.count()).select_from(Account), len(users), 30
-                )
-                pair_rate, latencies = await bench_pairs(
-                    http, base, broker, engine, users, user_tokens, service_token, args
-                )
-                event_rate = await bench_events(broker, engine, users, args.events)
+            await service.start(http)
+            await broker.connect()
+            users = [uuid.uuid4() for _ in range(args.accounts)]
+            await fund(broker, users)
+            await wait_for_count(engine, select(func.count()).select_from(Account), len(users), 60)
+            pair_rate, latencies = await bench_pairs(
+                http, service.base, broker, engine, key, users, args
+            )
+            await service.stop()
+            event_rate = await bench_events(http, service, broker, engine, users, args.events)
         finally:
             await broker.close()
             await engine.dispose()
-            proc.terminate()
-            proc.wait(timeout=10)
+            await service.stop()
     p50 = statistics.median(latencies) * 1000
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
     print(f"reservation create+commit pairs/s: {pair_rate:,.0f}")
@@ -163,16 +160,37 @@ async def main() -> None:
     print(f"usage.recorded events ingested/s:  {event_rate:,.0f}")
 
 
+async def fund(broker: Broker, users: list[uuid.UUID]) -> None:
+    for i, user in enumerate(users):
+        await broker.publish(
+            make_envelope(
+                "bench",
+                user,
+                SubscriptionChanged(
+                    account_id=user,
+                    user_id=user,
+                    plan="enterprise",
+                    status="active",
+                    current_period_start=datetime.now(UTC),
+                    current_period_end=datetime(2099, 1, 1, tzinfo=UTC),
+                    monthly_tokens=10**12,
+                    sequence=i + 1,
+                ),
+            )
+        )
+
+
 async def bench_pairs(
     http: aiohttp.ClientSession,
     base: str,
     broker: Broker,
-    engine: object,
+    engine: AsyncEngine,
+    key: SigningKey,
     users: list[uuid.UUID],
-    user_tokens: list[str],
-    service_token: str,
     args: argparse.Namespace,
 ) -> tuple[float, list[float]]:
+    service_token = key.mint("service:llm-proxy", typ="service", ttl=3600)
+    user_tokens = [key.mint(u, plan="enterprise", ttl=3600) for u in users]
     latencies: list[float] = []
     next_index = 0
 
@@ -205,30 +223,41 @@ async def bench_pairs(
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    done = await wait_for_count(
-        engine,
-        select(func.count()).select_from(Hold).where(Hold.status == "committed"),
-        args.pairs,
-        300,
-    )
+    committed = select(func.count()).select_from(Hold).where(Hold.status == "committed")
+    done = await wait_for_count(engine, committed, args.pairs, 600)
     return args.pairs / (done - began), latencies
 
 
-async def bench_events(broker: Broker, engine: object, users: list[uuid.UUID], count: int) -> float:
-    async with engine.connect() as conn:  # type: ignore[attr-defined]
+async def bench_events(
+    http: aiohttp.ClientSession,
+    service: Service,
+    broker: Broker,
+    engine: AsyncEngine,
+    users: list[uuid.UUID],
+    count: int,
+) -> float:
+    async with engine.connect() as conn:
         before = (await conn.execute(select(func.count()).select_from(UsageRecord))).scalar_one()
+    # The queue outlives the stopped service; fill it, then let the service drain it.
+    connection = await aio_pika.connect(service.env["AMQP_URL"])
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(USAGE_QUEUE, durable=True)
+        await queue.bind(exchange, "usage.recorded")
     envelopes = [
         make_envelope("llm-proxy", users[i % len(users)], usage_event(users[i % len(users)], None))
         for i in range(count)
     ]
-    began = time.perf_counter()
     for start in range(0, count, 500):
         await asyncio.gather(*(broker.publish(e) for e in envelopes[start : start + 500]))
-    published = time.perf_counter()
+    began = time.perf_counter()
+    await service.start(http)
     done = await wait_for_count(
         engine, select(func.count()).select_from(UsageRecord), before + count, 600
     )
-    print(f"  (publishing {count} events took {published - began:.1f}s)")
     return count / (done - began)
 
 

@@ -41,7 +41,6 @@ async def test_a_batch_with_repeats_charges_every_call_once_and_commits_each_hol
             session,  # type: ignore[arg-type]
             usage.settings,
             messaging.outbox,
-            messaging.inbox,
             USAGE_QUEUE,
             batch,
         )

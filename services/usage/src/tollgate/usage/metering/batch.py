@@ -15,10 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.shared.messaging import Envelope
@@ -27,9 +25,9 @@ from tollgate.usage.config import Settings
 from tollgate.usage.ledger import repository as ledger
 from tollgate.usage.ledger.domain import GrantState, add_month, draw, spendable_for_settlement
 from tollgate.usage.ledger.service import grant_plan_allocation
-from tollgate.usage.metering import repository as repo
+from tollgate.usage.metering import batch_repository as bulk
 from tollgate.usage.metering.alerts import announce_low_balance
-from tollgate.usage.models import Account, Grant, Hold, LedgerEntry, Member, UsageRecord
+from tollgate.usage.models import Account, Grant, Hold, Member
 
 __all__ = ["apply_usage_batch"]
 
@@ -60,13 +58,12 @@ async def apply_usage_batch(
     session: AsyncSession,
     settings: Settings,
     outbox: Table,
-    inbox: Table,
     consumer: str,
     envelopes: list[Envelope],
 ) -> None:
     """Apply the envelopes once each; raises (rolling everything back) on any failure."""
     now = datetime.now(UTC)
-    fresh = await _first_deliveries(session, inbox, consumer, envelopes)
+    fresh = await _first_deliveries(session, consumer, envelopes)
     calls = _calls(fresh)
     if not calls:
         return
@@ -88,9 +85,9 @@ async def apply_usage_batch(
     before = {a: _available(grants[a], open_holds[a], now) for a in account_ids}
 
     used_delta: dict[uuid.UUID, int] = defaultdict(int)
-    entries: list[dict[str, Any]] = []
-    settled: list[dict[str, Any]] = []
-    charges: list[dict[str, Any]] = []
+    entries: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, str, int, datetime]] = []
+    settled: dict[uuid.UUID, int] = {}
+    charges: list[tuple[int, uuid.UUID, int, int]] = []
     rollup: dict[RollupKey, _Rollup] = defaultdict(_Rollup)
     for call in calls:
         assert call.account_id is not None and call.record_id is not None
@@ -112,35 +109,20 @@ async def apply_usage_batch(
                 )
                 used_delta[grant_id] += amount
                 entries.append(
-                    {
-                        "account_id": call.account_id,
-                        "grant_id": grant_id,
-                        "hold_id": hold.id if open_hold and hold else None,
-                        "request_id": event.request_id,
-                        "kind": "spend",
-                        "amount": -amount,
-                        "occurred_at": event.started_at,
-                    }
+                    (
+                        call.account_id,
+                        grant_id,
+                        hold.id if open_hold and hold else None,
+                        event.request_id,
+                        amount,
+                        event.started_at,
+                    )
                 )
         if open_hold and hold is not None:
             account_holds.pop(hold.id, None)
             hold.status = "committed"
-            settled.append(
-                {
-                    "id": hold.id,
-                    "status": "committed",
-                    "committed_tokens": charged,
-                    "settled_at": now,
-                }
-            )
-        charges.append(
-            {
-                "id": call.record_id,
-                "account_id": call.account_id,
-                "charged_tokens": charged,
-                "uncharged_tokens": call.tokens - charged,
-            }
-        )
+            settled[hold.id] = charged
+        charges.append((call.record_id, call.account_id, charged, call.tokens - charged))
         key = (
             event.started_at.astimezone(UTC).date(),
             call.account_id,
@@ -157,7 +139,7 @@ async def apply_usage_batch(
         row.charged_tokens += charged
         row.cost_usd += event.cost_usd
 
-    await _write(session, grants, used_delta, entries, settled, charges, rollup)
+    await _write(session, grants, used_delta, entries, settled, charges, rollup, now)
     for account_id in account_ids:
         after = _available(grants[account_id], open_holds[account_id], now)
         if after < before[account_id]:
@@ -179,18 +161,12 @@ def _available(
 
 
 async def _first_deliveries(
-    session: AsyncSession, inbox: Table, consumer: str, envelopes: list[Envelope]
+    session: AsyncSession, consumer: str, envelopes: list[Envelope]
 ) -> list[Envelope]:
     unique = {str(e.id): e for e in envelopes}
     if not unique:
         return []
-    inserted = await session.scalars(
-        insert(inbox)
-        .values([{"consumer": consumer, "message_id": m} for m in sorted(unique)])
-        .on_conflict_do_nothing()
-        .returning(inbox.c.message_id)
-    )
-    first = set(inserted)
+    first = await bulk.record_first_deliveries(session, consumer, list(unique))
     return [e for m, e in unique.items() if m in first]
 
 
@@ -261,40 +237,32 @@ async def _resolve_accounts(session: AsyncSession, calls: list[_Call]) -> None:
 
 async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
     """Insert the usage rows; a request_id already recorded comes back as no row."""
-    ordered = sorted(calls, key=lambda c: c.event.request_id)  # one lock order for every batch
-    rows = await session.execute(
-        insert(UsageRecord)
-        .values(
-            [
-                {
-                    "request_id": c.event.request_id,
-                    "account_id": c.account_id,
-                    "user_id": c.event.user_id,
-                    "hold_id": c.hold.id if c.hold else None,
-                    "api_key_id": c.event.api_key_id,
-                    "session_id": c.event.session_id,
-                    "model": c.event.model[:200],
-                    "provider": c.event.provider[:100],
-                    "endpoint": c.event.endpoint[:100],
-                    "feature": c.feature,
-                    "status": c.event.status[:30],
-                    "prompt_tokens": c.event.prompt_tokens,
-                    "completion_tokens": c.event.completion_tokens,
-                    "total_tokens": c.tokens,
-                    "charged_tokens": 0,
-                    "uncharged_tokens": 0,
-                    "cost_usd": c.event.cost_usd,
-                    "latency_ms": c.event.latency_ms,
-                    "ttft_ms": c.event.ttft_ms,
-                    "started_at": c.event.started_at,
-                }
-                for c in ordered
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(UsageRecord.request_id, UsageRecord.id)
+    ids = await bulk.claim_requests(
+        session,
+        [
+            {
+                "request_id": c.event.request_id,
+                "account_id": c.account_id,
+                "user_id": c.event.user_id,
+                "hold_id": c.hold.id if c.hold else None,
+                "api_key_id": c.event.api_key_id,
+                "session_id": c.event.session_id,
+                "model": c.event.model[:200],
+                "provider": c.event.provider[:100],
+                "endpoint": c.event.endpoint[:100],
+                "feature": c.feature,
+                "status": c.event.status[:30],
+                "prompt": c.event.prompt_tokens,
+                "completion": c.event.completion_tokens,
+                "total": c.tokens,
+                "cost": c.event.cost_usd,
+                "latency": c.event.latency_ms,
+                "ttft": c.event.ttft_ms,
+                "started_at": c.event.started_at,
+            }
+            for c in calls
+        ],
     )
-    ids: dict[str, int] = {request_id: record_id for request_id, record_id in rows.all()}
     for call in calls:
         call.record_id = ids.get(call.event.request_id)
 
@@ -302,25 +270,8 @@ async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
 async def _lock_accounts(
     session: AsyncSession, settings: Settings, account_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, Account]:
-    created = set(
-        await session.scalars(
-            insert(Account)
-            .values(
-                [
-                    {
-                        "id": a,
-                        "kind": "user",
-                        "plan": "free",
-                        "monthly_tokens": settings.free_monthly_tokens,
-                        "period_start": now,
-                        "period_end": add_month(now),
-                    }
-                    for a in account_ids
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Account.id)
-        )
+    created = await bulk.create_accounts(
+        session, account_ids, settings.free_monthly_tokens, now, add_month(now)
     )
     rows = await session.scalars(
         select(Account)
@@ -394,44 +345,32 @@ async def _write(
     session: AsyncSession,
     grants: dict[uuid.UUID, dict[uuid.UUID, GrantState]],
     used_delta: dict[uuid.UUID, int],
-    entries: list[dict[str, Any]],
-    settled: list[dict[str, Any]],
-    charges: list[dict[str, Any]],
+    entries: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, str, int, datetime]],
+    settled: dict[uuid.UUID, int],
+    charges: list[tuple[int, uuid.UUID, int, int]],
     rollup: dict[RollupKey, _Rollup],
+    now: datetime,
 ) -> None:
-    # The accounts are locked, so no one else moves these grants: absolute values are safe.
-    new_used = {g.id: g.used for by_id in grants.values() for g in by_id.values()}
     if used_delta:
-        await session.execute(
-            update(Grant),
-            [{"id": g, "used": new_used[g]} for g in sorted(used_delta)],
-            execution_options={"synchronize_session": False},
-        )
-        await session.execute(insert(LedgerEntry), entries)
+        # The accounts are locked, so no one else moves these grants: absolute values are safe.
+        new_used = {g.id: g.used for by_id in grants.values() for g in by_id.values()}
+        await bulk.set_grants_used(session, {g: new_used[g] for g in used_delta})
+        await bulk.spend_entries(session, entries)
     if settled:
-        await session.execute(
-            update(Hold), settled, execution_options={"synchronize_session": False}
-        )
-    await session.execute(
-        update(UsageRecord), charges, execution_options={"synchronize_session": False}
-    )
-    await repo.add_rollup_rows(
+        await bulk.settle_holds(session, settled, now)
+    await bulk.record_charges(session, charges)
+    await bulk.add_rollup(
         session,
         [
-            {
-                "day": key[0],
-                "account_id": key[1],
-                "user_id": key[2],
-                "model": key[3],
-                "provider": key[4],
-                "feature": key[5],
-                "requests": row.requests,
-                "prompt_tokens": row.prompt_tokens,
-                "completion_tokens": row.completion_tokens,
-                "total_tokens": row.total_tokens,
-                "charged_tokens": row.charged_tokens,
-                "cost_usd": row.cost_usd,
-            }
-            for key, row in sorted(rollup.items())
+            (
+                *key,
+                r.requests,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.total_tokens,
+                r.charged_tokens,
+                r.cost_usd,
+            )
+            for key, r in rollup.items()
         ],
     )

@@ -109,7 +109,7 @@ class UsageIngestor(Consumer):
                 raise ValueError("a message does not parse") from exc
         async with self.sessionmaker() as session, session.begin():
             await apply_usage_batch(
-                session, self.settings, self.outbox, self.inbox, self.subscription.queue, envelopes
+                session, self.settings, self.outbox, self.subscription.queue, envelopes
             )
         for message in batch:
             await message.ack()

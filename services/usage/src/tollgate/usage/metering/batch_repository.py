@@ -1,0 +1,205 @@
+"""Set-based statements for a batch of usage events: one round trip per step.
+
+Each statement takes whole columns as arrays (``unnest``), so it is compiled
+and prepared once and costs the same round trip for 1 row or 500.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = [
+    "add_rollup",
+    "claim_requests",
+    "create_accounts",
+    "record_charges",
+    "record_first_deliveries",
+    "set_grants_used",
+    "settle_holds",
+    "spend_entries",
+]
+
+_INBOX = text(
+    """
+    INSERT INTO inbox (consumer, message_id)
+    SELECT :consumer, m FROM unnest(CAST(:ids AS varchar[])) AS m
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+    """
+)
+
+_CLAIM = text(
+    """
+    INSERT INTO usage_records (
+        request_id, account_id, user_id, hold_id, api_key_id, session_id, model, provider,
+        endpoint, feature, status, prompt_tokens, completion_tokens, total_tokens,
+        charged_tokens, uncharged_tokens, cost_usd, latency_ms, ttft_ms, started_at)
+    SELECT r, a, u, h, k, s, m, p, e, f, st, pt, ct, tt, 0, 0, c, l, tf, sa
+    FROM unnest(
+        CAST(:request_id AS varchar[]), CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
+        CAST(:hold_id AS uuid[]), CAST(:api_key_id AS uuid[]), CAST(:session_id AS uuid[]),
+        CAST(:model AS varchar[]), CAST(:provider AS varchar[]), CAST(:endpoint AS varchar[]),
+        CAST(:feature AS varchar[]), CAST(:status AS varchar[]), CAST(:prompt AS bigint[]),
+        CAST(:completion AS bigint[]), CAST(:total AS bigint[]), CAST(:cost AS numeric[]),
+        CAST(:latency AS integer[]), CAST(:ttft AS integer[]), CAST(:started_at AS timestamptz[])
+    ) AS v(r, a, u, h, k, s, m, p, e, f, st, pt, ct, tt, c, l, tf, sa)
+    ORDER BY r
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING request_id, id
+    """
+)
+
+_ACCOUNTS = text(
+    """
+    INSERT INTO accounts (id, kind, plan, monthly_tokens, period_start, period_end)
+    SELECT a, 'user', 'free', :tokens, :start, :end FROM unnest(CAST(:ids AS uuid[])) AS a
+    ORDER BY a
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+
+_GRANTS_USED = text(
+    """
+    UPDATE grants SET used = v.used
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:used AS bigint[])) AS v(id, used)
+    WHERE grants.id = v.id
+    """
+)
+
+_SPEND = text(
+    """
+    INSERT INTO ledger_entries
+        (account_id, grant_id, hold_id, request_id, kind, amount, occurred_at)
+    SELECT a, g, h, r, 'spend', -amt, t
+    FROM unnest(
+        CAST(:account_id AS uuid[]), CAST(:grant_id AS uuid[]), CAST(:hold_id AS uuid[]),
+        CAST(:request_id AS varchar[]), CAST(:amount AS bigint[]),
+        CAST(:occurred_at AS timestamptz[])
+    ) AS v(a, g, h, r, amt, t)
+    """
+)
+
+_SETTLE = text(
+    """
+    UPDATE holds SET status = 'committed', committed_tokens = v.tokens, settled_at = :now
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS bigint[])) AS v(id, tokens)
+    WHERE holds.id = v.id
+    """
+)
+
+_CHARGES = text(
+    """
+    UPDATE usage_records SET account_id = v.a, charged_tokens = v.c, uncharged_tokens = v.u
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:account_id AS uuid[]), CAST(:charged AS bigint[]),
+        CAST(:uncharged AS bigint[])
+    ) AS v(id, a, c, u)
+    WHERE usage_records.id = v.id
+    """
+)
+
+_ROLLUP = text(
+    """
+    INSERT INTO daily_usage (day, account_id, user_id, model, provider, feature, requests,
+        prompt_tokens, completion_tokens, total_tokens, charged_tokens, cost_usd)
+    SELECT * FROM unnest(
+        CAST(:day AS date[]), CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
+        CAST(:model AS varchar[]), CAST(:provider AS varchar[]), CAST(:feature AS varchar[]),
+        CAST(:requests AS bigint[]), CAST(:prompt AS bigint[]), CAST(:completion AS bigint[]),
+        CAST(:total AS bigint[]), CAST(:charged AS bigint[]), CAST(:cost AS numeric[])
+    )
+    ON CONFLICT (day, account_id, user_id, model, provider, feature) DO UPDATE SET
+        requests = daily_usage.requests + excluded.requests,
+        prompt_tokens = daily_usage.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = daily_usage.completion_tokens + excluded.completion_tokens,
+        total_tokens = daily_usage.total_tokens + excluded.total_tokens,
+        charged_tokens = daily_usage.charged_tokens + excluded.charged_tokens,
+        cost_usd = daily_usage.cost_usd + excluded.cost_usd
+    """
+)
+
+
+def _columns(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+async def record_first_deliveries(
+    session: AsyncSession, consumer: str, message_ids: list[str]
+) -> set[str]:
+    """Inbox rows for these messages; returns the ids not seen before."""
+    rows = await session.execute(_INBOX, {"consumer": consumer, "ids": sorted(message_ids)})
+    return {r[0] for r in rows}
+
+
+async def claim_requests(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert usage rows (request_id order, one lock order for every batch); new ids by request."""
+    names = [
+        "request_id", "account_id", "user_id", "hold_id", "api_key_id", "session_id", "model",
+        "provider", "endpoint", "feature", "status", "prompt", "completion", "total", "cost",
+        "latency", "ttft", "started_at",
+    ]  # fmt: skip
+    params = {n: [r[n] for r in rows] for n in names}
+    result = await session.execute(_CLAIM, params)
+    return {request_id: record_id for request_id, record_id in result.all()}
+
+
+async def create_accounts(
+    session: AsyncSession,
+    account_ids: list[uuid.UUID],
+    tokens: int,
+    start: datetime,
+    end: datetime,
+) -> set[uuid.UUID]:
+    """Create the free accounts that do not exist yet; returns those created."""
+    rows = await session.execute(
+        _ACCOUNTS, {"ids": account_ids, "tokens": tokens, "start": start, "end": end}
+    )
+    return {r[0] for r in rows}
+
+
+async def set_grants_used(session: AsyncSession, used: dict[uuid.UUID, int]) -> None:
+    ids = sorted(used)
+    await session.execute(_GRANTS_USED, {"ids": ids, "used": [used[i] for i in ids]})
+
+
+async def spend_entries(
+    session: AsyncSession,
+    rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, str, int, datetime]],
+) -> None:
+    names = ["account_id", "grant_id", "hold_id", "request_id", "amount", "occurred_at"]
+    await session.execute(_SPEND, _columns(rows, names))
+
+
+async def settle_holds(
+    session: AsyncSession, committed: dict[uuid.UUID, int], now: datetime
+) -> None:
+    ids = sorted(committed)
+    await session.execute(_SETTLE, {"ids": ids, "tokens": [committed[i] for i in ids], "now": now})
+
+
+async def record_charges(
+    session: AsyncSession, rows: list[tuple[int, uuid.UUID, int, int]]
+) -> None:
+    await session.execute(
+        _CHARGES, _columns(sorted(rows), ["ids", "account_id", "charged", "uncharged"])
+    )
+
+
+async def add_rollup(
+    session: AsyncSession,
+    rows: list[tuple[date, uuid.UUID, uuid.UUID, str, str, str, int, int, int, int, int, Decimal]],
+) -> None:
+    """Add to the rollup; keys must be distinct (sorted here: one lock order for every batch)."""
+    names = [
+        "day", "account_id", "user_id", "model", "provider", "feature", "requests", "prompt",
+        "completion", "total", "charged", "cost",
+    ]  # fmt: skip
+    await session.execute(_ROLLUP, _columns(sorted(rows), names))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 
@@ -148,3 +149,18 @@ async def test_an_unknown_email_costs_as_much_time_as_a_wrong_password(
 
     # Skipping the hash for unknown accounts would make them ~50x faster; allow noise.
     assert statistics.median(unknown) > statistics.median(known) / 4
+
+
+async def test_two_simultaneous_registrations_of_one_address_make_one_account(
+    client: httpx.AsyncClient,
+) -> None:
+    email = new_email()
+    body = {"email": email, "password": PASSWORD}
+
+    answers = await asyncio.gather(
+        client.post("/api/auth/register", json=body),
+        client.post("/api/auth/register", json=body),
+        client.post("/api/auth/register", json=body),
+    )
+
+    assert sorted(a.status_code for a in answers) == [201, 409, 409]

@@ -237,3 +237,16 @@ async def test_an_admin_cannot_make_anyone_superadmin(client: httpx.AsyncClient)
     )
 
     assert answer.status_code == 403
+
+
+async def test_an_organization_plan_reaches_its_members(client: httpx.AsyncClient) -> None:
+    owner = await register(client)
+    created = await client.post("/api/organizations", json={"name": "Org"}, headers=owner.headers)
+    org_id = created.json()["id"]
+
+    await announce_plan(org_id, "enterprise", sequence=1)
+
+    await wait_for_tier(client, owner.headers, "enterprise")
+    refreshed = await client.post("/api/auth/refresh", json={"refresh_token": owner.refresh})
+    claims = jwt.decode(refreshed.json()["access_token"], options={"verify_signature": False})
+    assert claims["plan"] == "enterprise" and claims["org"] == org_id

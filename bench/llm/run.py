@@ -152,6 +152,10 @@ async def bench(paths: dict[str, tuple[str, str]], users: list[list[str]], calls
                 f"| {pct(total, .5) - pct(d_total, .5):+.2f} / {pct(total, .99) - pct(d_total, .99):+.2f} |"
             )
     for label, (base, model) in paths.items():
+        results, elapsed = await load(one_call, 300, 1, base + "/v1/chat/completions", token, model)
+        lines.append(f"| non-streamed, one client | {label} | {len(results) / elapsed:.0f} calls/s "
+                     f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, .99):.2f} ms |")
+    for label, (base, model) in paths.items():
         results, elapsed = await load(one_call, calls * 2, 64,
                                       base + "/v1/chat/completions", token, model)
         lines.append(f"| non-streamed, 64 clients | {label} | {len(results) / elapsed:.0f} calls/s "
@@ -172,6 +176,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    parser.add_argument("--proxy-workers", type=int, default=1, help="LLM proxy workers")
     parser.add_argument("--chunk-delay-ms", type=int, default=CHUNK_DELAY_MS,
                         help="upstream pause between stream chunks")
     args = parser.parse_args()
@@ -200,6 +205,7 @@ def main() -> None:
             "JWKS_URL": info["jwks"],
             "AUTH_INTERNAL_URL": info["usage"],
             "LLM_PROXY_PORT": str(proxy_port),
+            "LLM_PROXY_WORKERS": str(args.proxy_workers),
             "LLM_PROXY_DATABASE_URL": DATABASE_URL,
             "LLM_PROXY_USAGE_URL": info["usage"],
             "LLM_PROXY_PROVIDERS_FILE": f.name,

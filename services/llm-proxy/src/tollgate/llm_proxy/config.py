@@ -14,6 +14,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_PROXY_", env_file=".env", extra="ignore")
 
     port: int = 8004
+    # Processes serving the port; each keeps its own upstream pools and cool-down state.
+    workers: int = 1
     database_url: str = "postgresql+asyncpg://tollgate_llm_proxy:tollgate@127.0.0.1:5432/llm_proxy"
     client_id: str = "llm-proxy"
     client_secret: SecretStr = SecretStr("changeme")

@@ -55,18 +55,19 @@ CHUNK_DELAY_MS = 25  # set by --chunk-delay-ms: a model's pace between tokens
 def wait_http(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1):
-                return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
 
 @contextlib.contextmanager
-def process(args: list[str], env: dict[str, str] | None = None,
-            stdout: int = subprocess.DEVNULL) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE,
-                            start_new_session=True)
+def process(
+    args: list[str], env: dict[str, str] | None = None, stdout: int = subprocess.DEVNULL
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         yield proc
     finally:
@@ -77,16 +78,26 @@ def process(args: list[str], env: dict[str, str] | None = None,
             proc.kill()
 
 
+def fetch_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url) as response:
+        return dict(json.loads(response.read()))
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
-async def one_stream(http: aiohttp.ClientSession, url: str, token: str,
-                     model: str) -> tuple[float, float]:
-    body = {"model": model, "stream": True,
-            "messages": [{"role": "user",
-                          "content": f"bench [[words:{WORDS}]] [[delay:{CHUNK_DELAY_MS}]]"}]}
+async def one_stream(
+    http: aiohttp.ClientSession, url: str, token: str, model: str
+) -> tuple[float, float]:
+    body = {
+        "model": model,
+        "stream": True,
+        "messages": [
+            {"role": "user", "content": f"bench [[words:{WORDS}]] [[delay:{CHUNK_DELAY_MS}]]"}
+        ],
+    }
     start = time.perf_counter()
     async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         if resp.status != 200:
@@ -113,8 +124,10 @@ async def load(fn: Any, calls: int, concurrency: int, *args: Any) -> tuple[list[
     results: list[Any] = []
     counter = iter(range(calls))
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=60)) as http:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as http:
+
         async def worker() -> None:
             for _ in counter:
                 results.append(await fn(http, *args))
@@ -125,49 +138,61 @@ async def load(fn: Any, calls: int, concurrency: int, *args: Any) -> tuple[list[
     return results, elapsed
 
 
-async def bench(paths: dict[str, tuple[str, str]], users: list[list[str]], calls: int,
-                stats_url: str) -> list[str]:
+async def bench(
+    paths: dict[str, tuple[str, str]], users: list[list[str]], calls: int, stats_url: str
+) -> list[str]:
     token = users[0][1]
     lines = []
-    for label, (base, model) in paths.items():  # warm pools, JWKS caches, service token
+    for base, model in paths.values():  # warm pools, JWKS caches, service token
         await load(one_stream, 200, 20, base + "/v1/chat/completions", token, model)
     for concurrency in (50, 200):
         measured = {}
         for label, (base, model) in paths.items():
-            results, _ = await load(one_stream, calls, concurrency,
-                                    base + "/v1/chat/completions", token, model)
+            results, _ = await load(
+                one_stream, calls, concurrency, base + "/v1/chat/completions", token, model
+            )
             measured[label] = ([r[0] for r in results], [r[1] for r in results])
         d_ttfb, d_total = measured["direct"]
         for label in paths:
             if label == "direct":
                 continue
             ttfb, total = measured[label]
+
+            def span(values: list[float]) -> str:
+                return f"{pct(values, 0.5):.2f} / {pct(values, 0.99):.2f}"
+
+            def added(path: list[float], direct: list[float]) -> str:
+                p50 = pct(path, 0.5) - pct(direct, 0.5)
+                return f"{p50:+.2f} / {pct(path, 0.99) - pct(direct, 0.99):+.2f}"
+
             lines.append(
-                f"| streams, {concurrency} clients | {label} "
-                f"| {pct(d_ttfb, .5):.2f} / {pct(d_ttfb, .99):.2f} "
-                f"| {pct(ttfb, .5):.2f} / {pct(ttfb, .99):.2f} "
-                f"| **{pct(ttfb, .5) - pct(d_ttfb, .5):+.2f} / {pct(ttfb, .99) - pct(d_ttfb, .99):+.2f}** "
-                f"| {pct(d_total, .5):.2f} / {pct(d_total, .99):.2f} "
-                f"| {pct(total, .5):.2f} / {pct(total, .99):.2f} "
-                f"| {pct(total, .5) - pct(d_total, .5):+.2f} / {pct(total, .99) - pct(d_total, .99):+.2f} |"
+                f"| streams, {concurrency} clients | {label} | {span(d_ttfb)} | {span(ttfb)} "
+                f"| **{added(ttfb, d_ttfb)}** | {span(d_total)} | {span(total)} "
+                f"| {added(total, d_total)} |"
             )
     for label, (base, model) in paths.items():
         results, elapsed = await load(one_call, 300, 1, base + "/v1/chat/completions", token, model)
-        lines.append(f"| non-streamed, one client | {label} | {len(results) / elapsed:.0f} calls/s "
-                     f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, .99):.2f} ms |")
+        lines.append(
+            f"| non-streamed, one client | {label} | {len(results) / elapsed:.0f} calls/s "
+            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms |"
+        )
     for label, (base, model) in paths.items():
-        results, elapsed = await load(one_call, calls * 2, 64,
-                                      base + "/v1/chat/completions", token, model)
-        lines.append(f"| non-streamed, 64 clients | {label} | {len(results) / elapsed:.0f} calls/s "
-                     f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, .99):.2f} ms |")
+        results, elapsed = await load(
+            one_call, calls * 2, 64, base + "/v1/chat/completions", token, model
+        )
+        lines.append(
+            f"| non-streamed, 64 clients | {label} | {len(results) / elapsed:.0f} calls/s "
+            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms |"
+        )
     for _ in range(300):  # settlement: every hold committed by its usage.recorded event
-        with urllib.request.urlopen(stats_url) as r:
-            stats = json.loads(r.read())
+        stats = await asyncio.to_thread(fetch_json, stats_url)
         if stats["open_holds"] == 0:
             break
         await asyncio.sleep(0.1)
-    lines.append(f"\nholds taken: {stats['holds']}, still open: {stats['open_holds']}, "
-                 f"usage events: {stats['events']}, anomalies: {stats['anomalies']}")
+    lines.append(
+        f"\nholds taken: {stats['holds']}, still open: {stats['open_holds']}, "
+        f"usage events: {stats['events']}, anomalies: {stats['anomalies']}"
+    )
     return lines
 
 
@@ -177,8 +202,12 @@ def main() -> None:
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="gateway workers")
     parser.add_argument("--proxy-workers", type=int, default=1, help="LLM proxy workers")
-    parser.add_argument("--chunk-delay-ms", type=int, default=CHUNK_DELAY_MS,
-                        help="upstream pause between stream chunks")
+    parser.add_argument(
+        "--chunk-delay-ms",
+        type=int,
+        default=CHUNK_DELAY_MS,
+        help="upstream pause between stream chunks",
+    )
     args = parser.parse_args()
     globals()["CHUNK_DELAY_MS"] = args.chunk_delay_ms
     py = sys.executable
@@ -189,10 +218,20 @@ def main() -> None:
         proxy_port, gateway_port = free_port(), free_port()
         catalog = {
             "providers": {"bench": {"kind": "openai", "base_url": info["upstream"] + "/v1"}},
-            "models": {"bench-model": {"plans": ["*"], "max_output_tokens": 4096,
-                                       "deployments": [{"provider": "bench", "model": "m",
-                                                        "input_per_million": "1",
-                                                        "output_per_million": "2"}]}},
+            "models": {
+                "bench-model": {
+                    "plans": ["*"],
+                    "max_output_tokens": 4096,
+                    "deployments": [
+                        {
+                            "provider": "bench",
+                            "model": "m",
+                            "input_per_million": "1",
+                            "output_per_million": "2",
+                        }
+                    ],
+                }
+            },
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(catalog, f)
@@ -215,8 +254,13 @@ def main() -> None:
             "GATEWAY_LLM_PROXY_URL": f"http://127.0.0.1:{proxy_port}",
             **{f"GATEWAY_{s}_URL": info["usage"] for s in ("AUTH", "BILLING", "USAGE")},
         }
-        subprocess.run([py, "-m", "tollgate.llm_proxy", "migrate"], env=env, cwd=ROOT,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [py, "-m", "tollgate.llm_proxy", "migrate"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         paths = {"direct": (info["upstream"], "m")}
         with contextlib.ExitStack() as stack:
             proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
@@ -230,19 +274,29 @@ def main() -> None:
             if not args.no_gateway:
                 redis = Redis.from_url(REDIS_URL)
                 for user, _ in info["users"]:
-                    redis.hset(f"gw:pl:{user}", mapping={
-                        "sequence": 1, "plan": "bench", "requests_per_minute": 100_000_000,
-                        "llm_requests_per_minute": 100_000_000})
+                    redis.hset(
+                        f"gw:pl:{user}",
+                        mapping={
+                            "sequence": 1,
+                            "plan": "bench",
+                            "requests_per_minute": 100_000_000,
+                            "llm_requests_per_minute": 100_000_000,
+                        },
+                    )
                 stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
                 wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
                 paths["gateway + llm-proxy"] = (f"http://127.0.0.1:{gateway_port}", "bench-model")
             lines = asyncio.run(bench(paths, info["users"], args.calls, info["stats"]))
         os.unlink(f.name)
 
-    print(f"{args.calls} streams per row ({WORDS} chunks, {args.chunk_delay_ms} ms apart); "
-          f"non-streamed: {args.calls * 2} calls; times in ms, p50 / p99\n")
-    print("| load | path | direct TTFB | path TTFB | added TTFB | direct total | path total "
-          "| added total |")
+    print(
+        f"{args.calls} streams per row ({WORDS} chunks, {args.chunk_delay_ms} ms apart); "
+        f"non-streamed: {args.calls * 2} calls; times in ms, p50 / p99\n"
+    )
+    print(
+        "| load | path | direct TTFB | path TTFB | added TTFB | direct total | path total "
+        "| added total |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for line in lines:
         print(line)

@@ -20,9 +20,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "llm-proxy" / "tests"))
 
-from llm_standins import FakeProvider, FakeUsage  # noqa: E402
+from llm_standins import FakeProvider, FakeUsage
 
-from tollgate.shared.testing import SigningKey, free_port  # noqa: E402
+from tollgate.shared.testing import SigningKey, free_port
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate")
 

@@ -438,11 +438,10 @@ class FakeUsage:
 
     async def service_token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if form.get("grant_type") != "client_credentials" or form.get("client_id") != "llm-proxy":
+        client = form.get("client_id")
+        if form.get("grant_type") != "client_credentials" or client not in ("llm-proxy", "gateway"):
             return web.json_response({"error": "invalid_client"}, status=401)
-        token = self.key.mint(
-            "service:llm-proxy", typ="service", role="user", scopes=["usage:reserve"]
-        )
+        token = self.key.mint(f"service:{client}", typ="service", role="user")
         return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": 900})
 
     def _authorise(self, request: web.Request) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The ``usage.recorded`` consumer: the shared Consumer, fed in batches.
 
-Deliveries are gathered for a few milliseconds (up to ``batch_size``) and
-applied in one transaction by ``apply_usage_batch``; the inbox rows go in the
+One worker gathers deliveries for a few milliseconds (up to ``batch_size``)
+and applies them in one transaction with ``apply_usage_batch``; the inbox rows go in the
 same transaction, and every message is acked only after it commits. If a batch
 fails, each of its messages goes through the shared one-at-a-time path, with
 its retries and dead-letter queue, so one poison event cannot hold up the rest.
@@ -40,34 +40,29 @@ class UsageIngestor(Consumer):
         *,
         batch_size: int = 200,
         linger: float = 0.005,
-        workers: int = 2,
     ) -> None:
         super().__init__(
-            broker, sessionmaker, tables_inbox, [subscription], prefetch=batch_size * workers * 2
+            broker, sessionmaker, tables_inbox, [subscription], prefetch=batch_size * 2
         )
         self.subscription = subscription
         self.settings = settings
         self.outbox = outbox
         self.batch_size = batch_size
         self.linger = linger
-        self.worker_count = workers
         self._pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
+        self._worker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"usage-ingest-{i}")
-            for i in range(self.worker_count)
-        ]
+        self._worker = asyncio.create_task(self._work(), name="usage-ingest")
         await super().start()
 
     async def stop(self) -> None:
         await super().stop()
-        for task in self._workers:
-            task.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._workers = []
+                await self._worker
+            self._worker = None
 
     def _callback(self, sub: Subscription) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -76,14 +71,18 @@ class UsageIngestor(Consumer):
         return on_message
 
     async def _next_batch(self) -> list[AbstractIncomingMessage]:
+        """The first waiting delivery, plus whatever else arrives within ``linger``."""
         batch = [await self._pending.get()]
-        deadline = asyncio.get_running_loop().time() + self.linger
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.linger
         while len(batch) < self.batch_size:
-            timeout = deadline - asyncio.get_running_loop().time()
-            if timeout <= 0 and self._pending.empty():
+            while len(batch) < self.batch_size and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            left = deadline - loop.time()
+            if len(batch) >= self.batch_size or left <= 0:
                 break
             try:
-                batch.append(await asyncio.wait_for(self._pending.get(), max(timeout, 0)))
+                batch.append(await asyncio.wait_for(self._pending.get(), left))
             except TimeoutError:
                 break
         return batch
@@ -111,5 +110,6 @@ class UsageIngestor(Consumer):
             await apply_usage_batch(
                 session, self.settings, self.outbox, self.subscription.queue, envelopes
             )
-        for message in batch:
-            await message.ack()
+        # One worker takes deliveries in order, so every earlier one on this channel is
+        # already settled: a single cumulative ack covers the batch.
+        await batch[-1].ack(multiple=True)

@@ -56,7 +56,7 @@ async def vscode_sessions_of(db: AsyncSession, user_id: uuid.UUID) -> list[Vscod
 async def remove_vscode_session(
     db: AsyncSession, user_id: uuid.UUID, record_id: uuid.UUID
 ) -> VscodeSession:
-    row = await db.scalar(
+    row: VscodeSession | None = await db.scalar(
         delete(VscodeSession)
         .where(VscodeSession.id == record_id, VscodeSession.user_id == user_id)
         .returning(VscodeSession)

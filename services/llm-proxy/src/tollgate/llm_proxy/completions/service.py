@@ -36,6 +36,7 @@ from tollgate.llm_proxy.errors import (
     UpstreamUnavailable,
 )
 from tollgate.llm_proxy.metering.reservations import ReservationClient
+from tollgate.llm_proxy.metrics import UPSTREAM_ATTEMPTS
 from tollgate.llm_proxy.request_log.service import CallRecorder
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
@@ -118,11 +119,19 @@ class CompletionService:
         for deployment in candidates[: self.settings.max_attempts]:
             call.attempts += 1
             call.deployment = deployment
+            provider = deployment.provider.name
             try:
                 if call.stream:
-                    return await self._stream(call, deployment)
-                return await self._complete(call, deployment)
+                    response = await self._stream(call, deployment)
+                else:
+                    response = await self._complete(call, deployment)
+                UPSTREAM_ATTEMPTS.labels(provider, "ok").inc()
+                return response
+            except UpstreamRejected:
+                UPSTREAM_ATTEMPTS.labels(provider, "rejected").inc()
+                raise
             except RetryableFailure as failure:
+                UPSTREAM_ATTEMPTS.labels(provider, "retryable").inc()
                 log.warning(
                     "deployment %s failed (attempt %d): %s", deployment.key, call.attempts, failure
                 )

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tollgate.llm_proxy.metrics import CALLS, TIME_TO_FIRST_TOKEN, TOKENS
 from tollgate.llm_proxy.request_log.repository import RequestLogRepository
 from tollgate.shared.messaging import add_event
 from tollgate.shared.messaging.events import Envelope, UsageRecorded, UserDeleted
@@ -103,6 +104,11 @@ class CallRecorder:
 
     async def record(self, call: CallRecord) -> None:
         """Queue the call and wait until it is committed (or given up on, and logged)."""
+        CALLS.labels(call.model, call.status).inc()
+        TOKENS.labels(call.model, "prompt").inc(call.prompt_tokens)
+        TOKENS.labels(call.model, "completion").inc(call.completion_tokens)
+        if call.ttft_ms is not None:
+            TIME_TO_FIRST_TOKEN.labels(call.model).observe(call.ttft_ms / 1000)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((call, done))
         if self._writer is None or self._writer.done():

@@ -31,6 +31,16 @@ def check_password_rules(password: str, email: str | None) -> None:
 
 async def user_out(db: AsyncSession, user: User) -> UserOut:
     plan, _ = await AccountPlanRepository(db).plan_of(user)
+    return user_out_with_plan(user, plan)
+
+
+async def users_out(db: AsyncSession, users: list[User]) -> list[UserOut]:
+    """Many users with one plan query, not one per user."""
+    plans = await AccountPlanRepository(db).plans_of(users)
+    return [user_out_with_plan(u, plans[u.id]) for u in users]
+
+
+def user_out_with_plan(user: User, plan: str) -> UserOut:
     return UserOut(
         id=user.id,
         email=user.email,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tollgate.auth.accounts.repository import UserRepository
 from tollgate.auth.accounts.schemas import UserOut
-from tollgate.auth.accounts.service import user_out, user_updated
+from tollgate.auth.accounts.service import user_out, user_updated, users_out
 from tollgate.auth.api_keys.schemas import ApiKeyOut
 from tollgate.auth.api_keys.service import ApiKeys, key_out
 from tollgate.auth.deps import Admin, SessionsDep
@@ -47,7 +47,10 @@ async def list_users(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[UserOut]:
     """Users, newest first; ``q`` searches email and name."""
-    return [await user_out(db, u) for u in await UserRepository(db).search(q, limit, offset)]
+    found: list[UserOut] = await users_out(
+        db, list(await UserRepository(db).search(q, limit, offset))
+    )
+    return found
 
 
 @router.put("/users/{user_id}", response_model=UserOut)

@@ -44,22 +44,33 @@ class AccountPlanRepository:
 
     async def plan_of(self, user: User) -> tuple[str, dict[str, Any]]:
         """The plan a user's tokens carry: their organization's, their parent's, or their own."""
-        account = user.org_id or user.parent_user_id or user.id
-        row = await self.session.get(AccountPlan, account)
-        if row is None and account != user.id:
-            row = await self.session.get(AccountPlan, user.id)
+        rows = await self._rows({user.id, *filter(None, (user.org_id, user.parent_user_id))})
+        row = governing_row(user, rows)
         if row is None or row.status in LAPSED_STATUSES:
             return "free", {}
         return row.plan, dict(row.limits or {})
 
     async def plans_of(self, users: list[User]) -> dict[uuid.UUID, str]:
-        accounts = {u.org_id or u.parent_user_id or u.id for u in users}
+        accounts: set[uuid.UUID] = set()
+        for u in users:
+            accounts.update(filter(None, (u.id, u.org_id, u.parent_user_id)))
+        rows = await self._rows(accounts)
+        result = {}
+        for u in users:
+            row = governing_row(u, rows)
+            result[u.id] = "free" if row is None or row.status in LAPSED_STATUSES else row.plan
+        return result
+
+    async def _rows(self, accounts: set[uuid.UUID]) -> dict[uuid.UUID, AccountPlan]:
         rows = await self.session.scalars(
             select(AccountPlan).where(AccountPlan.account_id.in_(accounts))
         )
-        by_account = {r.account_id: r for r in rows}
-        result = {}
-        for u in users:
-            row = by_account.get(u.org_id or u.parent_user_id or u.id)
-            result[u.id] = "free" if row is None or row.status in LAPSED_STATUSES else row.plan
-        return result
+        return {r.account_id: r for r in rows}
+
+
+def governing_row(user: User, rows: dict[uuid.UUID, AccountPlan]) -> AccountPlan | None:
+    """The organization's plan, else the parent's (a sub-user spends its parent's), else own."""
+    for account in (user.org_id, user.parent_user_id, user.id):
+        if account is not None and account in rows:
+            return rows[account]
+    return None

@@ -13,6 +13,7 @@ the prompt, so concurrent calls can each ask for their own behaviour:
     [[nousage]]        report no usage at all
     [[prompt:N]]       report N prompt tokens
     [[delay:MS]]       wait MS between stream events
+    [[sleep:NAME:MS]]  the provider called NAME waits MS before answering at all
     [[acct:ID]]        tally what was produced under ID
 
 Each provider keeps a tally of the tokens it produced (prompt + words sent),
@@ -119,6 +120,9 @@ class FakeProvider:
         d = directives(_text_of(body))
         if self.latency:
             await asyncio.sleep(self.latency)
+        name, _, pause = d.get("sleep", "").partition(":")
+        if name == self.name:
+            await asyncio.sleep(int(pause) / 1000)
         fail = d.get("fail", "")
         for item in filter(None, fail.split(",")):
             name, _, code = item.partition(":")

@@ -48,6 +48,8 @@ def catalog_for(alpha: str, beta: str, claude: str) -> Catalog:
             "providers": {
                 "alpha": {"kind": "openai", "base_url": alpha + "/v1", "api_key_env": "ALPHA_KEY"},
                 "beta": {"kind": "openai", "base_url": beta + "/v1"},
+                # Nothing listens there: every call to it is a connect error.
+                "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
                 "claude": {"kind": "anthropic", "base_url": claude, "api_key_env": "CLAUDE_KEY"},
             },
             "models": {
@@ -76,6 +78,13 @@ def catalog_for(alpha: str, beta: str, claude: str) -> Catalog:
                     "tokenizer": "cl100k_base",
                     "plans": ["free", "pro"],
                     "deployments": [{"provider": "alpha", "model": "e-model"}],
+                },
+                "dead-first": {
+                    "plans": ["free"],
+                    "deployments": [
+                        {"provider": "dead", "model": "gone"},
+                        {"provider": "beta", "model": "b-model"},
+                    ],
                 },
                 "pro-only": {
                     "plans": ["pro"],

@@ -27,6 +27,28 @@ async def test_a_failing_first_deployment_fails_over_to_the_next(fresh: Stack) -
     assert row.attempts == 2
 
 
+async def test_a_provider_that_cannot_be_reached_fails_over_to_the_next(fresh: Stack) -> None:
+    user_id, token = fresh.user()
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("[[words:2]]", "dead-first"))
+
+    assert response.status_code == 200, response.text
+    [event] = await fresh.usage.events_of(user_id)
+    assert event["provider"] == "beta"
+
+
+async def test_a_provider_slower_than_the_first_byte_timeout_fails_over(fresh: Stack) -> None:
+    user_id, token = fresh.user()
+    async with fresh.http(token) as http:
+        response = await http.post(
+            "/v1/chat/completions", json=chat("[[sleep:alpha:3500]] [[words:2]]")
+        )
+
+    assert response.status_code == 200, response.text
+    [event] = await fresh.usage.events_of(user_id)
+    assert event["provider"] == "beta"
+
+
 async def test_a_stream_that_breaks_before_its_first_event_fails_over(fresh: Stack) -> None:
     user_id, token = fresh.user()
     async with (

@@ -149,8 +149,8 @@ async def test_models_lists_only_what_the_plan_allows(fresh: Stack) -> None:
     free = {m.id async for m in sdk(fresh, free_token).models.list()}
     pro = {m.id async for m in sdk(fresh, pro_token).models.list()}
 
-    assert free == {"gpt-test", "claude-test", "embed-test"}
-    assert pro == free | {"pro-only"}
+    assert free == {"gpt-test", "claude-test", "embed-test", "dead-first"}
+    assert pro == free - {"dead-first"} | {"pro-only"}
 
 
 async def test_providers_are_listed_without_their_keys(fresh: Stack) -> None:
@@ -159,7 +159,7 @@ async def test_providers_are_listed_without_their_keys(fresh: Stack) -> None:
         response = await http.get("/api/llm/providers")
 
     assert response.status_code == 200
-    assert {p["id"] for p in response.json()["data"]} == {"alpha", "beta", "claude"}
+    assert {p["id"] for p in response.json()["data"]} == {"alpha", "beta", "claude", "dead"}
     assert "sk-alpha-secret" not in response.text
 
 
@@ -173,3 +173,15 @@ async def test_both_prefixes_serve_the_same_handlers(fresh: Stack, prefix: str) 
         )
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == " the"
+
+
+async def test_a_streamed_legacy_completion_arrives_and_is_billed(fresh: Stack) -> None:
+    user_id, token = fresh.user()
+    stream = await sdk(fresh, token).completions.create(
+        model="gpt-test", prompt="Once [[words:3]] [[prompt:4]]", stream=True
+    )
+    text = "".join([chunk.choices[0].text async for chunk in stream if chunk.choices])
+
+    assert text == " the cat dog"
+    await fresh.usage.events_of(user_id, 1)
+    assert fresh.usage.committed(user_id) == 7

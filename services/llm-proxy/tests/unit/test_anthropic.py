@@ -162,3 +162,32 @@ def test_an_error_event_is_noticed() -> None:
     translator.feed(*_event("error", error={"type": "overloaded_error", "message": "Overloaded"}))
     assert translator.state.error == "Overloaded"
     assert not translator.state.finished
+
+
+def test_a_streamed_tool_call_becomes_tool_call_deltas() -> None:
+    translator = AnthropicAdapter().translator("chat", "claude-test", client_wants_usage=False)
+    frames: list[bytes] = []
+    for name, data in [
+        _event("message_start", message={"id": "m2", "usage": {"input_tokens": 5}}),
+        _event(
+            "content_block_start",
+            index=1,
+            content_block={"type": "tool_use", "id": "tu_9", "name": "weather", "input": {}},
+        ),
+        _event("content_block_delta", index=1, delta={"type": "input_json_delta",
+                                                       "partial_json": '{"city": '}),
+        _event("content_block_delta", index=1, delta={"type": "input_json_delta",
+                                                       "partial_json": '"Oslo"}'}),
+        _event("message_delta", delta={"stop_reason": "tool_use"}, usage={"output_tokens": 9}),
+        _event("message_stop"),
+    ]:  # fmt: skip
+        frames.extend(translator.feed(name, data))
+
+    deltas = [orjson.loads(f.removeprefix(b"data: "))["choices"][0] for f in frames]
+    start = deltas[1]["delta"]["tool_calls"][0]
+    assert (start["index"], start["id"], start["function"]["name"]) == (0, "tu_9", "weather")
+    arguments = "".join(d["delta"]["tool_calls"][0]["function"]["arguments"] for d in deltas[1:4])
+    assert arguments == '{"city": "Oslo"}'
+    assert deltas[-1]["finish_reason"] == "tool_calls"
+    assert len(frames) == 5, "no usage chunk for a client that did not ask for it"
+    assert translator.state.usage is not None and translator.state.usage.completion_tokens == 9

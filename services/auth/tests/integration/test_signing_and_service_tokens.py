@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from tollgate.shared.errors import Unauthorized
 from tollgate.shared.security import JWKSVerifier
+from tollgate.shared.testing import SigningKey
 
 
 def verifier_for(client: httpx.AsyncClient) -> JWKSVerifier:
@@ -72,12 +73,24 @@ async def test_rotating_the_signing_key_logs_nobody_out(
     assert (await client.get("/api/auth/me", headers=user.headers)).status_code == 200
     refreshed = await client.post("/api/auth/refresh", json={"refresh_token": user.refresh})
     assert jwt.get_unverified_header(refreshed.json()["access_token"])["kid"] == new_kid
+    # A token with a key id nobody knows just made the verifier refetch; the new key
+    # must still be accepted at once, whatever the refetch cooldown.
+    garbage = await client.get(
+        "/api/auth/me", headers={"Authorization": "Bearer " + SigningKey().mint()}
+    )
+    assert garbage.status_code == 401
+    await app.state.keyring.rotate()
+    newest = await client.post(
+        "/api/auth/refresh", json={"refresh_token": refreshed.json()["refresh_token"]}
+    )
+    me = await client.get(
+        "/api/auth/me", headers={"Authorization": f"Bearer {newest.json()['access_token']}"}
+    )
+    assert me.status_code == 200
     assert (await verifier_for(client).verify(user.access)).sub is not None
 
 
 async def test_a_token_signed_by_a_stranger_is_refused(client: httpx.AsyncClient) -> None:
-    from tollgate.shared.testing import SigningKey
-
     forged = SigningKey().mint()
 
     response = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"})

@@ -84,14 +84,13 @@ class LocalVerifier(JWKSVerifier):
         self.keyring = keyring
 
     async def refresh(self, *, force: bool = False) -> bool:
-        # Another replica may have rotated: re-read the ring, at most once per cooldown so
-        # tokens with made-up key ids cannot turn into database reads.
+        # The ring in this process is always consulted (a rotation here is seen at once);
+        # the database, where another replica may have rotated, at most once per cooldown,
+        # so tokens with made-up key ids cannot turn into database reads.
         async with self._lock:
             now = time.monotonic()
-            if not force and self._keys and now - self._last_fetch < self.refetch_cooldown:
-                return False
-            self._last_fetch = now
-            if self._keys:
+            if force or now - self._last_fetch >= self.refetch_cooldown:
+                self._last_fetch = now
                 await self.keyring.reload()
             self._keys = {
                 k["kid"]: jwt.PyJWK(k, algorithm=k["alg"]) for k in self.keyring.jwks()["keys"]

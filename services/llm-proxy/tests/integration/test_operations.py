@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from conftest import Stack
 from helpers import chat, logged
 
+from tollgate.llm_proxy.request_log.service import CallRecord
 from tollgate.shared.testing import free_port
 
 
@@ -69,3 +74,31 @@ async def test_prompts_and_completions_are_kept_when_enabled(fresh: Stack) -> No
     [row] = await logged(fresh.engine, user_id)
     assert row.prompt is not None and "remember me" in row.prompt
     assert row.completion == " the cat"
+
+
+async def test_a_call_recorded_twice_is_logged_and_billed_once(fresh: Stack) -> None:
+    user_id, token = fresh.user()
+    service = fresh.app.state.completions
+    hold = await service.reservations.reserve(
+        user_token=token, request_id="twice-1", model="gpt-test", prompt_tokens=5,
+        max_completion_tokens=5, ttl_seconds=60,
+    )  # fmt: skip
+    real = CallRecord(
+        request_id="twice-1", http_request_id=None, user_id=user_id, org_id=None,
+        api_key_id=None, session_id=None, reservation_id=hold.reservation_id,
+        endpoint="chat", model="gpt-test", provider="alpha", upstream_model="a-model",
+        stream=False, prompt_tokens=5, completion_tokens=3, usage_reported=True,
+        cost_usd=Decimal("0.000034"), status="succeeded", error=None, attempts=1,
+        latency_ms=3, ttft_ms=2, started_at=datetime.now(UTC),
+    )  # fmt: skip
+    failed = dataclasses.replace(real, completion_tokens=0, prompt_tokens=0, status="failed")
+
+    await asyncio.gather(service.recorder.record(real), service.recorder.record(failed))
+    await service.recorder.record(failed)
+
+    [row] = await logged(fresh.engine, user_id)
+    assert (row.status, row.completion_tokens) == ("succeeded", 3)
+    events = await fresh.usage.events_of(user_id)
+    assert len(events) == 1 and events[0]["total_tokens"] == 8
+    assert fresh.usage.committed(user_id) == 8
+    assert fresh.usage.anomalies == []

@@ -37,6 +37,7 @@ class Call:
     deployment: Deployment | None = None
     attempts: int = 0
     ttft_ms: int | None = None
+    recorded: bool = False  # its one usage record has been made: nothing else may settle it
 
     def mark_first_token(self) -> None:
         if self.ttft_ms is None:
@@ -68,6 +69,7 @@ class Call:
         error: str | None = None,
         completion_text: str | None = None,
     ) -> CallRecord:
+        self.recorded = True
         p = self.principal
         d = self.deployment
         cost = d.cost_usd(usage.prompt_tokens, usage.completion_tokens) if d else Decimal(0)

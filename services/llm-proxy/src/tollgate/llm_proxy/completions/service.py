@@ -100,8 +100,8 @@ class CompletionService:
 
     async def _settle_unused(self, call: Call, exc: BaseException) -> None:
         hold = call.hold
-        if hold is None:
-            return
+        if hold is None or call.recorded:
+            return  # no hold, or the call's real usage is already on its way
         message = exc.detail if isinstance(exc, ProxyError) else type(exc).__name__
         record = call.record(Usage(0, 0), status="failed", usage_reported=False, error=message)
         await asyncio.shield(self.reservations.release(hold, call.principal.token))

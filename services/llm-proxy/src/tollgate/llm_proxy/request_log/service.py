@@ -157,6 +157,7 @@ class CallRecorder:
             fresh = await RequestLogRepository(session).add_many(rows)
             for call in calls:
                 if call.request_id in fresh:
+                    fresh.discard(call.request_id)  # one event per call, even if queued twice
                     await add_event(session, self.outbox, SOURCE, call.user_id, call.event())
 
 

@@ -102,3 +102,18 @@ async def test_a_call_recorded_twice_is_logged_and_billed_once(fresh: Stack) -> 
     assert len(events) == 1 and events[0]["total_tokens"] == 8
     assert fresh.usage.committed(user_id) == 8
     assert fresh.usage.anomalies == []
+
+
+async def test_a_service_token_usage_refuses_is_renewed_and_the_call_goes_through(
+    fresh: Stack,
+) -> None:
+    tokens = fresh.app.state.service_tokens
+    await tokens.token()
+    refused = fresh.key.mint("service:llm-proxy", typ="service", audience="someone-else")
+    tokens._token = refused
+    _, token = fresh.user()
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("hi [[words:1]]"))
+
+    assert response.status_code == 200, response.text
+    assert tokens._token not in (None, refused)

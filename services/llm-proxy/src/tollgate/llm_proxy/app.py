@@ -14,14 +14,13 @@ from tollgate.llm_proxy.completions.endpoints import router as completions_route
 from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.errors import install_openai_errors
-from tollgate.llm_proxy.metering.reservations import ReservationClient
+from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
 from tollgate.llm_proxy.models import messaging
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
 from tollgate.shared.messaging import Subscription
 from tollgate.shared.runtime import ServiceRuntime
-from tollgate.shared.service_tokens import ServiceTokenClient
 from tollgate.shared.web import create_service_app
 
 __all__ = ["create_app"]
@@ -49,7 +48,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             connect_timeout=settings.connect_timeout,
         )
         usage_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-        tokens = ServiceTokenClient(
+        tokens = RenewableServiceToken(
             settings.auth_internal_url,
             settings.client_id,
             settings.client_secret.get_secret_value(),

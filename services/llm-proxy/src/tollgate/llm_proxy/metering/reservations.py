@@ -18,9 +18,19 @@ import orjson
 from tollgate.llm_proxy.errors import InsufficientQuota, MeteringUnavailable
 from tollgate.shared.service_tokens import ServiceTokenClient
 
-__all__ = ["Hold", "ReservationClient"]
+__all__ = ["Hold", "RenewableServiceToken", "ReservationClient"]
 
 log = logging.getLogger("tollgate.llm_proxy.reservations")
+
+
+class RenewableServiceToken(ServiceTokenClient):
+    """The shared client, plus forgetting a token that usage no longer accepts."""
+
+    def forget(self, token: str) -> None:
+        # Auth may have rotated its key or revoked the token before it expired.
+        if self._token == token:
+            self._token = None
+            self._expires_at = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class ReservationClient:
     def __init__(
         self,
         usage_url: str,
-        tokens: ServiceTokenClient,
+        tokens: RenewableServiceToken,
         http: aiohttp.ClientSession,
         *,
         timeout: float = 5.0,
@@ -50,9 +60,9 @@ class ReservationClient:
         self.http = http
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def _headers(self, user_token: str) -> dict[str, str]:
+    async def _headers(self, user_token: str, service_token: str) -> dict[str, str]:
         return {
-            "Authorization": f"Bearer {await self.tokens.token()}",
+            "Authorization": f"Bearer {service_token}",
             "X-User-Token": user_token,
             "Content-Type": "application/json",
         }
@@ -79,12 +89,19 @@ class ReservationClient:
         # Reservations are idempotent by request_id, so one retry after a lost answer is safe.
         for attempt in (1, 2):
             try:
-                status, body = await self._post(self.base, payload, user_token)
-                break
+                service_token = await self.tokens.token()
+                status, body = await self._post(self.base, payload, user_token, service_token)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt == 2:
                     raise MeteringUnavailable("Token metering is unreachable; try again") from exc
                 await asyncio.sleep(0.05)
+                continue
+            if status == 401 and attempt == 1:
+                # Our service token was refused (auth rotated keys?): fetch a new one, ask again.
+                log.warning("usage refused our service token, renewing it: %s", body.get("detail"))
+                self.tokens.forget(service_token)
+                continue
+            break
         if status == 402:
             available = int(body.get("available", 0) or 0)
             raise InsufficientQuota(
@@ -110,15 +127,18 @@ class ReservationClient:
         """Best effort: the 0-token usage.recorded settles the hold anyway."""
         url = f"{self.base}/{hold.reservation_id}/release"
         try:
-            status, body = await self._post(url, b"{}", user_token)
+            service_token = await self.tokens.token()
+            status, body = await self._post(url, b"{}", user_token, service_token)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("release of %s failed: %s", hold.reservation_id, exc)
             return
         if status >= 300:
             log.warning("release of %s answered %s %s", hold.reservation_id, status, body)
 
-    async def _post(self, url: str, payload: bytes, user_token: str) -> tuple[int, dict[str, Any]]:
-        headers = await self._headers(user_token)
+    async def _post(
+        self, url: str, payload: bytes, user_token: str, service_token: str
+    ) -> tuple[int, dict[str, Any]]:
+        headers = await self._headers(user_token, service_token)
         async with self.http.post(url, data=payload, headers=headers, timeout=self.timeout) as resp:
             raw = await resp.read()
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,7 +19,8 @@ __all__ = ["service_main"]
 
 def service_main(
     settings_factory: Callable[[], ServiceSettings],
-    app_factory: Callable[[ServiceSettings], FastAPI],
+    # Each service's create_app takes its own Settings subclass.
+    app_factory: Callable[[Any], FastAPI],
     service_dir: Path,
 ) -> None:
     parser = argparse.ArgumentParser(description="Run the service or its migrations.")

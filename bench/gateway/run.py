@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -34,7 +35,6 @@ from tollgate.shared.testing import SigningKey, free_port
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PATH = "/api/tokens/balance"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 AMQP_URL = os.environ.get(
     "BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate_test_gateway"
 )
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--priority",
         type=int,
@@ -159,11 +160,42 @@ def main() -> None:
         os.nice(-args.priority)  # inherited by the service, the gateway and wrk
     wrk = ensure_wrk()
 
+    # A Redis of the benchmark's own (same priority, no other suite's traffic), as a
+    # production gateway would have; BENCH_REDIS_URL points at another one instead.
+    redis_port = free_port()
+    redis_url = os.environ.get("BENCH_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
+    own_redis = None
+    if "BENCH_REDIS_URL" not in os.environ:
+        own_redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(0.5)
+    try:
+        measure(args, wrk, redis_url)
+    finally:
+        if own_redis is not None:
+            own_redis.terminate()
+            own_redis.wait(timeout=10)
+
+
+def measure(args: argparse.Namespace, wrk: str, redis_url: str) -> None:
     key = SigningKey()
     user = uuid.uuid4()
     token = key.mint(user, plan="enterprise")
     # A plan with room for the whole run: the limit is looked up and applied, never hit.
-    redis = Redis.from_url(REDIS_URL)  # sync client: set-up only
+    redis = Redis.from_url(redis_url)  # sync client: set-up only
     redis.hset(
         f"gw:pl:{user}",
         mapping={
@@ -179,7 +211,7 @@ def main() -> None:
         **os.environ,
         "TOLLGATE_ENV": "development",
         "LOG_LEVEL": "WARNING",
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "AMQP_URL": AMQP_URL,
         "JWKS_URL": service + "/.well-known/jwks.json",
         "AUTH_INTERNAL_URL": service,
@@ -203,19 +235,24 @@ def main() -> None:
         # Warm both paths (pools, JWKS, token cache, Lua script).
         run_wrk(wrk, gateway_url, token, 2, 8)
         run_wrk(wrk, direct_url, token, 2, 8)
-        results = {}
-        cpu_per_request = {}
-        for label, url in (("direct", direct_url), ("gateway", gateway_url)):
-            results[label, "paced"] = run_open_loop(url, token, args.seconds, args.rate)
-            groups = (svc.pid,) if label == "direct" else (svc.pid, gw.pid)
-            before = [cpu_seconds(g) for g in groups]
-            results[label, "max"] = run_wrk(wrk, url, token, args.seconds, args.connections)
-            used = [cpu_seconds(g) - b for g, b in zip(groups, before, strict=True)]
-            served = results[label, "max"]["rps"] * args.seconds
-            cpu_per_request[label] = [u / served * 1e6 for u in used]
+        rounds: list[dict[tuple[str, str], dict[str, float]]] = []
+        cpu: dict[str, list[float]] = {"service": [], "gateway": []}
+        for _ in range(args.rounds):
+            results: dict[tuple[str, str], dict[str, float]] = {}
+            # Direct and through the gateway back to back, so both see the same machine.
+            for label, url in (("direct", direct_url), ("gateway", gateway_url)):
+                results[label, "paced"] = run_open_loop(url, token, args.seconds, args.rate)
+            for label, url in (("direct", direct_url), ("gateway", gateway_url)):
+                groups = (svc.pid,) if label == "direct" else (gw.pid,)
+                before = [cpu_seconds(g) for g in groups]
+                results[label, "max"] = run_wrk(wrk, url, token, args.seconds, args.connections)
+                served = results[label, "max"]["rps"] * args.seconds
+                used = cpu_seconds(groups[0]) - before[0]
+                cpu["service" if label == "direct" else "gateway"].append(used / served * 1e6)
+            rounds.append(results)
     redis.delete(f"gw:pl:{user}")
 
-    def row(mode: str, title: str) -> str:
+    def row(results: dict[tuple[str, str], dict[str, float]], mode: str, title: str) -> str:
         d, g = results["direct", mode], results["gateway", mode]
         return (
             f"| {title} | {d['rps']:.0f} | {g['rps']:.0f} | {d['p50']:.2f} | {g['p50']:.2f} "
@@ -225,8 +262,8 @@ def main() -> None:
 
     load = os.getloadavg()
     print(
-        f"gateway workers: {args.workers}, {args.seconds}s per run, wrk 1 thread, "
-        f"{os.cpu_count()} CPUs, load average at the end {load[0]:.2f}, "
+        f"gateway workers: {args.workers}, {args.seconds}s per run, {args.rounds} round(s), "
+        f"wrk 1 thread, {os.cpu_count()} CPUs, load average at the end {load[0]:.2f}, "
         f"priority raised by {args.priority}\n"
     )
     print(
@@ -234,10 +271,12 @@ def main() -> None:
         "| direct p99 ms | gateway p99 ms | added p99 ms | gateway non-2xx |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(row("paced", f"open loop, {args.rate:.0f} req/s, one every {1000 / args.rate:.1f} ms"))
-    print(row("max", f"flat out, {args.connections} connections"))
-    service_cpu = cpu_per_request["direct"][0]
-    gateway_cpu = cpu_per_request["gateway"][1]
+    for i, results in enumerate(rounds, start=1):
+        print(row(results, "paced", f"{i}: open loop, {args.rate:.0f} req/s"))
+    for i, results in enumerate(rounds, start=1):
+        print(row(results, "max", f"{i}: flat out, {args.connections} connections"))
+    service_cpu = statistics.median(cpu["service"])
+    gateway_cpu = statistics.median(cpu["gateway"])
     print(
         f"\nCPU per request (flat out): service {service_cpu:.0f} us, "
         f"gateway {gateway_cpu:.0f} us -> about {1e6 / gateway_cpu:.0f} req/s per core "

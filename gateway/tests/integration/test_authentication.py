@@ -180,3 +180,25 @@ async def test_internal_and_unknown_routes_are_not_found(
             assert response.status == 404, path
             assert response.content_type == "application/problem+json"
     assert len(standin.seen) == before
+
+
+async def test_a_service_token_auth_stopped_accepting_is_renewed_once(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey, standin: StandIn
+) -> None:
+    def register_key() -> str:
+        key, user = generate_api_key(), uuid.uuid4()
+        standin.api_keys[key] = {
+            "active": True,
+            "key_id": str(uuid.uuid4()),
+            "user_id": str(user),
+            "scopes": [],
+            "access_token": signing_key.mint(user),
+            "expires_in": 900,
+        }
+        return key
+
+    async with http.get(gateway.url + PROTECTED, headers=bearer(register_key())) as response:
+        assert response.status == 200
+    standin.service_token = "rotated-service-token"  # auth restarted with new keys
+    async with http.get(gateway.url + PROTECTED, headers=bearer(register_key())) as response:
+        assert response.status == 200

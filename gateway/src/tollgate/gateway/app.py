@@ -61,6 +61,14 @@ _STARTED = web.RequestKey("started", float)
 _RATE_HEADERS = web.RequestKey("rate_headers", dict)
 
 
+class RenewableServiceToken(ServiceTokenClient):
+    """The shared client, plus a way to drop a token that auth has stopped accepting."""
+
+    def forget(self) -> None:
+        self._token = None
+        self._expires_at = 0.0
+
+
 @dataclass
 class Gateway:
     """Everything a request needs, built in the app's startup and closed at shutdown."""
@@ -72,7 +80,7 @@ class Gateway:
     internal_http: aiohttp.ClientSession
     redis: Redis
     verifier: JWKSVerifier
-    service_tokens: ServiceTokenClient
+    service_tokens: RenewableServiceToken
     api_keys: ApiKeyCache
     authenticator: Authenticator
     denylist: LocalDenylist
@@ -86,16 +94,22 @@ class Gateway:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def introspect(self, key: str) -> dict[str, object]:
-        token = await self.service_tokens.token()
-        async with self.internal_http.post(
-            self.settings.auth_internal_url.rstrip("/") + INTROSPECT_PATH,
-            json={"key": key},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=aiohttp.ClientTimeout(total=3),
-        ) as response:
-            response.raise_for_status()
-            body: dict[str, object] = await response.json()
-            return body
+        for attempt in (1, 2):
+            token = await self.service_tokens.token()
+            async with self.internal_http.post(
+                self.settings.auth_internal_url.rstrip("/") + INTROSPECT_PATH,
+                json={"key": key},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=aiohttp.ClientTimeout(total=3),
+            ) as response:
+                if response.status == 401 and attempt == 1:
+                    # Auth no longer takes our token (its keys rotated, it restarted): renew.
+                    self.service_tokens.forget()
+                    continue
+                response.raise_for_status()
+                body: dict[str, object] = await response.json()
+                return body
+        raise RuntimeError("unreachable")
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -337,7 +351,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         verifier = JWKSVerifier(
             settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
-        service_tokens = ServiceTokenClient(
+        service_tokens = RenewableServiceToken(
             settings.auth_internal_url,
             settings.client_id,
             settings.client_secret.get_secret_value(),

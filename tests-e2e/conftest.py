@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from devstack import SERVICES, Stack  # noqa: E402
+from standins import (  # noqa: E402
+    WEBHOOK_SECRET,
+    BackgroundLoop,
+    MailSink,
+    providers_file,
+    start_stripe,
+)
+
+sys.path.insert(0, str(ROOT / "services" / "llm-proxy" / "tests"))
+from llm_standins import FakeProvider  # noqa: E402
 
 VHOST = "tollgate_test_e2e"
 PASSWORD = "tollgate"
@@ -55,8 +67,26 @@ async def reset_state() -> None:
     reset_vhost()
 
 
+@dataclass
+class Outside:
+    """The stand-ins for what lies outside: a test reads what they saw."""
+
+    mail: MailSink
+    stripe: Any
+    llm: FakeProvider
+
+
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def outside_loop() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    outside_loop: BackgroundLoop, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     asyncio.run(reset_state())
     stack = Stack(
         port_offset=100,
@@ -64,8 +94,28 @@ def stack() -> Iterator[Stack]:
         vhost=VHOST,
         redis_db=int(test_redis_url("e2e").rsplit("/", 1)[1]),
         log_dir=ROOT / ".run" / "e2e-logs",
-        extra_env={"TOLLGATE_ENV": "test"},
     )
+    gateway = stack.url("gateway")
+    mail = MailSink()
+    mail.start()
+    stripe = start_stripe(outside_loop, f"{gateway}/api/billing/webhooks/stripe")
+    llm = FakeProvider("standin")
+    outside_loop.run(llm.start())
+    catalog = providers_file(tmp_path_factory.mktemp("llm"), llm.url)
+    stack.extra_env = {
+        "TOLLGATE_ENV": "test",
+        "AUTH_PUBLIC_URL": gateway,
+        "AUTH_SMTP_HOST": "127.0.0.1",
+        "AUTH_SMTP_PORT": str(mail.port),
+        "BILLING_STRIPE_API_KEY": "sk_test_e2e_standin",
+        "BILLING_STRIPE_API_BASE": stripe.url,
+        "BILLING_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+        "BILLING_STRIPE_PRICE_PRO": "price_pro_e2e",
+        "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise_e2e",
+        "LLM_PROXY_PROVIDERS_FILE": str(catalog),
+        "LLM_PROXY_USAGE_URL": stack.url("usage"),
+    }
+    stack.outside = Outside(mail, stripe, llm)  # type: ignore[attr-defined]
     stack.migrate()
     stack.start()
     try:
@@ -73,6 +123,12 @@ def stack() -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        mail.stop()
+
+
+@pytest.fixture(scope="session")
+def outside(stack: Stack) -> Outside:
+    return stack.outside  # type: ignore[attr-defined, no-any-return]
 
 
 @pytest.fixture

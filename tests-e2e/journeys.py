@@ -1,0 +1,79 @@
+"""Small builders the journeys share: people, and waiting for what travels by event."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+PASSWORD = "a long and unusual passphrase 42"
+
+
+@dataclass
+class Person:
+    email: str
+    access_token: str
+    refresh_token: str
+    user_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def register(gateway: httpx.AsyncClient, name: str = "Ada") -> Person:
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+    response = await gateway.post(
+        "/api/auth/register", json={"email": email, "password": PASSWORD, "name": name}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Person(email, body["access_token"], body["refresh_token"], body["user"]["id"])
+
+
+async def login(gateway: httpx.AsyncClient, email: str) -> Person:
+    response = await gateway.post(
+        "/api/auth/login-json", json={"email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Person(email, body["access_token"], body["refresh_token"], body["user"]["id"])
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    timeout: float = 20.0,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until its result satisfies ``until``: events take a moment."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout}s; last: {value!r}")
+        await asyncio.sleep(0.1)
+
+
+async def balance(gateway: httpx.AsyncClient, person: Person) -> dict[str, Any]:
+    response = await gateway.get("/api/tokens/balance", headers=person.headers)
+    if response.status_code != 200:
+        return {"status": response.status_code, "body": response.text}
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def funded(gateway: httpx.AsyncClient, person: Person) -> dict[str, Any]:
+    """The balance once the free allocation has arrived from the registration event."""
+    return await eventually(
+        lambda: balance(gateway, person),
+        lambda b: int(b.get("allocation") or 0) > 0,
+        what="free allocation",
+    )

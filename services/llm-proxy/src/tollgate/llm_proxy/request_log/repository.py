@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ class RequestLogRepository:
 
     async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
         """Insert calls; returns the request ids that were not logged before."""
-        table = RequestLog.__table__
+        table = cast(Table, RequestLog.__table__)
         # Core, not ORM, insert: this runs for every proxied call.
         # Executed as "many" so the statement compiles once, whatever the batch size.
         inserted = await self.session.execute(

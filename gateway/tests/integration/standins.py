@@ -85,6 +85,45 @@ def build(standin: StandIn) -> web.Application:
         standin.introspections.append(key)
         return web.json_response(standin.api_keys.get(key, {"active": False}))
 
+    async def chat(request: web.Request) -> web.StreamResponse:
+        """Just enough of OpenAI's chat completions for the official SDK."""
+        body = await request.json()
+        standin.seen.append(
+            {
+                "method": "POST",
+                "path": request.path,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+            }
+        )
+        base = {"id": "chatcmpl-1", "created": 0, "model": body["model"]}
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "hello"},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+                },
+                headers={"X-Tollgate-Tokens-Remaining": "99996"},
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for word in ("hel", "lo"):
+            chunk = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(standin.openapi)
 
@@ -96,6 +135,7 @@ def build(standin: StandIn) -> web.Application:
     app.router.add_post("/internal/service-token", service_token)
     app.router.add_post("/internal/api-keys/introspect", introspect)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_post("/v1/chat/completions", chat)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

@@ -136,3 +136,22 @@ async def test_auth_endpoints_are_limited_per_client_address(
     assert statuses[:limit] == [200] * limit
     assert statuses[-1] == 429
     assert "Retry-After" in last_headers
+
+
+async def test_an_organization_plan_applies_to_its_members(
+    gateway: RunningGateway,
+    http: aiohttp.ClientSession,
+    signing_key: SigningKey,
+    publish: Publish,
+) -> None:
+    org = uuid.uuid4()
+    member = signing_key.mint(plan="free", org=org)
+    event = plan_changed(org, "enterprise", sequence=1)
+    await publish(event.model_copy(update={"user_id": uuid.uuid4(), "org_id": org}))
+    enterprise = str(limits_for("enterprise")["requests_per_minute"])
+
+    async def raised() -> bool:
+        async with http.get(gateway.url + "/api/tokens/balance", headers=bearer(member)) as r:
+            return r.headers["X-RateLimit-Limit"] == enterprise
+
+    await eventually(raised, within=2.0)

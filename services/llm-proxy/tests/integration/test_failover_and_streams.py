@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from conftest import Stack
-from helpers import chat, logged, read_sse, streamed_text
+from llm_helpers import chat, logged, read_sse, streamed_text
+from llm_stack import Stack
 
 
 async def test_a_failing_first_deployment_fails_over_to_the_next(fresh: Stack) -> None:

@@ -8,8 +8,8 @@ import uuid
 from collections import Counter
 
 import httpx
-from conftest import Stack
-from helpers import chat
+from llm_helpers import chat
+from llm_stack import Stack
 
 # (name, model, stream, directives); weights below keep failures frequent but not dominant.
 SCENARIOS = [

@@ -6,7 +6,7 @@ import uuid
 
 import openai
 import pytest
-from conftest import Stack
+from llm_stack import Stack
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from conftest import Stack
-from helpers import chat, logged
+from llm_helpers import chat, logged
+from llm_stack import Stack
 
 from tollgate.llm_proxy.request_log.service import CallRecord
 from tollgate.shared.testing import free_port

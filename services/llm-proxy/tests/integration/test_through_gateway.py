@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 from aiohttp import web
-from conftest import AMQP_URL, Stack
+from llm_stack import AMQP_URL, Stack
 from pydantic import SecretStr
 
 from tollgate.gateway.app import create_app as create_gateway

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Stack
-from helpers import chat, logged
+from llm_helpers import chat, logged
+from llm_stack import Stack
 
 
 async def test_an_empty_balance_gets_402_and_the_upstream_is_never_called(fresh: Stack) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from conftest import Stack
-from helpers import chat, logged
+from llm_helpers import chat, logged
+from llm_stack import Stack
 
 from tollgate.shared.messaging import Broker
 from tollgate.shared.messaging.events import UserDeleted, make_envelope

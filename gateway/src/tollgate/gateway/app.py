@@ -42,6 +42,7 @@ from tollgate.gateway.proxy import Upstreams, request_headers
 from tollgate.gateway.revocations import LocalDenylist, PlanLimitStore, RevocationStore
 from tollgate.gateway.routing import Route, RouteTable
 from tollgate.gateway.script_channel import ScriptChannel
+from tollgate.shared.logs import request_id_var
 from tollgate.shared.messaging.broker import Broker
 from tollgate.shared.security import JWKSVerifier
 from tollgate.shared.service_tokens import ServiceTokenClient
@@ -117,6 +118,8 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 async def proxy(request: web.Request) -> web.StreamResponse:
     request[_STARTED] = time.perf_counter()
+    # Log lines of this request carry its id (the connection's task serves many requests).
+    request_id_var.set(request_id(request))
     gw: Gateway = request.app[GATEWAY]
     path = request.path
     try:

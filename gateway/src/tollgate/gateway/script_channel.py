@@ -112,8 +112,10 @@ class ScriptChannel:
         protocol = await self._connected()
         sha = self._shas.get(script)
         if sha is None:
-            sha = await self._call(protocol, _frame("SCRIPT", "LOAD", script))
-            self._shas[script] = sha
+            loaded = await self._call(protocol, _frame("SCRIPT", "LOAD", script))
+            if not isinstance(loaded, bytes):
+                raise RedisUnavailable(f"script not loaded: {loaded}")
+            sha = self._shas[script] = loaded
         reply = await self._call(protocol, _frame("EVALSHA", sha, len(keys), *keys, *args))
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
             del self._shas[script]  # Redis restarted and forgot it

@@ -1,6 +1,7 @@
 """Usage service throughput on this machine, against the real database and broker.
 
     .venv/bin/python bench/usage/run.py [--pairs 4000] [--events 20000] [--accounts 200]
+                                        [--concurrency 64] [--workers 1]
 
 Runs the usage service as its own process (``python -m tollgate.usage``: uvicorn
 on uvloop, the production entry point) on a free port, serves a JWKS for it, and
@@ -119,6 +120,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="USAGE_WORKERS processes")
     args = parser.parse_args()
 
     db_url, amqp_url = test_database_url("usage"), test_amqp_url("usage")
@@ -134,6 +136,7 @@ async def main() -> None:
             "JWKS_URL": jwks_url,
             "USAGE_PORT": str(free_port()),
             "LOG_LEVEL": "WARNING",
+            "USAGE_WORKERS": str(args.workers),
         }
         service = Service(env, int(env["USAGE_PORT"]))
         engine = create_async_engine(db_url)
@@ -155,6 +158,7 @@ async def main() -> None:
             await service.stop()
     p50 = statistics.median(latencies) * 1000
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
+    print(f"usage workers: {args.workers}, client concurrency: {args.concurrency}")
     print(f"reservation create+commit pairs/s: {pair_rate:,.0f}")
     print(f"  reservation POST latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"usage.recorded events ingested/s:  {event_rate:,.0f}")

@@ -9,6 +9,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="USAGE_", env_file=".env", extra="ignore")
 
     port: int = 8003
+    # Processes serving the port; each runs its own consumers and sweeper.
+    workers: int = 1
     database_url: str = "postgresql+asyncpg://tollgate_usage:tollgate@127.0.0.1:5432/usage"
     client_id: str = "usage"
     client_secret: SecretStr = SecretStr("changeme")

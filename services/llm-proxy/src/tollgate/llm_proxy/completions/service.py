@@ -70,6 +70,8 @@ class CompletionService:
     tasks: set[asyncio.Task[None]]
 
     async def run(self, call: Call, requested_max_tokens: int | None) -> Response:
+        if not any(self.upstreams.supports(d, call.endpoint) for d in call.model.deployments):
+            raise InvalidRequest(f"{call.model.id} is not offered for this endpoint", param="model")
         call.hold = await self.reservations.reserve(
             user_token=call.principal.token,
             request_id=call.request_id,
@@ -108,13 +110,8 @@ class CompletionService:
         await asyncio.shield(self.recorder.record(record))
 
     async def _call_upstream(self, call: Call) -> Response:
-        candidates = [
-            d
-            for d in self.health.order(call.model.deployments)
-            if self.upstreams.supports(d, call.endpoint)
-        ]
-        if not candidates:
-            raise InvalidRequest(f"{call.model.id} does not offer this endpoint")
+        supported = [d for d in call.model.deployments if self.upstreams.supports(d, call.endpoint)]
+        candidates = self.health.order(supported)
         last: RetryableFailure | None = None
         for deployment in candidates[: self.settings.max_attempts]:
             call.attempts += 1

@@ -226,3 +226,27 @@ async def test_plan_grants_keep_working_once_postgres_switches_to_a_generic_plan
 
     made = await usage.db(grant_many)  # type: ignore[arg-type]
     assert [m is not None for m in made] == [True, False] * 8
+
+
+async def test_a_cancellation_grants_nothing_new_and_keeps_the_current_allocation(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    start = now().replace(microsecond=0)
+    await usage.publish(subscription_changed(user, sequence=1, period_start=start))
+    await usage.publish(
+        subscription_changed(
+            user,
+            sequence=2,
+            status="canceled",
+            plan="pro",
+            period_start=start + timedelta(days=30),
+        )
+    )
+
+    async def canceled() -> bool:
+        return await sequence_of(usage, user) == 2
+
+    await eventually(canceled)
+    assert await plan_grants(usage, user) == [(5_000_000, start)]
+    assert (await usage.balance(usage.user_token(user)))["available"] == 5_000_000

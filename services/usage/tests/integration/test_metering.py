@@ -191,3 +191,64 @@ async def test_a_late_event_is_booked_to_the_day_the_call_happened(usage: Usage)
     )
     days = [(r.day, r.total_tokens) for r in rows]
     assert days == [(started.date(), 15)]
+
+
+async def test_usage_for_an_expired_hold_is_still_charged_but_the_hold_stays_expired(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    token = usage.user_token(user)
+    hold = (
+        await usage.reserve(token, prompt_tokens=1_000, max_completion_tokens=0, ttl_seconds=1)
+    ).json()
+
+    async def expired() -> bool:
+        return await hold_status(usage, hold["reservation_id"]) == "expired"
+
+    await eventually(expired, timeout=5)
+    event = usage_recorded(
+        user,
+        reservation_id=uuid.UUID(hold["reservation_id"]),
+        prompt_tokens=1_000,
+        completion_tokens=0,
+    )
+    await usage.publish(event)
+
+    row = await eventually(lambda: recorded(usage, event.request_id))
+    assert row.charged_tokens == 1_000
+    assert await hold_status(usage, hold["reservation_id"]) == "expired"
+    assert (await usage.balance(token))["available"] == 9_000
+
+
+async def test_unreserved_usage_of_a_sub_user_is_charged_to_the_parent(usage: Usage) -> None:
+    from tollgate.shared.messaging.events import UserRegistered
+    from tollgate.usage.models import Member
+
+    parent, child = uuid.uuid4(), uuid.uuid4()
+    await usage.publish(UserRegistered(user_id=parent, email="p3@example.com"))
+    await usage.publish(
+        UserRegistered(user_id=child, email="c3@example.com", parent_user_id=parent)
+    )
+    await eventually(lambda: usage.db(lambda s: s.get(Member, (parent, child))))
+    event = usage_recorded(child, prompt_tokens=300, completion_tokens=0)
+    await usage.publish(event)
+
+    row = await eventually(lambda: recorded(usage, event.request_id))
+    assert row.account_id == parent
+    assert await spent(usage, parent) == 300
+
+
+async def test_deleting_a_user_releases_their_open_holds(usage: Usage) -> None:
+    from tollgate.shared.messaging.events import UserDeleted
+
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    hold = (await usage.reserve(usage.user_token(user), prompt_tokens=500)).json()
+
+    await usage.publish(UserDeleted(user_id=user))
+
+    async def released() -> bool:
+        return await hold_status(usage, hold["reservation_id"]) == "released"
+
+    await eventually(released)

@@ -137,3 +137,42 @@ async def test_every_replica_refuses_a_revoked_session_whichever_consumed_the_ev
 
 async def consuming(running: RunningGateway) -> bool:
     return running.state.consumer._channel is not None
+
+
+async def test_an_api_key_survives_a_password_change_that_revokes_the_users_sessions(
+    gateway: RunningGateway,
+    http: aiohttp.ClientSession,
+    signing_key: SigningKey,
+    standin: StandIn,
+    publish: Publish,
+) -> None:
+    key, key_id, user = generate_api_key(), uuid.uuid4(), uuid.uuid4()
+    answer = {
+        "active": True,
+        "key_id": str(key_id),
+        "user_id": str(user),
+        "scopes": [],
+        "expires_in": 900,
+    }
+    standin.api_keys[key] = {
+        **answer,
+        "access_token": signing_key.mint(user, api_key_id=str(key_id), iat=int(time.time()) - 60),
+    }
+    session_token = signing_key.mint(user, iat=int(time.time()) - 60)
+    url = gateway.url + PROTECTED
+    assert await status_of(http, url, bearer(key)) == 200
+    asked = standin.introspections.count(key)
+
+    await publish(SessionsRevoked(user_id=user, session_id=None, not_before=datetime.now(UTC)))
+
+    async def session_refused() -> bool:
+        return await status_of(http, url, bearer(session_token)) == 401
+
+    await eventually(session_refused, within=1.0)
+    # Auth would mint a fresh token for the key at the next introspection.
+    standin.api_keys[key] = {
+        **answer,
+        "access_token": signing_key.mint(user, api_key_id=str(key_id), iat=int(time.time()) + 1),
+    }
+    assert await status_of(http, url, bearer(key)) == 200
+    assert standin.introspections.count(key) == asked + 1

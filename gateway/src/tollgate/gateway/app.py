@@ -139,10 +139,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             if route.route_class == "auth":
                 await _admit_ip(gw, request, ip)
         else:
-            caller = await gw.authenticator.authenticate(
-                request.headers.get("Authorization"), request.headers.get("X-API-Key")
-            )
-            await _admit(gw, request, caller, route.route_class)
+            caller = await _admitted_caller(gw, request, route.route_class)
             authorization = "Bearer " + caller.token
         try:
             body = await request.read() if request.body_exists else None
@@ -201,8 +198,22 @@ def _forwarded_for(request: web.Request, ip: str, trusted_hops: int) -> str:
     return ip
 
 
-async def _admit(gw: Gateway, request: web.Request, caller: Caller, route_class: str) -> None:
+async def _admitted_caller(gw: Gateway, request: web.Request, route_class: str) -> Caller:
+    authorization = request.headers.get("Authorization")
+    api_key = request.headers.get("X-API-Key")
+    caller = await gw.authenticator.authenticate(authorization, api_key)
     decision = await gw.admission.admit(caller, route_class)
+    if decision.revoked and caller.api_key_id is not None:
+        # A user-wide revocation (password change) also refuses the JWT cached for an
+        # API key; the key itself may still be good, so ask auth again, once.
+        gw.api_keys.evict_key_id(caller.api_key_id)
+        caller = await gw.authenticator.authenticate(authorization, api_key)
+        decision = await gw.admission.admit(caller, route_class)
+    _check(request, decision, route_class)
+    return caller
+
+
+def _check(request: web.Request, decision: Decision, route_class: str) -> None:
     if decision.revoked:
         RATE_LIMIT_DECISIONS.labels(route_class, "revoked").inc()
         raise Unauthorized(

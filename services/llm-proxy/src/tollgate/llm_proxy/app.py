@@ -16,6 +16,7 @@ from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.errors import install_openai_errors
 from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
 from tollgate.llm_proxy.models import messaging
+from tollgate.llm_proxy.openapi import describe_request_bodies
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         otlp_endpoint=settings.otlp_endpoint,
     )
     install_openai_errors(app)
+    describe_request_bodies(app)
     for prefix in ("/v1", "/api/llm"):
         app.include_router(completions_router, prefix=prefix)
         app.include_router(catalog_router, prefix=prefix)

@@ -19,6 +19,7 @@ from tollgate.llm_proxy.completions.schemas import (
 from tollgate.llm_proxy.deps import CatalogDep, CompletionsDep, SettingsDep
 from tollgate.llm_proxy.errors import InvalidRequest, ModelNotAllowed, ModelNotFound
 from tollgate.llm_proxy.metering.tokens import counter_for
+from tollgate.llm_proxy.openapi import body_of
 from tollgate.shared.errors import PayloadTooLarge
 from tollgate.shared.logs import request_id_var
 from tollgate.shared.security import CurrentUser, Principal
@@ -99,7 +100,7 @@ def _call(
     )
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=body_of(ChatCompletionRequest))
 async def chat_completions(
     request: Request,
     principal: CurrentUser,
@@ -126,7 +127,7 @@ async def chat_completions(
     return response
 
 
-@router.post("/completions")
+@router.post("/completions", openapi_extra=body_of(CompletionRequest))
 async def completions(
     request: Request,
     principal: CurrentUser,
@@ -154,7 +155,7 @@ async def completions(
     return response
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=body_of(EmbeddingRequest))
 async def embeddings(
     request: Request,
     principal: CurrentUser,

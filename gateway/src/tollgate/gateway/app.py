@@ -215,7 +215,7 @@ async def _admitted_caller(gw: Gateway, request: web.Request, route_class: str) 
 
 def _check(request: web.Request, decision: Decision, route_class: str) -> None:
     if decision.revoked:
-        RATE_LIMIT_DECISIONS.labels(route_class, "revoked").inc()
+        _decisions(route_class, "revoked").inc()
         raise Unauthorized(
             "This session has been revoked; sign in again", type_slug="token-revoked"
         )
@@ -225,7 +225,7 @@ def _check(request: web.Request, decision: Decision, route_class: str) -> None:
 async def _admit_ip(gw: Gateway, request: web.Request, ip: str) -> None:
     decision = await gw.admission.admit_ip(ip)
     if decision is None:
-        RATE_LIMIT_DECISIONS.labels("auth", "unavailable").inc()
+        _decisions("auth", "unavailable").inc()
         # Fail closed: without shared counters, password guessing would be unthrottled.
         raise ServiceUnavailable(
             "Sign-in is briefly unavailable; try again shortly", headers={"Retry-After": "5"}
@@ -237,7 +237,7 @@ def _record(request: web.Request, decision: Decision, route_class: str) -> None:
     outcome = "allowed" if decision.allowed else "limited"
     if decision.degraded:
         outcome += "-local"
-    RATE_LIMIT_DECISIONS.labels(route_class, outcome).inc()
+    _decisions(route_class, outcome).inc()
     request[_RATE_HEADERS] = decision.headers()
     if not decision.allowed:
         raise TooManyRequests(
@@ -268,6 +268,12 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
 @functools.cache
 def _latency(method: str, label: str) -> Histogram:
     child: Histogram = LATENCY.labels("gateway", method, label)
+    return child
+
+
+@functools.cache
+def _decisions(route_class: str, outcome: str) -> Counter:
+    child: Counter = RATE_LIMIT_DECISIONS.labels(route_class, outcome)
     return child
 
 

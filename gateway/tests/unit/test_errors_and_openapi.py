@@ -21,6 +21,15 @@ def test_api_errors_are_problem_json_and_v1_errors_openai_shaped() -> None:
     assert openai.headers["Retry-After"] == "3"
 
 
+def test_cors_origins_read_as_a_comma_list_or_a_json_list() -> None:
+    assert Settings(cors_origins="https://a.example, https://b.example/").cors_origins == [
+        "https://a.example",
+        "https://b.example",
+    ]
+    assert Settings(cors_origins='["https://a.example"]').cors_origins == ["https://a.example"]
+    assert Settings(cors_origins="[]").cors_origins == []
+
+
 def test_cors_wildcard_with_credentials_refuses_to_start() -> None:
     with pytest.raises(ValueError, match="credentials"):
         Settings(cors_origins="*", cors_allow_credentials=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -121,8 +122,11 @@ class Settings(ServiceSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
+        """Comma-separated (``https://a,https://b``) or a JSON list (``["https://a"]``)."""
         if isinstance(value, str):
-            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            return [str(o).strip().rstrip("/") for o in items if str(o).strip()]
         return value
 
     @model_validator(mode="after")

@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from redis.asyncio import Redis
 
-from tests.integration.conftest import RunningGateway, bearer, eventually
+from tests.integration.conftest import (
+    RunningGateway,
+    bearer,
+    eventually,
+    gateway_settings,
+    run_gateway,
+)
+from tests.integration.standins import StandIn
 from tollgate.gateway import redis_keys
 from tollgate.shared.messaging.events import EventData, SubscriptionChanged
 from tollgate.shared.plans import limits_for
@@ -47,6 +54,26 @@ async def test_concurrent_requests_beyond_the_limit_are_refused_exactly(
     statuses = await asyncio.gather(*(call() for _ in range(FREE_LLM + 5)))
     assert statuses.count(200) == FREE_LLM
     assert statuses.count(429) == 5
+
+
+async def test_two_replicas_share_one_budget(
+    gateway: RunningGateway,
+    http: aiohttp.ClientSession,
+    signing_key: SigningKey,
+    standin: StandIn,
+    jwks_url: str,
+) -> None:
+    token = signing_key.mint(plan="free")
+    async with run_gateway(gateway_settings(standin.url, jwks_url)) as replica:
+
+        async def call(url: str) -> int:
+            async with http.get(url + "/v1/models", headers=bearer(token)) as response:
+                return response.status
+
+        urls = [gateway.url, replica.url] * (FREE_LLM // 2 + 3)
+        statuses = await asyncio.gather(*(call(u) for u in urls))
+    assert statuses.count(200) == FREE_LLM
+    assert statuses.count(429) == len(urls) - FREE_LLM
 
 
 async def test_limit_headers_count_down_and_a_refusal_says_when_to_retry(

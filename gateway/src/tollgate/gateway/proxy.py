@@ -45,6 +45,7 @@ HOP_BY_HOP = frozenset(
 _REPLACED_ON_REQUEST = HOP_BY_HOP | {
     "host",
     "content-length",
+    "expect",  # answered at the edge; the body is already read when we forward
     "authorization",
     "x-api-key",
     "x-request-id",

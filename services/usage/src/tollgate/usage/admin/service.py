@@ -16,7 +16,7 @@ from tollgate.usage.analytics.schemas import (
     AdminStatsOut,
     GrantOut,
 )
-from tollgate.usage.analytics.service import _stats_row, check_range
+from tollgate.usage.analytics.service import check_range, stats_row
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger import repository as ledger
 
@@ -67,8 +67,8 @@ async def usage_stats(
     return AdminStatsOut(
         start=start,
         end=end,
-        totals=_stats_row("total", totals),
-        by_model=[_stats_row(str(r.key), r) for r in by_model],
+        totals=stats_row("total", totals),
+        by_model=[stats_row(str(r.key), r) for r in by_model],
         top_accounts=[
             AccountTotal(
                 account_id=a.account_id,

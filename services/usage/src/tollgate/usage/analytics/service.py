@@ -144,7 +144,7 @@ def check_range(
     return start, end
 
 
-def _stats_row(key: str, row: Any) -> StatsRow:
+def stats_row(key: str, row: Any) -> StatsRow:
     return StatsRow(
         key=key,
         requests=int(row.requests),
@@ -171,8 +171,8 @@ async def stats(
         group_by=group_by,
         start=start,
         end=end,
-        items=[_stats_row(str(r.key), r) for r in rows],
-        totals=_stats_row("total", totals),
+        items=[stats_row(str(r.key), r) for r in rows],
+        totals=stats_row("total", totals),
     )
 
 

@@ -18,18 +18,27 @@ from tollgate.usage.models import Account, Grant, Hold, LedgerEntry, Member
 HELD: ColumnClause[str] = literal_column("'held'", String())
 
 __all__ = [
+    "HELD",
     "active_hold_total",
     "apply_draws",
+    "balance_totals",
     "create_account",
+    "enlarge_grant",
+    "expire_holds",
     "find_hold",
+    "get_account",
     "grants_since",
     "insert_grant",
     "insert_hold",
+    "list_grants",
     "lock_account",
     "lock_hold",
     "member",
     "member_spent",
     "overlapping_plan_grant",
+    "requests_since",
+    "settle_hold",
+    "sub_user_parent",
 ]
 
 

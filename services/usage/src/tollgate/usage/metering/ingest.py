@@ -57,12 +57,14 @@ class UsageIngestor(Consumer):
         await super().start()
 
     async def stop(self) -> None:
-        await super().stop()
+        # Worker first: whatever it has not acked is redelivered when the channel
+        # closes, and the inbox drops what its last transaction already applied.
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        await super().stop()
 
     def _callback(self, sub: Subscription) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:

@@ -1,0 +1,109 @@
+"""Failure drills: parts of the system die mid-traffic; afterwards no token is lost or
+counted twice, no hold stays open, and every outbox has drained.
+
+Bounded: a few dozen calls on loopback, each drill under a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import httpx
+from devstack import Stack
+from journeys import Person, balance, eventually, funded, register
+
+
+async def burst(gateway: httpx.AsyncClient, person: Person, calls: int) -> list[int]:
+    async def one(i: int) -> int:
+        try:
+            response = await gateway.post(
+                "/v1/chat/completions",
+                headers=person.headers,
+                json={
+                    "model": "gpt-4o-mini",
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": f"call {i} [[words:5]] [[acct:{person.user_id}]]",
+                        }
+                    ],
+                    "max_tokens": 16,
+                },
+            )
+        except httpx.HTTPError:
+            return 0
+        if response.status_code >= 500:
+            failures.append(response.text[:300])
+        return response.status_code
+
+    statuses: list[int] = []
+    failures: list[str] = []
+    for start in range(0, calls, 10):  # waves of ten, so the kill lands mid-burst
+        statuses += await asyncio.gather(*(one(i) for i in range(start, min(calls, start + 10))))
+        await asyncio.sleep(0.1)
+    print("failures:", failures[:3])
+    return statuses
+
+
+async def outboxes_drained(stack: Stack) -> bool:
+    async with httpx.AsyncClient() as client:
+        for name in ("auth", "billing", "usage", "llm-proxy"):
+            report = (await client.get(f"{stack.url(name)}/readyz")).json()
+            if "0 event(s) waiting" not in str(report["checks"].get("broker")):
+                return False
+    return True
+
+
+async def settled_exactly(gateway: httpx.AsyncClient, person: Person, outside: object) -> None:
+    produced = outside.llm.produced[person.user_id]  # type: ignore[attr-defined]
+    final = await eventually(
+        lambda: balance(gateway, person),
+        lambda b: b.get("used_this_period") == produced.total and b.get("reserved") == 0,
+        timeout=45,
+        what=f"ledger equal to upstream-reported {produced.total} tokens",
+    )
+    assert final["available"] == final["allocation"] - produced.total
+
+
+async def test_usage_killed_mid_burst_loses_and_doubles_nothing(
+    stack: Stack, gateway: httpx.AsyncClient, outside: object
+) -> None:
+    person = await register(gateway, "Edsger")
+    await funded(gateway, person)
+
+    async def kill_and_restart() -> None:
+        await asyncio.sleep(0.4)
+        stack.kill("usage")
+        await asyncio.sleep(1.5)
+        stack.restart("usage")
+
+    statuses, _ = await asyncio.gather(burst(gateway, person, 60), kill_and_restart())
+    await asyncio.to_thread(stack.wait_ready, 60)
+    assert statuses.count(200) > 0
+    assert 500 not in statuses  # failures are 402/502/503, never an unhandled error
+
+    await settled_exactly(gateway, person, outside)
+    await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")
+
+
+async def test_the_broker_restarting_mid_traffic_delays_but_loses_nothing(
+    stack: Stack, gateway: httpx.AsyncClient, outside: object
+) -> None:
+    person = await register(gateway, "Barbara")
+    await funded(gateway, person)
+
+    async def bounce_broker() -> None:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(subprocess.run, ["rabbitmqctl", "-q", "stop_app"], check=True)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(subprocess.run, ["rabbitmqctl", "-q", "start_app"], check=True)
+
+    statuses, _ = await asyncio.gather(burst(gateway, person, 40), bounce_broker())
+    assert 500 not in statuses
+
+    await asyncio.to_thread(stack.wait_ready, 60)
+    after = await burst(gateway, person, 5)
+    assert after == [200] * 5  # the system is whole again once the broker is back
+    await settled_exactly(gateway, person, outside)
+    await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")

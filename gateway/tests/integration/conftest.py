@@ -92,6 +92,20 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 1.0) 
         await asyncio.sleep(0.02)
 
 
+async def patiently(connect: Callable[[], Awaitable[None]], within: float = 30.0) -> None:
+    """Other suites on this machine stop RabbitMQ for their failure drills: wait it out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            await connect()
+            return
+        except ConnectionError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def signing_key() -> SigningKey:
     return SigningKey()
@@ -123,9 +137,9 @@ async def redis() -> AsyncIterator[Redis]:
 async def gateway(
     standin: standins.StandIn, jwks_url: str, redis: Redis
 ) -> AsyncIterator[RunningGateway]:
-    await delete_queues(AMQP_URL, [queue_name(t) for t in EVENT_TYPES])
+    await patiently(lambda: delete_queues(AMQP_URL, [queue_name(t) for t in EVENT_TYPES]))
     async with run_gateway(gateway_settings(standin.url, jwks_url)) as running:
-        await eventually(lambda: _consuming(running), within=10)
+        await eventually(lambda: _consuming(running), within=30)
         yield running
 
 
@@ -142,7 +156,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture(scope="session")
 async def broker() -> AsyncIterator[Broker]:
     broker = Broker(AMQP_URL)
-    await broker.connect()
+    await patiently(broker.connect)
     yield broker
     await broker.close()
 

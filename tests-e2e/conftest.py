@@ -20,6 +20,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tollgate.llm_proxy.standin import FakeProvider
 from tollgate.shared.testing import reset_database, test_redis_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +35,6 @@ from standins import (  # noqa: E402
     start_stripe,
 )
 
-sys.path.insert(0, str(ROOT / "services" / "llm-proxy" / "tests"))
-from llm_standins import FakeProvider  # noqa: E402
 
 VHOST = "tollgate_test_e2e"
 PASSWORD = "tollgate"

@@ -35,7 +35,6 @@ from standins import (  # noqa: E402
     start_stripe,
 )
 
-
 VHOST = "tollgate_test_e2e"
 PASSWORD = "tollgate"
 

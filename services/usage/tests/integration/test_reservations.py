@@ -181,3 +181,17 @@ async def test_bad_reservation_input_is_refused_and_holds_nothing(usage: Usage) 
         lambda s: s.scalars(select(Hold).where(Hold.user_id == user))  # type: ignore[arg-type,return-value]
     )
     assert list(holds) == []
+
+
+async def test_an_expired_service_token_is_refused(usage: Usage) -> None:
+    token = usage.user_token(uuid.uuid4())
+    expired = usage.key.mint("service:llm-proxy", typ="service", ttl=-120)
+
+    response = await usage.http.post(
+        "/internal/reservations",
+        json={"request_id": "r-expired", "model": "m", "prompt_tokens": 1},
+        headers={"Authorization": f"Bearer {expired}", "X-User-Token": token},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["type"].endswith("token-expired")

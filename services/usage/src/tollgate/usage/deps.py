@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from tollgate.shared.errors import Forbidden, Unauthorized
-from tollgate.shared.security import JWKSVerifier, Principal, ServiceCaller
+from tollgate.shared.security import JWKSVerifier, Principal, bearer_token
 from tollgate.usage.config import Settings
 
 __all__ = ["ReservationCaller", "SettingsDep"]
@@ -21,8 +22,31 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+# Verified service tokens by their text, until they expire: llm-proxy sends the same
+# token on every call for minutes, and one signature check per call is enough.
+_SERVICE_CACHE_SIZE = 256
+
+
+async def calling_service(request: Request) -> Principal:
+    token = bearer_token(request)
+    cache: dict[str, Principal] = request.app.state.__dict__.setdefault("service_principals", {})
+    principal = cache.get(token)
+    if principal is not None and principal.exp > time.time():
+        return principal
+    verifier: JWKSVerifier = request.app.state.jwt_verifier
+    principal = await verifier.verify(token)
+    if principal.typ != "service":
+        raise Forbidden("Internal route: a service token is required")
+    if len(cache) >= _SERVICE_CACHE_SIZE:
+        cache.clear()
+    cache[token] = principal
+    return principal
+
+
 async def reservation_caller(
-    request: Request, service: ServiceCaller, settings: SettingsDep
+    request: Request,
+    settings: SettingsDep,
+    service: Annotated[Principal, Depends(calling_service)],
 ) -> Principal:
     """The user a service acts for: its token in Authorization, the user's in X-User-Token."""
     if str(service.sub) not in settings.reservation_client_subjects:

@@ -42,7 +42,13 @@ async def reserve(
     account = spender.account
     await ensure_current_period(session, account, now)
     limits = account_limits(account)
-    await _check_daily_requests(session, account.id, user_id, limits.get("daily_requests"), now)
+    try:
+        await _check_daily_requests(session, account.id, user_id, limits.get("daily_requests"), now)
+    except TooManyRequests:
+        existing = await repo.find_hold(session, request.request_id)
+        if existing is not None:
+            return await _replay(session, existing, user_id)
+        raise
 
     balance = await available(session, account.id, now)
     room = balance.available

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from builders import subscription_changed
-from conftest import Usage, eventually, now
 from sqlalchemy import select
+from usage_builders import subscription_changed
+from usage_harness import Usage, eventually, now
 
 from tollgate.shared.messaging.events import (
     OrgMemberAdded,
@@ -136,7 +136,7 @@ async def test_a_removed_member_spends_from_their_own_account_again(usage: Usage
 async def test_deleting_a_user_erases_their_usage_but_keeps_anonymous_totals(
     usage: Usage,
 ) -> None:
-    from builders import usage_recorded
+    from usage_builders import usage_recorded
 
     user = uuid.uuid4()
     event = usage_recorded(user, prompt_tokens=70, completion_tokens=30)

@@ -10,10 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import aio_pika
-from builders import usage_recorded
-from conftest import AMQP_URL, Usage, eventually, now
 from sqlalchemy import func, select
-from test_reservations import give_plan
+from usage_builders import usage_recorded
+from usage_harness import AMQP_URL, Usage, eventually, give_plan, now
 
 from tollgate.shared.messaging import EXCHANGE
 from tollgate.usage.models import Grant, UsageRecord

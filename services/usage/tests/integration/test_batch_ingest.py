@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from builders import usage_recorded
-from conftest import Usage, eventually
 from sqlalchemy import func, select
-from test_metering import spent
-from test_reservations import give_plan
+from usage_builders import usage_recorded
+from usage_harness import Usage, eventually, give_plan, spent
 
 from tollgate.shared.messaging import make_envelope
 from tollgate.usage.metering.batch import apply_usage_batch

@@ -6,10 +6,9 @@ import asyncio
 import random
 import uuid
 
-from builders import usage_recorded
-from conftest import Usage, eventually
 from sqlalchemy import func, select
-from test_reservations import give_plan
+from usage_builders import usage_recorded
+from usage_harness import Usage, eventually, give_plan
 
 from tollgate.usage.models import Grant, Hold, LedgerEntry, UsageRecord
 

@@ -7,37 +7,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from builders import usage_recorded
-from conftest import Usage, eventually, now
 from sqlalchemy import func, select
-from test_reservations import give_plan
+from usage_builders import usage_recorded
+from usage_harness import Usage, eventually, give_plan, hold_status, now, recorded, spent
 
 from tollgate.shared.messaging import make_envelope
-from tollgate.usage.models import DailyUsage, Grant, Hold, LedgerEntry, UsageRecord
-
-
-async def hold_status(usage: Usage, hold_id: str) -> str:
-    hold = await usage.db(lambda s: s.get(Hold, uuid.UUID(hold_id)))
-    assert hold is not None
-    return hold.status
-
-
-async def spent(usage: Usage, account_id: uuid.UUID) -> int:
-    """Tokens debited from the account, summed from its ledger entries."""
-    total = await usage.db(
-        lambda s: s.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-                LedgerEntry.account_id == account_id, LedgerEntry.kind == "spend"
-            )
-        )
-    )
-    return -int(total or 0)
-
-
-async def recorded(usage: Usage, request_id: str) -> UsageRecord | None:
-    return await usage.db(
-        lambda s: s.scalar(select(UsageRecord).where(UsageRecord.request_id == request_id))
-    )
+from tollgate.usage.models import DailyUsage, Grant, UsageRecord
 
 
 async def test_a_hold_commits_once_when_usage_recorded_arrives_three_times_at_once(

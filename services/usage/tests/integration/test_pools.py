@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from builders import subscription_changed, usage_recorded
-from conftest import Usage, eventually, now
 from sqlalchemy import select
+from usage_builders import subscription_changed, usage_recorded
+from usage_harness import Usage, eventually, now
 
 from tollgate.shared.messaging.events import OrgMemberAdded, UserRegistered
 from tollgate.usage.models import Account, Member, UsageRecord

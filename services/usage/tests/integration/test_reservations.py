@@ -5,31 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from builders import subscription_changed
-from conftest import Usage, eventually, now
 from sqlalchemy import select
+from usage_harness import Usage, eventually, give_plan
 
-from tollgate.usage.models import Account, Hold
-
-
-async def give_plan(usage: Usage, account_id: uuid.UUID, tokens: int, **kw: object) -> None:
-    """Put the account on a plan whose allocation is ``tokens``, through billing's event."""
-    await usage.publish(
-        subscription_changed(
-            account_id,
-            sequence=1,
-            plan="custom",
-            monthly_tokens=tokens,
-            period_start=now(),
-            **kw,  # type: ignore[arg-type]
-        )
-    )
-
-    async def applied() -> bool:
-        account = await usage.db(lambda s: s.get(Account, account_id))
-        return account is not None and account.plan == "custom"
-
-    await eventually(applied)
+from tollgate.usage.models import Hold
 
 
 async def test_200_concurrent_reservations_against_a_balance_for_50_let_exactly_50_through(

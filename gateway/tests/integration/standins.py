@@ -30,6 +30,8 @@ class StandIn:
     stream_ended: asyncio.Event = field(default_factory=asyncio.Event)
     stream_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     openapi: dict[str, Any] = field(default_factory=dict)
+    # Bodies of OTLP/HTTP span exports received at /v1/traces.
+    trace_exports: list[bytes] = field(default_factory=list)
 
     def last(self) -> dict[str, Any]:
         return self.seen[-1]
@@ -124,6 +126,10 @@ def build(standin: StandIn) -> web.Application:
         await response.write(b"data: [DONE]\n\n")
         return response
 
+    async def traces(request: web.Request) -> web.Response:
+        standin.trace_exports.append(await request.read())
+        return web.Response(status=200, content_type="application/x-protobuf")
+
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(standin.openapi)
 
@@ -136,6 +142,7 @@ def build(standin: StandIn) -> web.Application:
     app.router.add_post("/internal/api-keys/introspect", introspect)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/traces", traces)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

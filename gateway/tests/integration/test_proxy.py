@@ -7,6 +7,8 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from tests.integration.conftest import RunningGateway, bearer, gateway_settings, run_gateway
 from tests.integration.standins import StandIn
@@ -129,7 +131,7 @@ async def test_a_body_over_the_limit_is_refused_with_413(
     assert len(standin.seen) == before
 
 
-async def test_hop_by_hop_headers_are_stripped_and_forwarding_headers_set(
+async def test_hop_by_hop_headers_are_stripped_and_forwarding_and_trace_headers_set(
     gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey, standin: StandIn
 ) -> None:
     headers = {
@@ -140,6 +142,7 @@ async def test_hop_by_hop_headers_are_stripped_and_forwarding_headers_set(
         "X-Forwarded-For": "6.6.6.6",
         "X-Request-ID": "req-123",
         "X-Custom": "kept",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     }
     async with http.get(gateway.url + "/api/usage/stats?by=day", headers=headers) as r:
         assert r.status == 200
@@ -154,6 +157,7 @@ async def test_hop_by_hop_headers_are_stripped_and_forwarding_headers_set(
     assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
     assert seen["headers"]["x-request-id"] == "req-123"
     assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert seen["headers"]["traceparent"] == headers["traceparent"]
 
 
 async def test_every_answer_carries_a_request_id_and_security_headers(
@@ -229,3 +233,26 @@ async def test_metrics_count_requests_and_rate_limit_decisions(
     assert 'tollgate_http_requests_total{method="GET",route="/api/tokens",service="gateway"' in text
     decisions = "tollgate_gateway_rate_limit_decisions_total"
     assert f'{decisions}{{outcome="allowed",route_class="general"}}' in text
+
+
+async def test_with_an_exporter_the_gateway_adds_its_span_to_the_callers_trace(
+    standin: StandIn, jwks_url: str, signing_key: SigningKey
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    caller_span = "00f067aa0ba902b7"
+    settings = gateway_settings(standin.url, jwks_url, otlp_endpoint=standin.url)
+    async with run_gateway(settings) as gw, aiohttp.ClientSession() as http:
+        headers = {
+            **bearer(signing_key.mint(plan="pro")),
+            "traceparent": f"00-{trace_id}-{caller_span}-01",
+        }
+        async with http.get(gw.url + "/api/usage/stats", headers=headers) as r:
+            assert r.status == 200
+    forwarded = standin.last()["headers"]["traceparent"].split("-")
+    assert forwarded[1] == trace_id  # same trace
+    assert forwarded[2] != caller_span  # the gateway's own span is the parent now
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    # The exporter is synchronous; the stand-in collector needs this loop to answer it.
+    await asyncio.to_thread(provider.force_flush)
+    assert standin.trace_exports  # and the span went to the collector

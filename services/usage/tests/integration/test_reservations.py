@@ -174,3 +174,32 @@ async def test_an_expired_service_token_is_refused(usage: Usage) -> None:
 
     assert response.status_code == 401
     assert response.json()["type"].endswith("token-expired")
+
+
+async def test_one_by_one_reservations_also_let_exactly_the_balance_through(
+    usage: Usage,
+) -> None:
+    from tollgate.shared.errors import PaymentRequired
+    from tollgate.shared.security import Principal
+    from tollgate.usage.reservations import service
+    from tollgate.usage.reservations.schemas import ReservationRequest
+
+    # The path the reservation desk falls back on when a whole group fails.
+    user = uuid.uuid4()
+    await give_plan(usage, user, 20 * 150)
+    caller = Principal(sub=user, typ="access", exp=2**40)
+
+    async def one(i: int) -> bool:
+        request = ReservationRequest(
+            request_id=f"solo-{user}-{i}", model="m", prompt_tokens=100, max_completion_tokens=50
+        )
+        try:
+            await usage.db(lambda s: service.reserve(s, usage.settings, caller, request))
+        except PaymentRequired:
+            return False
+        return True
+
+    results = await asyncio.gather(*(one(i) for i in range(60)))
+
+    assert results.count(True) == 20
+    assert (await usage.balance(usage.user_token(user)))["available"] == 0

@@ -8,6 +8,7 @@ from tollgate.usage.config import Settings
 from tollgate.usage.members.endpoints import router as caps_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
+from tollgate.usage.reservations.desk import ReservationDesk
 from tollgate.usage.reservations.endpoints import router as reservations_router
 from tollgate.usage.reservations.sweeper import HoldSweeper
 from tollgate.usage.subscriptions import subscriptions, usage_subscription
@@ -33,8 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await ingestor.start()
         app.state.usage_ingestor = ingestor
+        desk = ReservationDesk(runtime.sessionmaker, settings)
+        desk.start()
+        app.state.reservation_desk = desk
 
     async def stop_workers(app: FastAPI) -> None:
+        await app.state.reservation_desk.stop()
         await app.state.usage_ingestor.stop()
         await app.state.hold_sweeper.stop()
 

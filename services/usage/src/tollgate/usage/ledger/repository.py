@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnClause, String, and_, func, literal_column, or_, select, text, update
+from sqlalchemy import (
+    ColumnClause,
+    String,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,21 +33,28 @@ __all__ = [
     "active_hold_total",
     "apply_draws",
     "balance_totals",
+    "balances",
     "create_account",
     "enlarge_grant",
     "expire_holds",
     "find_hold",
     "get_account",
     "grants_since",
+    "holds_by_request",
     "insert_grant",
     "insert_hold",
+    "insert_holds",
     "list_grants",
+    "live_accounts",
     "lock_account",
+    "lock_accounts",
     "lock_hold",
     "member",
     "member_spent",
+    "members_of",
     "overlapping_plan_grant",
     "requests_since",
+    "requests_since_by_member",
     "settle_hold",
     "sub_user_parent",
 ]
@@ -354,3 +372,96 @@ async def sub_user_parent(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUI
         select(Member.account_id).where(Member.user_id == user_id, Member.kind == "sub_user")
     )
     return parent
+
+
+async def members_of(
+    session: AsyncSession, pairs: set[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[tuple[uuid.UUID, uuid.UUID], Member]:
+    """Memberships for (account, user) pairs, in one query."""
+    if not pairs:
+        return {}
+    rows = await session.scalars(
+        select(Member).where(tuple_(Member.account_id, Member.user_id).in_(list(pairs)))
+    )
+    return {(m.account_id, m.user_id): m for m in rows}
+
+
+async def live_accounts(session: AsyncSession, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(Account.id).where(Account.id.in_(ids), Account.deleted_at.is_(None))
+    )
+    return set(rows)
+
+
+async def lock_accounts(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Account]:
+    """Lock several accounts, always in id order, so concurrent batches cannot deadlock."""
+    rows = await session.scalars(
+        select(Account)
+        .where(Account.id.in_(ids))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {a.id: a for a in rows}
+
+
+async def balances(
+    session: AsyncSession, ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """(active grants' remaining, open holds) per account, in two grouped queries."""
+    remaining = dict(
+        (
+            await session.execute(
+                select(Grant.account_id, func.sum(Grant.amount - Grant.used))
+                .where(
+                    Grant.account_id.in_(ids),
+                    Grant.starts_at <= now,
+                    or_(Grant.expires_at.is_(None), Grant.expires_at > now),
+                )
+                .group_by(Grant.account_id)
+            )
+        ).all()
+    )
+    held = dict(
+        (
+            await session.execute(
+                select(Hold.account_id, func.sum(Hold.amount))
+                .where(Hold.account_id.in_(ids), Hold.status == HELD, Hold.expires_at > now)
+                .group_by(Hold.account_id)
+            )
+        ).all()
+    )
+    return {a: (int(remaining.get(a) or 0), int(held.get(a) or 0)) for a in ids}
+
+
+async def requests_since_by_member(
+    session: AsyncSession, pairs: set[tuple[uuid.UUID, uuid.UUID]], since: datetime
+) -> dict[tuple[uuid.UUID, uuid.UUID], int]:
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(Hold.account_id, Hold.user_id, func.count())
+        .where(tuple_(Hold.account_id, Hold.user_id).in_(list(pairs)), Hold.created_at >= since)
+        .group_by(Hold.account_id, Hold.user_id)
+    )
+    return {(a, u): int(n) for a, u, n in rows.all()}
+
+
+async def holds_by_request(session: AsyncSession, request_ids: list[str]) -> dict[str, Hold]:
+    rows = await session.scalars(select(Hold).where(Hold.request_id.in_(request_ids)))
+    return {h.request_id: h for h in rows}
+
+
+async def insert_holds(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert holds; returns the request_ids inserted (others already had a hold)."""
+    if not rows:
+        return set()
+    inserted = await session.scalars(
+        insert(Hold)
+        .values(sorted(rows, key=lambda r: r["request_id"]))
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(Hold.request_id)
+    )
+    return set(inserted)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from tollgate.shared.db import SessionDep
-from tollgate.usage.deps import ReservationCaller, SettingsDep
+from tollgate.usage.deps import ReservationCaller
 from tollgate.usage.reservations import service
+from tollgate.usage.reservations.desk import ReservationDesk
 from tollgate.usage.reservations.schemas import ReleaseOut, ReservationOut, ReservationRequest
 
 router = APIRouter(prefix="/internal/reservations", tags=["internal"])
@@ -16,10 +17,11 @@ router = APIRouter(prefix="/internal/reservations", tags=["internal"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ReservationOut)
 async def create_reservation(
-    body: ReservationRequest, caller: ReservationCaller, session: SessionDep, settings: SettingsDep
+    body: ReservationRequest, caller: ReservationCaller, request: Request
 ) -> ReservationOut:
     """Hold tokens for one LLM call, or 402 with the available balance."""
-    return await service.reserve(session, settings, caller, body)
+    desk: ReservationDesk = request.app.state.reservation_desk
+    return await desk.reserve(caller, body)
 
 
 @router.post("/{reservation_id}/release", response_model=ReleaseOut)

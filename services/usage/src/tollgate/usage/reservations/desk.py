@@ -1,0 +1,118 @@
+"""The reservation desk: concurrent reservations are answered in groups.
+
+Requests arriving within a couple of milliseconds of each other share one
+transaction (``batch.reserve_many``): one account lock statement, one balance
+query and one insert for the whole group instead of a transaction each. If a
+group fails as a whole (a deadlock, a lost connection), each request in it is
+retried on its own through ``service.reserve``, so a caller only ever sees its
+own answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tollgate.shared.errors import TollgateError
+from tollgate.shared.security import Principal
+from tollgate.usage.config import Settings
+from tollgate.usage.reservations import service
+from tollgate.usage.reservations.batch import Answer, Ask, reserve_many
+from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
+
+__all__ = ["ReservationDesk"]
+
+log = logging.getLogger("tollgate.usage.reservations")
+
+
+class ReservationDesk:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        group_size: int = 64,
+        linger: float = 0.002,
+        workers: int = 4,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.group_size = group_size
+        self.linger = linger
+        self.worker_count = workers
+        self._queue: asyncio.Queue[tuple[Ask, asyncio.Future[Answer]]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"reservation-desk-{i}")
+            for i in range(self.worker_count)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers = []
+
+    async def reserve(self, caller: Principal, request: ReservationRequest) -> ReservationOut:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        await self._queue.put((Ask(caller, request), future))
+        answer = await future
+        if isinstance(answer, TollgateError):
+            raise answer
+        return answer
+
+    async def _next_group(self) -> list[tuple[Ask, asyncio.Future[Answer]]]:
+        group = [await self._queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.linger
+        while len(group) < self.group_size:
+            while len(group) < self.group_size and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            left = deadline - loop.time()
+            if len(group) >= self.group_size or left <= 0:
+                break
+            try:
+                group.append(await asyncio.wait_for(self._queue.get(), left))
+            except TimeoutError:
+                break
+        return group
+
+    async def _work(self) -> None:
+        while True:
+            group = await self._next_group()
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    answers = await reserve_many(session, self.settings, [ask for ask, _ in group])
+            except asyncio.CancelledError:
+                for _, future in group:
+                    future.cancel()
+                raise
+            except Exception as exc:
+                log.warning("reservation group of %d failed (%s); one by one", len(group), exc)
+                for ask, future in group:
+                    await self._one(ask, future)
+                continue
+            for (_, future), answer in zip(group, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+    async def _one(self, ask: Ask, future: asyncio.Future[Answer]) -> None:
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                answer: Answer = await service.reserve(
+                    session, self.settings, ask.caller, ask.request
+                )
+        except TollgateError as exc:
+            answer = exc
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(answer)

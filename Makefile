@@ -52,6 +52,9 @@ test-deploy: deps
 test: deps stack
 	$(MAKE) --no-print-directory test-unit test-deploy test-integration test-e2e
 
+bench: deps stack
+	$(PY) bench/run_all.py
+
 check: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -256,3 +256,14 @@ async def test_with_an_exporter_the_gateway_adds_its_span_to_the_callers_trace(
     # The exporter is synchronous; the stand-in collector needs this loop to answer it.
     await asyncio.to_thread(provider.force_flush)
     assert standin.trace_exports  # and the span went to the collector
+
+
+async def test_head_keeps_the_length_the_service_announced(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    headers = bearer(signing_key.mint(plan="pro"))
+    async with http.get(gateway.url + "/api/usage/stats", headers=headers) as r:
+        length = r.headers["Content-Length"]
+    async with http.head(gateway.url + "/api/usage/stats", headers=headers) as r:
+        assert r.status == 200
+        assert r.headers["Content-Length"] == length

@@ -180,6 +180,14 @@ class Upstreams:
     ) -> web.StreamResponse:
         headers = response_headers(upstream.headers)
         length = upstream.content_length
+        if request.method == "HEAD":
+            # No body, but the length the service announced for GET stays true.
+            head = web.StreamResponse(status=upstream.status, headers=headers)
+            if length is not None:
+                head.content_length = length
+            await head.prepare(request)
+            await head.write_eof()
+            return head
         streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")
         if length is not None and length <= SMALL_BODY and not streaming:
             try:

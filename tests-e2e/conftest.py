@@ -25,6 +25,7 @@ from tollgate.shared.testing import reset_database, test_redis_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "services" / "auth" / "tests" / "integration"))
 
 from devstack import SERVICES, Stack  # noqa: E402
 from standins import (  # noqa: E402
@@ -32,6 +33,7 @@ from standins import (  # noqa: E402
     BackgroundLoop,
     MailSink,
     providers_file,
+    start_oauth_provider,
     start_stripe,
 )
 
@@ -72,6 +74,7 @@ class Outside:
     mail: MailSink
     stripe: Any
     llm: FakeProvider
+    oauth: Any
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +103,7 @@ def stack(
     llm = FakeProvider("standin")
     outside_loop.run(llm.start())
     catalog = providers_file(tmp_path_factory.mktemp("llm"), llm.url)
+    oauth = outside_loop.run(start_oauth_provider())
     stack.extra_env = {
         "TOLLGATE_ENV": "test",
         "AUTH_PUBLIC_URL": gateway,
@@ -112,8 +116,10 @@ def stack(
         "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise_e2e",
         "LLM_PROXY_PROVIDERS_FILE": str(catalog),
         "LLM_PROXY_USAGE_URL": stack.url("usage"),
+        "AUTH_OAUTH_CALLBACK_BASE_URL": gateway,
+        **{f"AUTH_{key.upper()}": value for key, value in oauth.settings().items()},
     }
-    stack.outside = Outside(mail, stripe, llm)  # type: ignore[attr-defined]
+    stack.outside = Outside(mail, stripe, llm, oauth)  # type: ignore[attr-defined]
     stack.migrate()
     stack.start()
     try:

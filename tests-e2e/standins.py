@@ -79,6 +79,16 @@ def _text(message: Message) -> str:
     return payload.decode(errors="replace") if isinstance(payload, bytes) else str(payload)
 
 
+async def start_oauth_provider() -> Any:
+    """GitHub's and Google's OAuth endpoints (auth's own stand-in), kept open for the session."""
+    from oauth_standin import standin_provider
+
+    context = standin_provider()
+    provider = await context.__aenter__()
+    provider.context = context
+    return provider
+
+
 WEBHOOK_SECRET = "whsec_e2e_standin"
 PRICES = {"price_pro_e2e": (2000, "usd"), "price_enterprise_e2e": (10000, "usd")}
 

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from unittest import mock
+
+from aiohttp.test_utils import make_mocked_request
+
+from tollgate.gateway.edge import client_ip, request_id
+
+
+def request(headers: dict[str, str], peer: str = "10.0.0.9"):  # type: ignore[no-untyped-def]
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (
+        (peer, 5555) if name == "peername" else default
+    )
+    return make_mocked_request("GET", "/", headers=headers, transport=transport)
+
+
+def test_without_trusted_proxies_the_peer_is_the_client_whatever_it_claims() -> None:
+    assert client_ip(request({"X-Forwarded-For": "6.6.6.6"}), trusted_hops=0) == "10.0.0.9"
+
+
+def test_with_one_trusted_proxy_its_view_of_the_client_is_taken() -> None:
+    spoofed_then_real = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}
+    assert client_ip(request(spoofed_then_real), trusted_hops=1) == "203.0.113.7"
+
+
+def test_a_well_formed_request_id_is_kept_and_a_bad_one_replaced() -> None:
+    assert request_id(request({"X-Request-ID": "abc-123"})) == "abc-123"
+    replaced = request_id(request({"X-Request-ID": "no spaces allowed"}))
+    assert replaced != "no spaces allowed" and len(replaced) == 32

@@ -38,6 +38,8 @@ from standins import (  # noqa: E402
 )
 
 VHOST = "tollgate_test_e2e"
+ADMIN_EMAIL = "root@tollgate.example.com"
+ADMIN_PASSWORD = "an administrator passphrase 7"
 PASSWORD = "tollgate"
 
 
@@ -117,10 +119,20 @@ def stack(
         "LLM_PROXY_PROVIDERS_FILE": str(catalog),
         "LLM_PROXY_USAGE_URL": stack.url("usage"),
         "AUTH_OAUTH_CALLBACK_BASE_URL": gateway,
+        # Every test client is 127.0.0.1: the per-address sign-in limit would throttle
+        # the suite itself. Auth's own per-account throttle stays as configured.
+        "GATEWAY_AUTH_REQUESTS_PER_MINUTE_PER_IP": "100000",
         **{f"AUTH_{key.upper()}": value for key, value in oauth.settings().items()},
     }
     stack.outside = Outside(mail, stripe, llm, oauth)  # type: ignore[attr-defined]
     stack.migrate()
+    subprocess.run(
+        [sys.executable, "-m", "tollgate.auth", "create-superadmin", "--email", ADMIN_EMAIL],
+        env={**stack.env(), "AUTH_SUPERADMIN_PASSWORD": ADMIN_PASSWORD},
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     stack.start()
     try:
         stack.wait_ready(timeout=90)
@@ -139,3 +151,13 @@ def outside(stack: Stack) -> Outside:
 async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def admin(gateway: httpx.AsyncClient) -> dict[str, str]:
+    """Headers of the superadmin made with ``python -m tollgate.auth create-superadmin``."""
+    response = await gateway.post(
+        "/api/auth/login-json", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -77,3 +77,16 @@ async def funded(gateway: httpx.AsyncClient, person: Person) -> dict[str, Any]:
         lambda b: int(b.get("allocation") or 0) > 0,
         what="free allocation",
     )
+
+
+async def on_plan(
+    gateway: httpx.AsyncClient, admin: dict[str, str], person: Person, plan: str
+) -> dict[str, Any]:
+    """An admin moves the person to ``plan``; returns the balance once usage has it."""
+    moved = await gateway.put(
+        f"/api/admin/users/{person.user_id}/plan", json={"plan": plan}, headers=admin
+    )
+    assert moved.status_code == 200, moved.text
+    return await eventually(
+        lambda: balance(gateway, person), lambda b: b.get("plan") == plan, what=f"{plan} plan"
+    )

@@ -11,7 +11,7 @@ import subprocess
 
 import httpx
 from devstack import Stack
-from journeys import Person, balance, eventually, funded, register
+from journeys import Person, balance, eventually, funded, on_plan, register
 
 
 async def burst(gateway: httpx.AsyncClient, person: Person, calls: int) -> list[int]:
@@ -67,10 +67,11 @@ async def settled_exactly(gateway: httpx.AsyncClient, person: Person, outside: o
 
 
 async def test_usage_killed_mid_burst_loses_and_doubles_nothing(
-    stack: Stack, gateway: httpx.AsyncClient, outside: object
+    stack: Stack, gateway: httpx.AsyncClient, outside: object, admin: dict[str, str]
 ) -> None:
     person = await register(gateway, "Edsger")
     await funded(gateway, person)
+    await on_plan(gateway, admin, person, "enterprise")  # rate limits out of the way
 
     async def kill_and_restart() -> None:
         await asyncio.sleep(0.4)
@@ -88,10 +89,11 @@ async def test_usage_killed_mid_burst_loses_and_doubles_nothing(
 
 
 async def test_the_broker_restarting_mid_traffic_delays_but_loses_nothing(
-    stack: Stack, gateway: httpx.AsyncClient, outside: object
+    stack: Stack, gateway: httpx.AsyncClient, outside: object, admin: dict[str, str]
 ) -> None:
     person = await register(gateway, "Barbara")
     await funded(gateway, person)
+    await on_plan(gateway, admin, person, "enterprise")
 
     async def bounce_broker() -> None:
         await asyncio.sleep(0.3)

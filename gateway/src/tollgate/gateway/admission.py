@@ -41,7 +41,7 @@ if #KEYS > 1 then
   if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {-1, 0, 0, 0, 0} end
   if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0, 0, 0} end
   local nb = redis.call('GET', KEYS[2])
-  if nb and tonumber(ARGV[1]) < tonumber(nb) then return {-1, 0, 0, 0, 0} end
+  if nb and tonumber(ARGV[1]) <= tonumber(nb) then return {-1, 0, 0, 0, 0} end
   local found = nil
   if KEYS[5] ~= '' then found = redis.call('HGET', KEYS[5], ARGV[3]) end
   if not found then found = redis.call('HGET', KEYS[6], ARGV[3]) end

@@ -75,6 +75,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str, RouteClass], ...] = (
     ("POST", "/api/auth/device/token", "auth"),
     ("GET", "/api/auth/device/**", "auth"),
     ("GET", "/api/auth/device", "auth"),
+    ("POST", "/api/auth/device", "auth"),  # the verification page's own form
     ("GET", "/.well-known/jwks.json", "open"),
     ("GET", "/api/subscriptions/plans", "open"),
     ("POST", "/api/billing/webhooks/stripe", "open"),

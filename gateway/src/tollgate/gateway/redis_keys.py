@@ -15,7 +15,7 @@ def revoked_session(session_id: str) -> str:
 
 
 def revoked_user(user_id: str) -> str:
-    """Tokens of this user issued before the stored not_before (epoch seconds) are refused."""
+    """Tokens of this user issued up to the stored not_before (epoch seconds) are refused."""
     return f"{PREFIX}rv:u:{user_id}"
 
 

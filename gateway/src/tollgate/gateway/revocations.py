@@ -58,7 +58,7 @@ class LocalDenylist:
         if caller.api_key_id and self._keys.get(caller.api_key_id, 0) > now:
             return True
         entry = self._users.get(caller.user_id)
-        return entry is not None and entry[1] > now and caller.issued_at < entry[0]
+        return entry is not None and entry[1] > now and caller.issued_at <= entry[0]
 
     def revoke_session(self, session_id: str, ttl: int) -> None:
         self._sweep()
@@ -96,8 +96,10 @@ class RevocationStore:
             self.local.revoke_session(session_id, self.ttl)
             await self.redis.set(redis_keys.revoked_session(session_id), 1, ex=self.ttl)
             return
-        # Whole seconds, as in a token's iat: a token issued in the revocation's own
-        # second is kept (auth hands out fresh tokens right after a password change).
+        # Whole seconds, as in a token's iat. A user-wide revocation means the account
+        # was disabled or deleted, so a token issued in the revocation's own second is
+        # refused too: it may have been minted just before. (Password changes revoke
+        # sessions one by one and never reach this branch.)
         not_before = math.floor(not_before_epoch)
         self.local.revoke_user(user_id, not_before, self.ttl)
         await self._raise(keys=[redis_keys.revoked_user(user_id)], args=[not_before, self.ttl])

@@ -65,6 +65,8 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Made once per stack, so a restarted service still matches what auth knows.
     client_secrets: dict[str, str] = field(default_factory=dict)
+    # Other processes to run beside the services (the stand-ins of ``make up``): name → argv.
+    auxiliary: dict[str, list[str]] = field(default_factory=dict)
     _stopping: bool = False
 
     def port(self, name: str) -> int:
@@ -114,12 +116,16 @@ class Stack:
 
     def start(self) -> None:
         env = self.env()
+        for name, argv in self.auxiliary.items():
+            self._spawn(ServiceSpec(name, "", 0, None), env, "\033[90m", argv)
         for i, spec in enumerate(SERVICES):
             self._spawn(spec, env, COLORS[i % len(COLORS)])
 
-    def _spawn(self, spec: ServiceSpec, env: dict[str, str], color: str) -> None:
+    def _spawn(
+        self, spec: ServiceSpec, env: dict[str, str], color: str, argv: list[str] | None = None
+    ) -> None:
         proc = subprocess.Popen(
-            [sys.executable, "-m", spec.module],
+            argv or [sys.executable, "-m", spec.module],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -199,8 +205,93 @@ class Stack:
                 proc.wait()
 
 
+STRIPE_STANDIN_PORT = 12111
+LLM_STANDIN_PORT = 12112
+PROVIDER_KEYS = (
+    "OPENAI_API_KEY",
+    "OPENROUTER_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "A4F_API_KEY",
+    "GLAMA_API_KEY",
+    "REQUESTY_API_KEY",
+)
+STANDIN_CATALOG = """\
+providers:
+  standin: {{kind: openai, base_url: "http://127.0.0.1:{port}/v1"}}
+models:
+  gpt-4o-mini:
+    endpoints: [chat, completions]
+    deployments:
+      - provider: standin
+        model: gpt-4o-mini
+        input_per_million: "0.15"
+        output_per_million: "0.60"
+  gpt-4o:
+    endpoints: [chat]
+    deployments:
+      - provider: standin
+        model: gpt-4o
+        input_per_million: "2.50"
+        output_per_million: "10.00"
+  claude-3-5-haiku:
+    endpoints: [chat]
+    deployments:
+      - provider: standin
+        model: claude-3-5-haiku
+        input_per_million: "0.80"
+        output_per_million: "4.00"
+"""
+
+
+def with_standins(stack: Stack) -> list[str]:
+    """Without Stripe or provider keys, run local stand-ins so the whole system works."""
+    used = []
+    if not os.environ.get("BILLING_STRIPE_API_KEY"):
+        stack.auxiliary["stripe"] = [
+            sys.executable,
+            "-m",
+            "tollgate.billing.stripe_standin",
+            "--port",
+            str(STRIPE_STANDIN_PORT),
+            "--secret",
+            "whsec_standin",
+            "--webhook-url",
+            f"{stack.url('gateway')}/api/billing/webhooks/stripe",
+            "--price",
+            "price_pro:2000",
+            "--price",
+            "price_enterprise:10000",
+        ]
+        stack.extra_env.update(
+            {
+                "BILLING_STRIPE_API_KEY": "sk_test_standin",
+                "BILLING_STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_STANDIN_PORT}",
+                "BILLING_STRIPE_WEBHOOK_SECRETS": "whsec_standin",
+                "BILLING_STRIPE_PRICE_PRO": "price_pro",
+                "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise",
+            }
+        )
+        used.append(f"Stripe stand-in on :{STRIPE_STANDIN_PORT}")
+    has_provider = any(os.environ.get(k) for k in PROVIDER_KEYS)
+    if not has_provider and not os.environ.get("LLM_PROXY_PROVIDERS_FILE"):
+        catalog = ROOT / ".run" / "standin-providers.yaml"
+        catalog.parent.mkdir(exist_ok=True)
+        catalog.write_text(STANDIN_CATALOG.format(port=LLM_STANDIN_PORT))
+        stack.auxiliary["llm"] = [
+            sys.executable,
+            "-m",
+            "tollgate.llm_proxy.standin",
+            "--port",
+            str(LLM_STANDIN_PORT),
+        ]
+        stack.extra_env["LLM_PROXY_PROVIDERS_FILE"] = str(catalog)
+        used.append(f"LLM provider stand-in on :{LLM_STANDIN_PORT}")
+    return used
+
+
 def up() -> None:
     stack = Stack()
+    standins = with_standins(stack)
     stack.migrate()
     stopping = threading.Event()
 
@@ -216,6 +307,8 @@ def up() -> None:
         stack.wait_ready()
         gateway = stack.url("gateway")
         print(f"\n  Tollgate is up: {gateway}  (OpenAI base URL {gateway}/v1)")
+        for line in standins:
+            print(f"  No keys configured, so using a {line}")
         print("  Ctrl-C stops every service.\n", flush=True)
         while not stopping.wait(1.0):
             stack.restart_crashed()

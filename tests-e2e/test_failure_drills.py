@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 import httpx
 from devstack import Stack
-from journeys import Person, balance, eventually, funded, on_plan, register
+from journeys import PASSWORD, Person, balance, eventually, funded, on_plan, register
 
 
 async def burst(gateway: httpx.AsyncClient, person: Person, calls: int) -> list[int]:
@@ -107,5 +108,81 @@ async def test_the_broker_restarting_mid_traffic_delays_but_loses_nothing(
     await asyncio.to_thread(stack.wait_ready, 60)
     after = await burst(gateway, person, 5)
     assert after == [200] * 5  # the system is whole again once the broker is back
+    await settled_exactly(gateway, person, outside)
+    await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")
+
+
+def redis_server(action: str) -> None:
+    if action == "stop":
+        subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+    else:
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                "6379",
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+async def test_without_redis_calls_go_on_and_sign_in_fails_closed_then_recovers(
+    stack: Stack, gateway: httpx.AsyncClient, outside: object, admin: dict[str, str]
+) -> None:
+    person = await register(gateway, "Redis")
+    await funded(gateway, person)
+    await on_plan(gateway, admin, person, "enterprise")
+    await asyncio.to_thread(redis_server, "stop")
+    try:
+        during = await burst(gateway, person, 5)
+        assert during == [200] * 5  # the gateway limits in-process meanwhile
+        login = await gateway.post(
+            "/api/auth/login-json", json={"email": person.email, "password": PASSWORD}
+        )
+        assert login.status_code == 503  # throttling cannot be checked: refuse, don't guess
+    finally:
+        await asyncio.to_thread(redis_server, "start")
+
+    async def signs_in() -> int:
+        response = await gateway.post(
+            "/api/auth/login-json", json={"email": person.email, "password": PASSWORD}
+        )
+        return response.status_code
+
+    await eventually(signs_in, lambda status: status == 200, timeout=30, what="sign-in back")
+    await settled_exactly(gateway, person, outside)
+
+
+def restart_postgresql() -> None:
+    """Debian's cluster tools, as scripts/stack.sh uses them."""
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(["pg_ctlcluster", version, "main", "restart"], check=True)
+
+
+async def test_a_postgresql_restart_mid_traffic_loses_and_doubles_nothing(
+    stack: Stack, gateway: httpx.AsyncClient, outside: object, admin: dict[str, str]
+) -> None:
+    person = await register(gateway, "Postgres")
+    await funded(gateway, person)
+    await on_plan(gateway, admin, person, "enterprise")
+
+    async def restart_database() -> None:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(restart_postgresql)
+
+    statuses, _ = await asyncio.gather(burst(gateway, person, 40), restart_database())
+    assert 500 not in statuses
+    await asyncio.to_thread(stack.wait_ready, 60)
+    after = await burst(gateway, person, 5)
+    assert after == [200] * 5
     await settled_exactly(gateway, person, outside)
     await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")

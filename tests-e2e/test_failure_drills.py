@@ -34,16 +34,17 @@ async def burst(gateway: httpx.AsyncClient, person: Person, calls: int) -> list[
             )
         except httpx.HTTPError:
             return 0
-        if response.status_code >= 500:
-            failures.append(response.text[:300])
+        if response.status_code == 500:
+            unhandled.append(response.text[:300])
         return response.status_code
 
     statuses: list[int] = []
-    failures: list[str] = []
+    unhandled: list[str] = []
     for start in range(0, calls, 10):  # waves of ten, so the kill lands mid-burst
         statuses += await asyncio.gather(*(one(i) for i in range(start, min(calls, start + 10))))
         await asyncio.sleep(0.1)
-    print("failures:", failures[:3])
+    # Failures during a drill are 402/502/503/504, never an unhandled error.
+    assert not unhandled, unhandled[:3]
     return statuses
 
 
@@ -80,10 +81,10 @@ async def test_usage_killed_mid_burst_loses_and_doubles_nothing(
         await asyncio.sleep(1.5)
         stack.restart("usage")
 
-    statuses, _ = await asyncio.gather(burst(gateway, person, 60), kill_and_restart())
+    await asyncio.gather(burst(gateway, person, 60), kill_and_restart())
     await asyncio.to_thread(stack.wait_ready, 60)
-    assert statuses.count(200) > 0
-    assert 500 not in statuses  # failures are 402/502/503, never an unhandled error
+    after = await burst(gateway, person, 5)
+    assert after == [200] * 5  # whole again once usage is back
 
     await settled_exactly(gateway, person, outside)
     await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")
@@ -102,8 +103,7 @@ async def test_the_broker_restarting_mid_traffic_delays_but_loses_nothing(
         await asyncio.sleep(1.0)
         await asyncio.to_thread(subprocess.run, ["rabbitmqctl", "-q", "start_app"], check=True)
 
-    statuses, _ = await asyncio.gather(burst(gateway, person, 40), bounce_broker())
-    assert 500 not in statuses
+    await asyncio.gather(burst(gateway, person, 40), bounce_broker())
 
     await asyncio.to_thread(stack.wait_ready, 60)
     after = await burst(gateway, person, 5)
@@ -179,8 +179,7 @@ async def test_a_postgresql_restart_mid_traffic_loses_and_doubles_nothing(
         await asyncio.sleep(0.3)
         await asyncio.to_thread(restart_postgresql)
 
-    statuses, _ = await asyncio.gather(burst(gateway, person, 40), restart_database())
-    assert 500 not in statuses
+    await asyncio.gather(burst(gateway, person, 40), restart_database())
     await asyncio.to_thread(stack.wait_ready, 60)
     after = await burst(gateway, person, 5)
     assert after == [200] * 5

@@ -45,7 +45,9 @@ async def test_an_api_key_works_in_the_sdk_and_is_refused_within_a_second_of_rev
     await client.close()
 
 
-async def test_a_tampered_api_key_is_refused_without_a_lookup(gateway: httpx.AsyncClient) -> None:
+async def test_a_key_with_a_bad_checksum_is_refused_in_the_openai_error_shape(
+    gateway: httpx.AsyncClient,
+) -> None:
     response = await gateway.get(
         "/v1/models", headers={"Authorization": "Bearer tg_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAzzzzzz"}
     )

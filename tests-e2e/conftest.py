@@ -118,6 +118,10 @@ def stack(
         "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise_e2e",
         "LLM_PROXY_PROVIDERS_FILE": str(catalog),
         "LLM_PROXY_USAGE_URL": stack.url("usage"),
+        # A hold whose answer was lost (usage killed after committing it) is settled only
+        # by its TTL; a short one lets the drills see it return within the test.
+        "LLM_PROXY_RESERVATION_TTL_SECONDS": "15",
+        "USAGE_SWEEP_INTERVAL_SECONDS": "1",
         "AUTH_OAUTH_CALLBACK_BASE_URL": gateway,
         # Every test client is 127.0.0.1: the per-address sign-in limit would throttle
         # the suite itself. Auth's own per-account throttle stays as configured.

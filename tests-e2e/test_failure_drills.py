@@ -58,6 +58,10 @@ async def outboxes_drained(stack: Stack) -> bool:
 
 
 async def settled_exactly(gateway: httpx.AsyncClient, person: Person, outside: object) -> None:
+    """Ledger equals what the upstream reported, and no hold is left open past its TTL.
+
+    A hold whose 201 was lost when usage died is unknown to the proxy; it expires
+    after the TTL (15 s here), which is what the wait allows for."""
     produced = outside.llm.produced[person.user_id]  # type: ignore[attr-defined]
     final = await eventually(
         lambda: balance(gateway, person),

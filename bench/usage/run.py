@@ -87,6 +87,23 @@ async def wait_for_count(engine: AsyncEngine, query: Any, target: int, limit_s: 
             await asyncio.sleep(0.01)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its direct children (uvicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ..., utime (index 11), stime (12).
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 class Service:
     """The usage service in its own process."""
 
@@ -147,11 +164,16 @@ async def main() -> None:
             users = [uuid.uuid4() for _ in range(args.accounts)]
             await fund(broker, users)
             await wait_for_count(engine, select(func.count()).select_from(Account), len(users), 60)
+            assert service.proc is not None
+            cpu_before = cpu_seconds(service.proc.pid)
             pair_rate, latencies = await bench_pairs(
                 http, service.base, broker, engine, key, users, args
             )
+            pair_cpu = (cpu_seconds(service.proc.pid) - cpu_before) / args.pairs
             await service.stop()
-            event_rate = await bench_events(http, service, broker, engine, users, args.events)
+            event_rate, event_cpu = await bench_events(
+                http, service, broker, engine, users, args.events
+            )
         finally:
             await broker.close()
             await engine.dispose()
@@ -161,7 +183,10 @@ async def main() -> None:
     print(f"usage workers: {args.workers}, client concurrency: {args.concurrency}")
     print(f"reservation create+commit pairs/s: {pair_rate:,.0f}")
     print(f"  reservation POST latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"  usage service CPU per pair: {pair_cpu * 1e6:,.0f} us")
     print(f"usage.recorded events ingested/s:  {event_rate:,.0f}")
+    print(f"  usage service CPU per event: {event_cpu * 1e6:,.0f} us (start-up included)")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
 
 
 async def fund(broker: Broker, users: list[uuid.UUID]) -> None:
@@ -239,7 +264,7 @@ async def bench_events(
     engine: AsyncEngine,
     users: list[uuid.UUID],
     count: int,
-) -> float:
+) -> tuple[float, float]:
     async with engine.connect() as conn:
         before = (await conn.execute(select(func.count()).select_from(UsageRecord))).scalar_one()
     # The queue outlives the stopped service; fill it, then let the service drain it.
@@ -262,7 +287,8 @@ async def bench_events(
     done = await wait_for_count(
         engine, select(func.count()).select_from(UsageRecord), before + count, 600
     )
-    return count / (done - began)
+    assert service.proc is not None
+    return count / (done - began), cpu_seconds(service.proc.pid) / count
 
 
 if __name__ == "__main__":

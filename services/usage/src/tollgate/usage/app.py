@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await ingestor.start()
         app.state.usage_ingestor = ingestor
-        desk = ReservationDesk(runtime.sessionmaker, settings)
+        desk = ReservationDesk(runtime.sessionmaker, settings, engine=runtime.engine)
         desk.start()
         app.state.reservation_desk = desk
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from tollgate.usage.models import Account
 
 __all__ = [
     "Balance",
+    "PlanFacts",
     "account_limits",
     "available",
     "charge",
@@ -41,7 +42,14 @@ class Balance:
         return max(0, self.granted_remaining - self.held)
 
 
-def account_limits(account: Account) -> dict[str, Any]:
+class PlanFacts(Protocol):
+    @property
+    def plan(self) -> str: ...
+    @property
+    def limits(self) -> dict[str, Any] | None: ...
+
+
+def account_limits(account: PlanFacts) -> dict[str, Any]:
     base: dict[str, Any] = dict(limits_for(account.plan))
     base.update(account.limits or {})
     return base

@@ -1,0 +1,217 @@
+"""Deciding a group of reservations once its facts are read: no I/O here.
+
+Both ways of reading those facts (``batch``, through the ORM, for every kind of
+caller; ``direct``, a few fixed statements, for plain users) hand them to
+``decide``, so the rules of a hold (daily quota, balance, member caps, sizing,
+retries of a request_id) live in one place. Requests are sized one after
+another against the balance the ones before them left.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from tollgate.shared.errors import (
+    Conflict,
+    Forbidden,
+    PaymentRequired,
+    TollgateError,
+    TooManyRequests,
+    UnprocessableEntity,
+)
+from tollgate.shared.security import Principal
+from tollgate.usage.config import Settings
+from tollgate.usage.ledger.domain import InsufficientTokens, size_hold
+from tollgate.usage.ledger.service import PlanFacts, account_limits
+from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
+
+__all__ = [
+    "AccountFacts",
+    "Answer",
+    "Ask",
+    "Decisions",
+    "HoldFacts",
+    "Target",
+    "daily_limit",
+    "decide",
+]
+
+Answer = ReservationOut | TollgateError
+
+
+@dataclass(frozen=True)
+class Ask:
+    caller: Principal
+    request: ReservationRequest
+
+
+@dataclass
+class Target:
+    """The account a caller spends from, its cap there, or why it may not."""
+
+    account_id: uuid.UUID
+    cap_tokens: int | None
+    refusal: TollgateError | None = None
+
+
+class AccountFacts(PlanFacts, Protocol):
+    """What deciding needs of an account (an ORM ``Account`` has it, and so do plain rows)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+
+class HoldFacts(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def account_id(self) -> uuid.UUID: ...
+    @property
+    def user_id(self) -> uuid.UUID: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def max_completion_tokens(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+@dataclass
+class Decisions:
+    answers: list[Answer | None]
+    new_holds: list[dict[str, Any]] = field(default_factory=list)
+    # The position of the first ask of each request_id that got a new hold.
+    first_in_group: dict[str, int] = field(default_factory=dict)
+
+    def complete(self, asks: list[Ask]) -> list[Answer]:
+        """Later asks of a request_id get the first one's answer (or 409 for another user)."""
+        result: list[Answer] = []
+        for i, ask in enumerate(asks):
+            answer = self.answers[i]
+            if answer is None:
+                first = self.first_in_group[ask.request.request_id]
+                same_user = asks[first].caller.user_id == ask.caller.user_id
+                answer = self.answers[first] if same_user else conflict()
+                assert answer is not None
+            result.append(answer)
+        return result
+
+
+def daily_limit(account: AccountFacts) -> int | None:
+    value = account_limits(account).get("daily_requests")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def conflict() -> Conflict:
+    return Conflict("This request_id belongs to another reservation", type_slug="duplicate-request")
+
+
+def replay(hold: HoldFacts, user_id: uuid.UUID, balance: dict[uuid.UUID, int]) -> Answer:
+    """A retried request_id gets its hold back, whatever the balance is now."""
+    if hold.user_id != user_id:
+        return conflict()
+    return ReservationOut(
+        reservation_id=hold.id,
+        account_id=hold.account_id,
+        held_tokens=hold.amount,
+        max_completion_tokens=hold.max_completion_tokens,
+        available=max(0, balance.get(hold.account_id, 0)),
+        expires_at=hold.expires_at,
+    )
+
+
+def decide(
+    settings: Settings,
+    asks: list[Ask],
+    targets: list[Target],
+    accounts: dict[uuid.UUID, AccountFacts],
+    balance: dict[uuid.UUID, int],
+    made_today: dict[tuple[uuid.UUID, uuid.UUID], int],
+    cap_spent: dict[tuple[uuid.UUID, uuid.UUID], int],
+    existing: dict[str, HoldFacts],
+    now: datetime,
+) -> Decisions:
+    """Answer each ask in order; ``balance``, ``made_today`` and ``cap_spent`` are updated."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    decisions = Decisions(answers=[None] * len(asks))
+    answers = decisions.answers
+    for i, (ask, target) in enumerate(zip(asks, targets, strict=True)):
+        request, user_id = ask.request, ask.caller.user_id
+        if request.request_id in existing:
+            answers[i] = replay(existing[request.request_id], user_id, balance)
+            continue
+        if request.request_id in decisions.first_in_group:
+            continue  # answered by complete() with the hold of its first occurrence
+        if target.refusal is not None:
+            answers[i] = target.refusal
+            continue
+        account = accounts[target.account_id]
+        if account.deleted_at is not None:
+            answers[i] = Forbidden("This account has been deleted")
+            continue
+        limits = account_limits(account)
+        pair = (account.id, user_id)
+        daily = daily_limit(account)
+        if daily is not None and made_today.get(pair, 0) >= daily:
+            retry_after = int((midnight + timedelta(days=1) - now).total_seconds()) + 1
+            answers[i] = TooManyRequests(
+                f"Daily request quota of {daily} reached",
+                type_slug="daily-quota-exceeded",
+                retry_after=retry_after,
+                extra={"daily_requests": daily},
+            )
+            continue
+        room = max(0, balance[account.id])
+        if target.cap_tokens is not None:
+            room = min(room, max(0, target.cap_tokens - cap_spent.get(pair, 0)))
+        default_cap = int(
+            limits.get("default_completion_tokens") or settings.default_completion_tokens
+        )
+        try:
+            size = size_hold(
+                request.prompt_tokens, request.max_completion_tokens, room, default_cap
+            )
+        except InsufficientTokens as exc:
+            answers[i] = PaymentRequired(
+                f"Not enough tokens: {exc.available} available",
+                extra={"available": exc.available, "account_id": str(account.id)},
+            )
+            continue
+        except ValueError as exc:
+            answers[i] = UnprocessableEntity(str(exc))
+            continue
+        ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
+        hold_id, expires_at = uuid.uuid4(), now + timedelta(seconds=ttl)
+        balance[account.id] -= size.held_tokens
+        made_today[pair] = made_today.get(pair, 0) + 1
+        if pair in cap_spent:
+            cap_spent[pair] += size.held_tokens
+        decisions.first_in_group[request.request_id] = i
+        decisions.new_holds.append(
+            {
+                "id": hold_id,
+                "request_id": request.request_id,
+                "account_id": account.id,
+                "user_id": user_id,
+                "model": request.model,
+                "amount": size.held_tokens,
+                "max_completion_tokens": size.max_completion_tokens,
+                "status": "held",
+                "created_at": now,
+                "expires_at": expires_at,
+            }
+        )
+        answers[i] = ReservationOut(
+            reservation_id=hold_id,
+            account_id=account.id,
+            held_tokens=size.held_tokens,
+            max_completion_tokens=size.max_completion_tokens,
+            available=room - size.held_tokens,
+            expires_at=expires_at,
+        )
+    return decisions

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,38 @@ def process(
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        pids.append(int(entry))
+    total = 0.0
+    for one in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{one}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+class CpuMeter:
+    """CPU per call of the processes on the path: the bench's main cost figure on a busy box."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+
+    def start(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.processes.items()}
+
+    def per_call(self, before: dict[str, float], calls: int) -> str:
+        spent = {name: cpu_seconds(pid) - before[name] for name, pid in self.processes.items()}
+        return ", ".join(f"{name} {1000 * cpu / calls:.2f}" for name, cpu in spent.items())
 
 
 def fetch_json(url: str) -> dict[str, Any]:
@@ -138,19 +171,47 @@ async def load(fn: Any, calls: int, concurrency: int, *args: Any) -> tuple[list[
     return results, elapsed
 
 
+@contextlib.contextmanager
+def profiled(pid: int | None, out: str | None) -> Iterator[None]:
+    """py-spy samples the process (and its workers) while the block runs, when asked to."""
+    if pid is None or out is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        ["py-spy", "record", "-p", str(pid), "--subprocesses", "-r", "200", "-f", "raw",
+         "-o", out, "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=30)
+
+
 async def bench(
-    paths: dict[str, tuple[str, str]], users: list[list[str]], calls: int, stats_url: str
+    paths: dict[str, tuple[str, str]],
+    users: list[list[str]],
+    calls: int,
+    stats_url: str,
+    meters: dict[str, CpuMeter],
+    stream_clients: list[int],
+    profile: str | None = None,
 ) -> list[str]:
     token = users[0][1]
     lines = []
     for base, model in paths.values():  # warm pools, JWKS caches, service token
         await load(one_stream, 200, 20, base + "/v1/chat/completions", token, model)
-    for concurrency in (50, 200):
+    for concurrency in stream_clients:
         measured = {}
+        cpu = {}
         for label, (base, model) in paths.items():
+            before = meters[label].start()
             results, _ = await load(
                 one_stream, calls, concurrency, base + "/v1/chat/completions", token, model
             )
+            cpu[label] = meters[label].per_call(before, len(results))
             measured[label] = ([r[0] for r in results], [r[1] for r in results])
         d_ttfb, d_total = measured["direct"]
         for label in paths:
@@ -168,21 +229,27 @@ async def bench(
             lines.append(
                 f"| streams, {concurrency} clients | {label} | {span(d_ttfb)} | {span(ttfb)} "
                 f"| **{added(ttfb, d_ttfb)}** | {span(d_total)} | {span(total)} "
-                f"| {added(total, d_total)} |"
+                f"| {added(total, d_total)} | {cpu[label]} |"
             )
     for label, (base, model) in paths.items():
+        before = meters[label].start()
         results, elapsed = await load(one_call, 300, 1, base + "/v1/chat/completions", token, model)
         lines.append(
             f"| non-streamed, one client | {label} | {len(results) / elapsed:.0f} calls/s "
-            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms |"
+            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms "
+            f"| {meters[label].per_call(before, len(results))} |"
         )
     for label, (base, model) in paths.items():
-        results, elapsed = await load(
-            one_call, calls * 2, 64, base + "/v1/chat/completions", token, model
-        )
+        before = meters[label].start()
+        out = f"{profile}-{label.replace(' + ', '-')}.raw" if profile else None
+        with profiled(meters[label].processes.get("llm-proxy"), out):
+            results, elapsed = await load(
+                one_call, calls * 2, 64, base + "/v1/chat/completions", token, model
+            )
         lines.append(
             f"| non-streamed, 64 clients | {label} | {len(results) / elapsed:.0f} calls/s "
-            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms |"
+            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms "
+            f"| {meters[label].per_call(before, len(results))} |"
         )
     for _ in range(300):  # settlement: every hold committed by its usage.recorded event
         stats = await asyncio.to_thread(fetch_json, stats_url)
@@ -202,6 +269,14 @@ def main() -> None:
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="gateway workers")
     parser.add_argument("--proxy-workers", type=int, default=1, help="LLM proxy workers")
+    parser.add_argument(
+        "--stream-clients", default="50,200", help="concurrency levels of the stream rows"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="py-spy the proxy during the 64-client rows into PREFIX-<path>.raw",
+    )
     parser.add_argument(
         "--chunk-delay-ms",
         type=int,
@@ -262,6 +337,7 @@ def main() -> None:
             capture_output=True,
         )
         paths = {"direct": (info["upstream"], "m")}
+        meters = {"direct": CpuMeter({"stand-ins": standins.pid})}
         with contextlib.ExitStack() as stack:
             proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
             try:
@@ -271,6 +347,7 @@ def main() -> None:
                 print(proxy.stderr.read().decode()[-3000:], file=sys.stderr)
                 raise
             paths["llm-proxy"] = (f"http://127.0.0.1:{proxy_port}", "bench-model")
+            meters["llm-proxy"] = CpuMeter({"llm-proxy": proxy.pid})
             if not args.no_gateway:
                 redis = Redis.from_url(REDIS_URL)
                 for user, _ in info["users"]:
@@ -283,10 +360,19 @@ def main() -> None:
                             "llm_requests_per_minute": 100_000_000,
                         },
                     )
-                stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
+                gateway = stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
                 wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+                meters["gateway + llm-proxy"] = CpuMeter(
+                    {"llm-proxy": proxy.pid, "gateway": gateway.pid}
+                )
                 paths["gateway + llm-proxy"] = (f"http://127.0.0.1:{gateway_port}", "bench-model")
-            lines = asyncio.run(bench(paths, info["users"], args.calls, info["stats"]))
+            stream_clients = [int(c) for c in args.stream_clients.split(",") if c]
+            lines = asyncio.run(
+                bench(
+                    paths, info["users"], args.calls, info["stats"], meters, stream_clients,
+                    args.profile,
+                )
+            )  # fmt: skip
         os.unlink(f.name)
 
     print(
@@ -295,9 +381,9 @@ def main() -> None:
     )
     print(
         "| load | path | direct TTFB | path TTFB | added TTFB | direct total | path total "
-        "| added total |"
+        "| added total | CPU ms per call |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for line in lines:
         print(line)
 

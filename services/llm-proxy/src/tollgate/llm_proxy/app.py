@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import aiohttp
 from fastapi import FastAPI
 
+from tollgate.llm_proxy.callers import VerifiedTokens
 from tollgate.llm_proxy.catalog.endpoints import router as catalog_router
 from tollgate.llm_proxy.catalog.service import Catalog, load_catalog
+from tollgate.llm_proxy.completions.endpoints import DIRECT_HANDLERS
 from tollgate.llm_proxy.completions.endpoints import router as completions_router
 from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
+from tollgate.llm_proxy.direct_routes import ASGIApp, DirectRoutes
 from tollgate.llm_proxy.errors import install_openai_errors
 from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
 from tollgate.llm_proxy.models import messaging
@@ -29,6 +33,20 @@ __all__ = ["create_app"]
 USER_DELETED_QUEUE = "llm-proxy.user-deleted"
 # How long shutdown waits for running streams to finish and be recorded.
 SHUTDOWN_GRACE_SECONDS = 15.0
+
+
+def _relay_wake(runtime: ServiceRuntime) -> Callable[[], None]:
+    """What tells the outbox relay that events were committed.
+
+    The shared relay is woken by commits made through ``add_event``; the recorder
+    writes its events as one array insert instead, so it wakes the relay itself.
+    """
+
+    def wake() -> None:
+        if runtime.relay is not None:
+            runtime.relay._on_commit()
+
+    return wake
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
@@ -56,12 +74,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         )
         health = DeploymentHealth(settings.cooldown_failures, settings.cooldown_seconds)
         assert runtime.sessionmaker is not None
+        assert runtime.verifier is not None
+        app.state.verified_tokens = VerifiedTokens(runtime.verifier)
         app.state.catalog = loaded
         app.state.deployment_health = health
         app.state.upstreams = upstreams
         app.state.usage_http = usage_http
         app.state.service_tokens = tokens
-        recorder = CallRecorder(runtime.sessionmaker, messaging.outbox)
+        recorder = CallRecorder(runtime.sessionmaker, on_commit=_relay_wake(runtime))
         app.state.recorder = recorder
         app.state.completions = CompletionService(
             settings=settings,
@@ -100,4 +120,26 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     for prefix in ("/v1", "/api/llm"):
         app.include_router(completions_router, prefix=prefix)
         app.include_router(catalog_router, prefix=prefix)
+    _serve_completions_directly(app, settings)
     return app
+
+
+def _serve_completions_directly(app: FastAPI, settings: Settings) -> None:
+    """Put DirectRoutes in front of the whole middleware stack, once Starlette builds it."""
+    routes = {
+        prefix + path: handler
+        for prefix in ("/v1", "/api/llm")
+        for path, handler in DIRECT_HANDLERS.items()
+    }
+    build_stack = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        return DirectRoutes(
+            build_stack(),
+            routes,
+            service=settings.service_name,
+            traced=bool(settings.otlp_endpoint),
+        )
+
+    # The tracing instrumentation wraps the stack the same way; this goes outside it.
+    app.build_middleware_stack = build  # type: ignore[method-assign]

@@ -42,6 +42,7 @@ __all__ = [
     "UpstreamUnavailable",
     "install_openai_errors",
     "openai_error_body",
+    "openai_response",
 ]
 
 OPENAI_PREFIXES = ("/v1/", "/api/llm/")
@@ -129,7 +130,7 @@ def openai_error_body(
     )
 
 
-def _openai_response(exc: TollgateError) -> Response:
+def openai_response(exc: TollgateError) -> Response:
     if isinstance(exc, ProxyError):
         type_, code, param = exc.openai_type, exc.code, exc.param
     else:
@@ -150,7 +151,7 @@ def install_openai_errors(app: FastAPI) -> None:
 
         async def handler(request: Request, exc: Any) -> Response:
             if request.url.path.startswith(OPENAI_PREFIXES):
-                return _openai_response(to_error(exc))
+                return openai_response(to_error(exc))
             return await fallback(request, exc)
 
         app.exception_handlers[cls] = handler

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from tollgate.llm_proxy.callers import CallerDep
 from tollgate.llm_proxy.catalog.service import Model
 from tollgate.llm_proxy.deps import CatalogDep, HealthDep
 from tollgate.llm_proxy.errors import ModelNotFound
-from tollgate.shared.security import CurrentUser
 
 __all__ = ["router"]
 
@@ -30,13 +30,13 @@ def _model_entry(model: Model) -> dict[str, Any]:
 
 
 @router.get("/models")
-async def list_models(principal: CurrentUser, catalog: CatalogDep) -> dict[str, Any]:
+async def list_models(principal: CallerDep, catalog: CatalogDep) -> dict[str, Any]:
     """Models the caller's plan may use (OpenAI's list shape)."""
     return {"object": "list", "data": [_model_entry(m) for m in catalog.for_plan(principal.plan)]}
 
 
 @router.get("/models/{model_id:path}")
-async def get_model(model_id: str, principal: CurrentUser, catalog: CatalogDep) -> dict[str, Any]:
+async def get_model(model_id: str, principal: CallerDep, catalog: CatalogDep) -> dict[str, Any]:
     """One model, if the caller's plan may use it."""
     model = catalog.get(model_id)
     if model is None or not model.allowed_for(principal.plan):
@@ -48,7 +48,7 @@ async def get_model(model_id: str, principal: CurrentUser, catalog: CatalogDep) 
 
 @router.get("/providers")
 async def list_providers(
-    principal: CurrentUser, catalog: CatalogDep, health: HealthDep
+    principal: CallerDep, catalog: CatalogDep, health: HealthDep
 ) -> dict[str, Any]:
     """Configured providers, the models they serve for this plan, and their current health."""
     providers: dict[str, dict[str, Any]] = {

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from tollgate.llm_proxy.callers import CallerDep
 from tollgate.llm_proxy.catalog.service import Catalog, Model
 from tollgate.llm_proxy.completions.calls import Call
 from tollgate.llm_proxy.completions.schemas import (
@@ -17,14 +18,15 @@ from tollgate.llm_proxy.completions.schemas import (
     parse_request,
 )
 from tollgate.llm_proxy.deps import CatalogDep, CompletionsDep, SettingsDep
+from tollgate.llm_proxy.direct_routes import RouteHandler
 from tollgate.llm_proxy.errors import InvalidRequest, ModelNotAllowed, ModelNotFound
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.openapi import body_of
 from tollgate.shared.errors import PayloadTooLarge
 from tollgate.shared.logs import request_id_var
-from tollgate.shared.security import CurrentUser, Principal
+from tollgate.shared.security import Principal
 
-__all__ = ["router"]
+__all__ = ["DIRECT_HANDLERS", "router"]
 
 router = APIRouter(tags=["completions"])
 # OpenAI's own default for the legacy completions endpoint; the hold is sized to it.
@@ -103,7 +105,7 @@ def _call(
 @router.post("/chat/completions", openapi_extra=body_of(ChatCompletionRequest))
 async def chat_completions(
     request: Request,
-    principal: CurrentUser,
+    principal: CallerDep,
     catalog: CatalogDep,
     service: CompletionsDep,
     settings: SettingsDep,
@@ -130,7 +132,7 @@ async def chat_completions(
 @router.post("/completions", openapi_extra=body_of(CompletionRequest))
 async def completions(
     request: Request,
-    principal: CurrentUser,
+    principal: CallerDep,
     catalog: CatalogDep,
     service: CompletionsDep,
     settings: SettingsDep,
@@ -158,7 +160,7 @@ async def completions(
 @router.post("/embeddings", openapi_extra=body_of(EmbeddingRequest))
 async def embeddings(
     request: Request,
-    principal: CurrentUser,
+    principal: CallerDep,
     catalog: CatalogDep,
     service: CompletionsDep,
     settings: SettingsDep,
@@ -186,3 +188,18 @@ async def embeddings(
     )  # fmt: skip
     response: Response = await service.run(call, 0)
     return response
+
+
+# The same handlers, for the direct lane in front of the FastAPI frame (direct_routes.py),
+# with what FastAPI's dependencies would have given them taken from app.state.
+DIRECT_HANDLERS: dict[str, RouteHandler] = {
+    "/chat/completions": lambda request, principal, state: chat_completions(
+        request, principal, state.catalog, state.completions, state.settings
+    ),
+    "/completions": lambda request, principal, state: completions(
+        request, principal, state.catalog, state.completions, state.settings
+    ),
+    "/embeddings": lambda request, principal, state: embeddings(
+        request, principal, state.catalog, state.completions, state.settings
+    ),
+}

@@ -6,16 +6,24 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import Table
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.llm_proxy.metrics import CALLS, TIME_TO_FIRST_TOKEN, TOKENS
-from tollgate.llm_proxy.request_log.repository import RequestLogRepository
-from tollgate.shared.messaging import add_event
+from tollgate.llm_proxy.request_log.repository import (
+    LOG_COLUMNS,
+    OutboxRow,
+    RequestLogRepository,
+)
+from tollgate.shared.messaging import make_envelope
+from tollgate.shared.messaging.broker import current_trace_headers
 from tollgate.shared.messaging.events import Envelope, UsageRecorded, UserDeleted
 
 __all__ = ["SOURCE", "CallRecord", "CallRecorder", "erase_user_requests"]
@@ -80,26 +88,28 @@ class CallRecord:
 
 
 class CallRecorder:
-    """Writes finished calls in small batches: one transaction for whatever is waiting.
+    """Writes finished calls in batches: one transaction for whatever is waiting.
 
     Under load many calls finish at once; batching turns their rows and events into
-    one commit instead of one each. A caller still waits until its own call is
-    committed, so a non-streamed answer is never returned before its bill is safe.
+    one commit of two statements instead of a transaction each. A caller still waits
+    until its own call is committed, so a non-streamed answer is never returned (nor
+    a stream's ``[DONE]`` sent) before its bill is safe in the outbox.
     """
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        outbox: Table,
         *,
+        on_commit: Callable[[], None] | None = None,
         attempts: int = 5,
-        max_batch: int = 200,
+        max_batch: int = 500,
     ) -> None:
         self.sessionmaker = sessionmaker
-        self.outbox = outbox
+        # Wakes the outbox relay, so the events leave now rather than at its next poll.
+        self.on_commit = on_commit
         self.attempts = attempts
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[CallRecord, asyncio.Future[None]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
     async def record(self, call: CallRecord) -> None:
@@ -109,8 +119,16 @@ class CallRecorder:
         TOKENS.labels(call.model, "completion").inc(call.completion_tokens)
         if call.ttft_ms is not None:
             TIME_TO_FIRST_TOKEN.labels(call.model).observe(call.ttft_ms / 1000)
+        # Built here, in the caller's context, so the event carries the call's own trace.
+        envelope = make_envelope(SOURCE, call.user_id, call.event())
+        event: OutboxRow = (
+            envelope.id,
+            envelope.type,
+            envelope.model_dump_json(),
+            orjson.dumps(current_trace_headers()).decode(),
+        )
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((call, done))
+        self._queue.put_nowait(_Pending(call.request_id, _log_row(call), event, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="call-recorder")
         await asyncio.shield(done)
@@ -126,39 +144,48 @@ class CallRecorder:
             batch = [self._queue.get_nowait()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._write_with_retries([call for call, _ in batch])
-            for _, done in batch:
-                if not done.done():
-                    done.set_result(None)
+            if await self._write_with_retries(batch) and self.on_commit is not None:
+                self.on_commit()
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_result(None)
 
-    async def _write_with_retries(self, calls: list[CallRecord]) -> None:
+    async def _write_with_retries(self, batch: list[_Pending]) -> bool:
         for attempt in range(1, self.attempts + 1):
             try:
-                await self._write(calls)
-                return
+                await self._write(batch)
+                return True
             except Exception:
                 if attempt == self.attempts:
                     log.exception(
                         "could not record %d calls (first %s); their holds will expire",
-                        len(calls),
-                        calls[0].request_id,
+                        len(batch),
+                        batch[0].request_id,
                     )
-                    return
+                    return False
                 await asyncio.sleep(0.1 * 2**attempt)
+        return False
 
-    async def _write(self, calls: list[CallRecord]) -> None:
+    async def _write(self, batch: list[_Pending]) -> None:
+        # One row and one event per call, even if it was queued twice.
+        unique = list({p.request_id: p for p in reversed(batch)}.values())
         async with self.sessionmaker() as session, session.begin():
-            rows = []
-            for call in calls:
-                values = asdict(call)
-                values["total_tokens"] = call.total_tokens
-                rows.append(values)
+            repository = RequestLogRepository(session)
             # Rows already logged (a retried batch) had their event written with them.
-            fresh = await RequestLogRepository(session).add_many(rows)
-            for call in calls:
-                if call.request_id in fresh:
-                    fresh.discard(call.request_id)  # one event per call, even if queued twice
-                    await add_event(session, self.outbox, SOURCE, call.user_id, call.event())
+            fresh = await repository.add_many([p.row for p in unique])
+            await repository.add_events([p.event for p in unique if p.request_id in fresh])
+
+
+@dataclass(frozen=True)
+class _Pending:
+    request_id: str
+    row: tuple[Any, ...]
+    event: OutboxRow
+    done: asyncio.Future[None]
+
+
+# The values of a call's row, in LOG_COLUMNS order (total_tokens is a property).
+_log_row: Callable[[CallRecord], tuple[Any, ...]] = attrgetter(*(name for name, _ in LOG_COLUMNS))
 
 
 async def erase_user_requests(session: AsyncSession, envelope: Envelope) -> None:

@@ -1,0 +1,57 @@
+"""Who is calling: the user's access token, verified once and then remembered until it expires.
+
+A client sends the same token with every call for its whole lifetime (15 minutes by
+default), and checking an Ed25519 signature plus the claims costs more than the rest
+of the request's own work. A token verified once stays valid until its ``exp``
+(revocation is the gateway's job, DESIGN.md §3), so the verified principal is kept
+until then, in a bounded table keyed by the exact token text.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tollgate.shared.errors import Forbidden
+from tollgate.shared.security import JWKSVerifier, Principal, bearer_token
+
+__all__ = ["CallerDep", "VerifiedTokens", "current_caller"]
+
+
+class VerifiedTokens:
+    def __init__(self, verifier: JWKSVerifier, *, capacity: int = 10_000) -> None:
+        self.verifier = verifier
+        self.capacity = capacity
+        self._known: dict[str, Principal] = {}
+
+    async def principal(self, token: str) -> Principal:
+        """The token's principal; raises ``Unauthorized`` like the verifier."""
+        known = self._known.get(token)
+        if known is not None:
+            if known.exp > time.time():
+                return known
+            del self._known[token]
+        principal = await self.verifier.verify(token)
+        if len(self._known) >= self.capacity:
+            # The oldest entry goes first (dicts keep insertion order): bounded memory
+            # even under a flood of distinct valid tokens.
+            del self._known[next(iter(self._known))]
+        self._known[token] = principal
+        return principal
+
+    async def user(self, request: Request) -> Principal:
+        """The calling user; service tokens are refused (403)."""
+        principal = await self.principal(bearer_token(request))
+        if principal.typ != "access":
+            raise Forbidden("This route is for users, not services")
+        return principal
+
+
+async def current_caller(request: Request) -> Principal:
+    tokens: VerifiedTokens = request.app.state.verified_tokens
+    return await tokens.user(request)
+
+
+CallerDep = Annotated[Principal, Depends(current_caller)]

@@ -13,6 +13,8 @@ the service saw the request; a timeout is never retried (it would double the wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import Mapping
 
@@ -59,6 +61,7 @@ _REPLACED_ON_REQUEST = HOP_BY_HOP | {
 _DROPPED_ON_RESPONSE = HOP_BY_HOP | {"content-length", "server", "date"}
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SMALL_BODY = 256 * 1024
+SSE_DONE = b"data: [DONE]\n\n"
 # Failures where the request did not (fully) reach a service; safe to repeat if idempotent.
 _RETRYABLE = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 
@@ -203,18 +206,44 @@ class Upstreams:
         if length is not None:
             response.content_length = length
         await response.prepare(request)
+        tail = b""  # the end of what was relayed: did an event stream already finish?
         try:
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+                tail = (tail + chunk)[-len(SSE_DONE) :]
         except ConnectionResetError:
             return response  # the client left; closing the upstream tells the service
         except (TimeoutError, aiohttp.ClientError) as exc:
-            # Headers are gone already: the only honest signal left is a cut connection.
             UPSTREAM_ERRORS.labels(service, "stream-broken").inc()
             log.warning("%s stream broke off: %s", service, exc)
             upstream.close()
-            if request.transport is not None:
+            if streaming:
+                await _end_broken_event_stream(response, tail, service)
+            elif request.transport is not None:
+                # Headers are gone already: the only honest signal left is a cut connection.
                 request.transport.close()
             return response
         await response.write_eof()
         return response
+
+
+async def _end_broken_event_stream(response: web.StreamResponse, tail: bytes, service: str) -> None:
+    """Say in-band that the answer was cut, then end the stream properly.
+
+    The same signal the llm-proxy gives for a broken provider stream (an error event,
+    then ``[DONE]``), so a client never takes a cut answer for a finished one. A stream
+    that had already sent its ``[DONE]`` was complete and only ends."""
+    ending = b""
+    if not tail.endswith(SSE_DONE):
+        error = {
+            "message": f"The {service} service broke off its answer",
+            "type": "api_error",
+            "param": None,
+            "code": "stream_interrupted",
+        }
+        lead = b"" if tail.endswith(b"\n\n") or not tail else b"\n\n"  # close a cut event
+        ending = lead + b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + SSE_DONE
+    with contextlib.suppress(ConnectionResetError):  # the client may have left too
+        if ending:
+            await response.write(ending)
+        await response.write_eof()

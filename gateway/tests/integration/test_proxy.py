@@ -267,3 +267,48 @@ async def test_head_keeps_the_length_the_service_announced(
     async with http.head(gateway.url + "/api/usage/stats", headers=headers) as r:
         assert r.status == 200
         assert r.headers["Content-Length"] == length
+
+
+async def dying_stream_service(events: list[bytes]) -> tuple[asyncio.Server, int]:
+    """A service that starts an event stream, sends ``events``, then dies mid-answer."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for event in events:
+            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+        await writer.drain()
+        writer.transport.abort()  # no last chunk: the process is gone
+
+    port = free_port()
+    return await asyncio.start_server(serve, "127.0.0.1", port), port
+
+
+async def test_a_stream_whose_service_dies_ends_with_an_error_event_and_done(
+    standin: StandIn, jwks_url: str, signing_key: SigningKey
+) -> None:
+    token = signing_key.mint(plan="pro")
+    for sent, ending in [
+        ([b'data: {"n": 0}\n\n'], b'data: {"error": '),
+        ([b'data: {"n": 0}\n\n', b'data: {"n"'], b'\n\ndata: {"error": '),  # cut mid-event
+        ([b'data: {"n": 0}\n\n', b"data: [DONE]\n\n"], b""),  # finished: only the end
+    ]:
+        server, port = await dying_stream_service(sent)
+        settings = gateway_settings(standin.url, jwks_url, llm_proxy_url=f"http://127.0.0.1:{port}")
+        async with (
+            run_gateway(settings) as gw,
+            aiohttp.ClientSession() as http,
+            http.post(gw.url + "/v1/chat/completions", headers=bearer(token)) as r,
+        ):
+            assert r.status == 200
+            body = await asyncio.wait_for(r.read(), timeout=3)  # a proper end, no error
+        server.close()
+        relayed = b"".join(sent)
+        assert body.startswith(relayed)
+        assert body[len(relayed) :].startswith(ending)
+        assert body.endswith(b"data: [DONE]\n\n") and body.count(b"[DONE]") == 1
+        if ending:
+            assert b'"code": "stream_interrupted"' in body

@@ -233,7 +233,11 @@ async def bench(
             )
     for label, (base, model) in paths.items():
         before = meters[label].start()
-        results, elapsed = await load(one_call, 300, 1, base + "/v1/chat/completions", token, model)
+        out = f"{profile}-one-{label.replace(' + ', '-')}.raw" if profile else None
+        with profiled(meters[label].processes.get("llm-proxy"), out):
+            results, elapsed = await load(
+                one_call, 300, 1, base + "/v1/chat/completions", token, model
+            )
         lines.append(
             f"| non-streamed, one client | {label} | {len(results) / elapsed:.0f} calls/s "
             f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms "
@@ -275,7 +279,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         metavar="PREFIX",
-        help="py-spy the proxy during the 64-client rows into PREFIX-<path>.raw",
+        help="py-spy the proxy during the non-streamed rows into PREFIX-[one-]<path>.raw",
     )
     parser.add_argument(
         "--chunk-delay-ms",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
+import asyncpg
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from tollgate.llm_proxy.callers import VerifiedTokens
 from tollgate.llm_proxy.catalog.endpoints import router as catalog_router
@@ -33,20 +35,43 @@ __all__ = ["create_app"]
 USER_DELETED_QUEUE = "llm-proxy.user-deleted"
 # How long shutdown waits for running streams to finish and be recorded.
 SHUTDOWN_GRACE_SECONDS = 15.0
+# Longest a committed usage event waits before the relay is woken to send it.
+RELAY_WAKE_DELAY = 0.05
 
 
 def _relay_wake(runtime: ServiceRuntime) -> Callable[[], None]:
     """What tells the outbox relay that events were committed.
 
     The shared relay is woken by commits made through ``add_event``; the recorder
-    writes its events as one array insert instead, so it wakes the relay itself.
+    writes its events with one array insert instead, so it wakes the relay itself,
+    at most once per ``RELAY_WAKE_DELAY``: under load the relay then sends one batch
+    for many commits rather than a claim-publish-mark pass per commit.
     """
+    scheduled = False
 
-    def wake() -> None:
+    def wake_now() -> None:
+        nonlocal scheduled
+        scheduled = False
         if runtime.relay is not None:
             runtime.relay._on_commit()
 
+    def wake() -> None:
+        nonlocal scheduled
+        if not scheduled:
+            scheduled = True
+            asyncio.get_running_loop().call_later(RELAY_WAKE_DELAY, wake_now)
+
     return wake
+
+
+def _driver_connect(database_url: str) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """Opens a plain asyncpg connection to our database (the recorder's own)."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn, timeout=5)
+
+    return connect
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
@@ -66,14 +91,17 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             pool_size=settings.upstream_pool_size,
             connect_timeout=settings.connect_timeout,
         )
-        usage_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        usage_http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200),
+            # Internal calls carry no cookies; skipping the jar saves work on every hold.
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
         tokens = RenewableServiceToken(
             settings.auth_internal_url,
             settings.client_id,
             settings.client_secret.get_secret_value(),
         )
         health = DeploymentHealth(settings.cooldown_failures, settings.cooldown_seconds)
-        assert runtime.sessionmaker is not None
         assert runtime.verifier is not None
         app.state.verified_tokens = VerifiedTokens(runtime.verifier)
         app.state.catalog = loaded
@@ -81,7 +109,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.upstreams = upstreams
         app.state.usage_http = usage_http
         app.state.service_tokens = tokens
-        recorder = CallRecorder(runtime.sessionmaker, on_commit=_relay_wake(runtime))
+        recorder = CallRecorder(
+            _driver_connect(settings.database_url), on_commit=_relay_wake(runtime)
+        )
         app.state.recorder = recorder
         app.state.completions = CompletionService(
             settings=settings,

@@ -1,8 +1,9 @@
 """SQL of the request log, and of the outbox rows written beside it.
 
-The batch statements take whole columns as arrays (``unnest``), so their text is
-the same whatever the batch size: SQLAlchemy compiles each once and asyncpg
-prepares each once per connection, instead of once per batch shape.
+The recorder's two statements run on a plain asyncpg connection and take whole
+columns as arrays (``unnest``), so their text is the same whatever the batch size:
+asyncpg prepares each once per connection, and no ORM session, compile or
+pre-ping runs per batch. The rest goes through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, text
+import asyncpg
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.llm_proxy.models import RequestLog
 
-__all__ = ["LOG_COLUMNS", "OutboxRow", "RequestLogRepository"]
+__all__ = ["LOG_COLUMNS", "OutboxRow", "RequestLogRepository", "add_calls", "add_events"]
 
 # Column name and its PostgreSQL type, in the order of the values each call gives.
 LOG_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -46,52 +48,41 @@ LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("completion", "text"),
 )
 
-_ADD_CALLS = text(
-    f"""
-    INSERT INTO request_log ({", ".join(name for name, _ in LOG_COLUMNS)})
-    SELECT * FROM unnest({", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in LOG_COLUMNS)})
+_NAMES = ", ".join(name for name, _ in LOG_COLUMNS)
+_ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(LOG_COLUMNS, 1))
+_ADD_CALLS = f"""
+    INSERT INTO request_log ({_NAMES})
+    SELECT * FROM unnest({_ARRAYS})
     ON CONFLICT (request_id) DO NOTHING
     RETURNING request_id
-    """  # noqa: S608 - the names are the constants above, never input
-)
+"""  # noqa: S608 - the names are the constants above, never input
 
-_ADD_EVENTS = text(
-    """
+_ADD_EVENTS = """
     INSERT INTO outbox (event_id, event_type, body, headers)
-    SELECT e, t, b, CAST(h AS jsonb) FROM unnest(
-        CAST(:event_id AS uuid[]), CAST(:event_type AS varchar[]),
-        CAST(:body AS text[]), CAST(:headers AS text[])
-    ) AS v(e, t, b, h)
-    """
-)
+    SELECT e, t, b, h::jsonb FROM unnest($1::uuid[], $2::varchar[], $3::text[], $4::text[])
+        AS v(e, t, b, h)
+"""
 
 # event_id, event_type, body (the envelope's JSON), headers (JSON of the AMQP headers)
 OutboxRow = tuple[uuid.UUID, str, str, str]
 
 
+async def add_calls(connection: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert calls (values in ``LOG_COLUMNS`` order); returns the ids not logged before."""
+    columns = [[row[i] for row in rows] for i in range(len(LOG_COLUMNS))]
+    inserted = await connection.fetch(_ADD_CALLS, *columns)
+    return {row[0] for row in inserted}
+
+
+async def add_events(connection: asyncpg.Connection, rows: list[OutboxRow]) -> None:
+    """Outbox rows in the caller's transaction: published only if it commits."""
+    if rows:
+        await connection.execute(_ADD_EVENTS, *(list(column) for column in zip(*rows, strict=True)))
+
+
 class RequestLogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def add_many(self, rows: list[tuple[Any, ...]]) -> set[str]:
-        """Insert calls (values in ``LOG_COLUMNS`` order); returns the ids not logged before."""
-        columns = {name: [row[i] for row in rows] for i, (name, _) in enumerate(LOG_COLUMNS)}
-        inserted = await self.session.execute(_ADD_CALLS, columns)
-        return {row[0] for row in inserted}
-
-    async def add_events(self, rows: list[OutboxRow]) -> None:
-        """Outbox rows in the caller's transaction: published only if it commits."""
-        if not rows:
-            return
-        await self.session.execute(
-            _ADD_EVENTS,
-            {
-                "event_id": [r[0] for r in rows],
-                "event_type": [r[1] for r in rows],
-                "body": [r[2] for r in rows],
-                "headers": [r[3] for r in rows],
-            },
-        )
 
     async def get(self, request_id: str) -> RequestLog | None:
         return await self.session.get(RequestLog, request_id)

@@ -6,21 +6,24 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.llm_proxy.metrics import CALLS, TIME_TO_FIRST_TOKEN, TOKENS
 from tollgate.llm_proxy.request_log.repository import (
     LOG_COLUMNS,
     OutboxRow,
     RequestLogRepository,
+    add_calls,
+    add_events,
 )
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.broker import current_trace_headers
@@ -98,13 +101,16 @@ class CallRecorder:
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
         *,
         on_commit: Callable[[], None] | None = None,
         attempts: int = 5,
         max_batch: int = 500,
     ) -> None:
-        self.sessionmaker = sessionmaker
+        # The writer is one task, so one connection of its own serves it: opened on
+        # first use, dropped on any error and opened again by the next attempt.
+        self.connect = connect
+        self._connection: asyncpg.Connection | None = None
         # Wakes the outbox relay, so the events leave now rather than at its next poll.
         self.on_commit = on_commit
         self.attempts = attempts
@@ -134,10 +140,17 @@ class CallRecorder:
         await asyncio.shield(done)
 
     async def close(self) -> None:
-        """Wait for what is queued; the writer stops by itself once the queue is empty."""
+        """Wait for what is queued (the writer stops once the queue is empty), then disconnect."""
         if self._writer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=2)
 
     async def _write_batches(self) -> None:
         while not self._queue.empty():
@@ -156,6 +169,7 @@ class CallRecorder:
                 await self._write(batch)
                 return True
             except Exception:
+                await self._disconnect()
                 if attempt == self.attempts:
                     log.exception(
                         "could not record %d calls (first %s); their holds will expire",
@@ -169,11 +183,12 @@ class CallRecorder:
     async def _write(self, batch: list[_Pending]) -> None:
         # One row and one event per call, even if it was queued twice.
         unique = list({p.request_id: p for p in reversed(batch)}.values())
-        async with self.sessionmaker() as session, session.begin():
-            repository = RequestLogRepository(session)
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await self.connect()
+        async with self._connection.transaction():
             # Rows already logged (a retried batch) had their event written with them.
-            fresh = await repository.add_many([p.row for p in unique])
-            await repository.add_events([p.event for p in unique if p.request_id in fresh])
+            fresh = await add_calls(self._connection, [p.row for p in unique])
+            await add_events(self._connection, [p.event for p in unique if p.request_id in fresh])
 
 
 @dataclass(frozen=True)

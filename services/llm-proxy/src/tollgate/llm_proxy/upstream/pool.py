@@ -37,6 +37,8 @@ class UpstreamPool:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
                 auto_decompress=True,
+                # Provider APIs authenticate by key; a cookie jar would only cost time per call.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
 
     def session(self, deployment: Deployment) -> aiohttp.ClientSession:

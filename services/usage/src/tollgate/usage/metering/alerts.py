@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Protocol
+
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.shared.messaging import add_event
 from tollgate.shared.messaging.events import BalanceLow, QuotaExhausted
 from tollgate.usage.metering.repository import mark_alert_sent
-from tollgate.usage.models import Account
 
-__all__ = ["announce_low_balance"]
+__all__ = ["AccountPeriod", "announce_low_balance"]
+
+
+class AccountPeriod(Protocol):
+    """What alerts need of an account: an ORM ``Account`` or a locked row."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def monthly_tokens(self) -> int: ...
+    @property
+    def period_start(self) -> datetime: ...
 
 
 async def announce_low_balance(
     session: AsyncSession,
     outbox: Table,
-    account: Account,
+    account: AccountPeriod,
     remaining: int,
     percents: list[int],
 ) -> None:

@@ -22,12 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate.shared.messaging import Envelope
 from tollgate.shared.messaging.events import UsageRecorded
 from tollgate.usage.config import Settings
-from tollgate.usage.ledger import repository as ledger
 from tollgate.usage.ledger.domain import GrantState, add_month, draw, spendable_for_settlement
 from tollgate.usage.ledger.service import grant_plan_allocation
 from tollgate.usage.metering import batch_repository as bulk
 from tollgate.usage.metering.alerts import announce_low_balance
-from tollgate.usage.models import Account, Grant, Hold, Member
+from tollgate.usage.models import Account, Member
 
 __all__ = ["apply_usage_batch"]
 
@@ -35,11 +34,27 @@ RollupKey = tuple[date, uuid.UUID, uuid.UUID, str, str, str]
 
 
 @dataclass
+class _Hold:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class _Account:
+    id: uuid.UUID
+    monthly_tokens: int
+    period_start: datetime
+
+
+@dataclass
 class _Call:
     event: UsageRecorded
     feature: str
     tokens: int
-    hold: Hold | None = None
+    hold: _Hold | None = None
     account_id: uuid.UUID | None = None
     record_id: int | None = None
 
@@ -188,8 +203,7 @@ async def _find_holds(session: AsyncSession, calls: list[_Call]) -> None:
     wanted = {c.event.reservation_id for c in calls if c.event.reservation_id is not None}
     if not wanted:
         return
-    rows = await session.scalars(select(Hold).where(Hold.id.in_(wanted)))
-    found = {h.id: h for h in rows}
+    found = {r.id: _Hold(*r) for r in await bulk.find_holds(session, sorted(wanted))}
     for call in calls:
         hold = found.get(call.event.reservation_id) if call.event.reservation_id else None
         if hold is not None and hold.user_id == call.event.user_id:
@@ -217,16 +231,7 @@ async def _resolve_accounts(session: AsyncSession, calls: list[_Call]) -> None:
             )
         )
         memberships = {(a, u): active for a, u, active in rows.all()}
-    users = {c.event.user_id for c in pending}
-    parents: dict[uuid.UUID, uuid.UUID] = dict(
-        (
-            await session.execute(
-                select(Member.user_id, Member.account_id).where(
-                    Member.user_id.in_(users), Member.kind == "sub_user"
-                )
-            )
-        ).all()
-    )
+    parents = await bulk.sub_user_parents(session, sorted({c.event.user_id for c in pending}))
     for call in pending:
         org, user = call.event.org_id, call.event.user_id
         if org is not None and org in pools and memberships.get((org, user), True):
@@ -269,18 +274,11 @@ async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
 
 async def _lock_accounts(
     session: AsyncSession, settings: Settings, account_ids: list[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, Account]:
+) -> dict[uuid.UUID, _Account]:
     created = await bulk.create_accounts(
         session, account_ids, settings.free_monthly_tokens, now, add_month(now)
     )
-    rows = await session.scalars(
-        select(Account)
-        .where(Account.id.in_(account_ids))
-        .order_by(Account.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    accounts = {a.id: a for a in rows}
+    accounts = {r.id: _Account(*r) for r in await bulk.lock_accounts(session, account_ids)}
     for account_id in sorted(created):
         await grant_plan_allocation(
             session, account_id, now, add_month(now), settings.free_monthly_tokens, now
@@ -288,39 +286,18 @@ async def _lock_accounts(
     return accounts
 
 
-async def _lock_holds(session: AsyncSession, hold_ids: list[uuid.UUID]) -> dict[uuid.UUID, Hold]:
+async def _lock_holds(session: AsyncSession, hold_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Hold]:
     if not hold_ids:
         return {}
-    rows = await session.scalars(
-        select(Hold)
-        .where(Hold.id.in_(hold_ids))
-        .order_by(Hold.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {h.id: h for h in rows}
+    return {r.id: _Hold(*r) for r in await bulk.lock_holds(session, hold_ids)}
 
 
 async def _grants(
     session: AsyncSession, account_ids: list[uuid.UUID], since: datetime, now: datetime
 ) -> dict[uuid.UUID, dict[uuid.UUID, GrantState]]:
-    rows = await session.execute(
-        select(
-            Grant.account_id,
-            Grant.id,
-            Grant.amount,
-            Grant.used,
-            Grant.priority,
-            Grant.starts_at,
-            Grant.expires_at,
-        ).where(
-            Grant.account_id.in_(account_ids),
-            Grant.starts_at <= now,
-            (Grant.expires_at.is_(None)) | (Grant.expires_at > since),
-        )
-    )
     grants: dict[uuid.UUID, dict[uuid.UUID, GrantState]] = {a: {} for a in account_ids}
-    for account_id, grant_id, amount, used, priority, starts_at, expires_at in rows.all():
+    for row in await bulk.grants_of(session, account_ids, since, now):
+        account_id, grant_id, amount, used, priority, starts_at, expires_at = row
         grants[account_id][grant_id] = GrantState(
             grant_id, amount, used, priority, starts_at, expires_at
         )
@@ -330,13 +307,8 @@ async def _grants(
 async def _open_holds(
     session: AsyncSession, account_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
-    rows = await session.execute(
-        select(Hold.account_id, Hold.id, Hold.amount).where(
-            Hold.account_id.in_(account_ids), Hold.status == ledger.HELD, Hold.expires_at > now
-        )
-    )
     holds: dict[uuid.UUID, dict[uuid.UUID, int]] = {a: {} for a in account_ids}
-    for account_id, hold_id, amount in rows.all():
+    for account_id, hold_id, amount in await bulk.open_holds_of(session, account_ids, now):
         holds[account_id][hold_id] = amount
     return holds
 

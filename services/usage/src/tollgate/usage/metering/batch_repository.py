@@ -19,11 +19,17 @@ __all__ = [
     "add_rollup",
     "claim_requests",
     "create_accounts",
+    "find_holds",
+    "grants_of",
+    "lock_accounts",
+    "lock_holds",
+    "open_holds_of",
     "record_charges",
     "record_first_deliveries",
     "set_grants_used",
     "settle_holds",
     "spend_entries",
+    "sub_user_parents",
 ]
 
 _INBOX = text(
@@ -125,6 +131,78 @@ _ROLLUP = text(
         cost_usd = daily_usage.cost_usd + excluded.cost_usd
     """
 )
+
+
+# Reads take their keys as one array too (= ANY), never as IN (...) lists whose
+# length would make a new statement text, and a new server-side plan, per batch size.
+_FIND_HOLDS = text(
+    "SELECT id, account_id, user_id, status, created_at FROM holds"
+    " WHERE id = ANY(CAST(:ids AS uuid[]))"
+)
+
+_LOCK_ACCOUNTS = text(
+    "SELECT id, monthly_tokens, period_start FROM accounts"
+    " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
+)
+
+_LOCK_HOLDS = text(
+    "SELECT id, account_id, user_id, status, created_at FROM holds"
+    " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
+)
+
+_GRANTS = text(
+    """
+    SELECT account_id, id, amount, used, priority, starts_at, expires_at FROM grants
+    WHERE account_id = ANY(CAST(:ids AS uuid[])) AND starts_at <= :now
+      AND (expires_at IS NULL OR expires_at > :since)
+    """
+)
+
+_OPEN_HOLDS = text(
+    "SELECT account_id, id, amount FROM holds"
+    " WHERE account_id = ANY(CAST(:ids AS uuid[])) AND status = 'held' AND expires_at > :now"
+)
+
+_PARENTS = text(
+    "SELECT user_id, account_id FROM members"
+    " WHERE user_id = ANY(CAST(:ids AS uuid[])) AND kind = 'sub_user'"
+)
+
+
+async def find_holds(session: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:
+    """Holds by id (id, account_id, user_id, status, created_at), unlocked."""
+    return list((await session.execute(_FIND_HOLDS, {"ids": ids})).all())
+
+
+async def lock_accounts(session: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:
+    """Lock accounts in id order (id, monthly_tokens, period_start)."""
+    return list((await session.execute(_LOCK_ACCOUNTS, {"ids": sorted(ids)})).all())
+
+
+async def lock_holds(session: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:
+    """Lock holds in id order, after their accounts (the order every writer keeps)."""
+    return list((await session.execute(_LOCK_HOLDS, {"ids": sorted(ids)})).all())
+
+
+async def grants_of(
+    session: AsyncSession, account_ids: list[uuid.UUID], since: datetime, now: datetime
+) -> list[Any]:
+    """Grants started by ``now`` and alive at ``since``, with their account."""
+    params = {"ids": account_ids, "since": since, "now": now}
+    return list((await session.execute(_GRANTS, params)).all())
+
+
+async def open_holds_of(
+    session: AsyncSession, account_ids: list[uuid.UUID], now: datetime
+) -> list[Any]:
+    return list((await session.execute(_OPEN_HOLDS, {"ids": account_ids, "now": now})).all())
+
+
+async def sub_user_parents(
+    session: AsyncSession, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    rows = await session.execute(_PARENTS, {"ids": user_ids})
+    return {user: parent for user, parent in rows.all()}
 
 
 def _columns(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> dict[str, list[Any]]:

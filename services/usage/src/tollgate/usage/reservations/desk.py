@@ -17,7 +17,7 @@ import contextlib
 import logging
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from tollgate.shared.errors import TollgateError
 from tollgate.shared.security import Principal
@@ -30,6 +30,36 @@ from tollgate.usage.reservations.schemas import ReservationOut, ReservationReque
 __all__ = ["ReservationDesk"]
 
 log = logging.getLogger("tollgate.usage.reservations")
+
+
+class _Lane:
+    """One desk worker's connection, kept from group to group.
+
+    A pool checkout per group would cost a liveness ping (three round trips with
+    this driver) for a transaction of five; a lane pings once, and is replaced
+    when a group fails on it.
+    """
+
+    def __init__(self, engine: AsyncEngine | None) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def driver(self) -> asyncpg.Connection:
+        assert self.engine is not None
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        raw = await self._connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        return driver
+
+    async def close(self, *, broken: bool = False) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            if broken:
+                await connection.invalidate()
+            await connection.close()
 
 
 class ReservationDesk:
@@ -51,11 +81,13 @@ class ReservationDesk:
         self.worker_count = workers
         self._queue: asyncio.Queue[tuple[Ask, asyncio.Future[Answer]]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._lanes: list[_Lane] = []
 
     def start(self) -> None:
+        self._lanes = [_Lane(self.engine) for _ in range(self.worker_count)]
         self._workers = [
-            asyncio.create_task(self._work(), name=f"reservation-desk-{i}")
-            for i in range(self.worker_count)
+            asyncio.create_task(self._work(lane), name=f"reservation-desk-{i}")
+            for i, lane in enumerate(self._lanes)
         ]
 
     async def stop(self) -> None:
@@ -64,6 +96,8 @@ class ReservationDesk:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = []
+        for lane in self._lanes:
+            await lane.close()
 
     async def reserve(self, caller: Principal, request: ReservationRequest) -> ReservationOut:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
@@ -89,12 +123,12 @@ class ReservationDesk:
                 break
         return group
 
-    async def _work(self) -> None:
+    async def _work(self, lane: _Lane) -> None:
         while True:
             group = await self._next_group()
             asks = [ask for ask, _ in group]
             try:
-                answers = await self._direct(asks)
+                answers = await self._direct(lane, asks)
                 if answers is None:
                     async with self.sessionmaker() as session, session.begin():
                         answers = await reserve_many(session, self.settings, asks)
@@ -111,14 +145,15 @@ class ReservationDesk:
                 if not future.done():
                     future.set_result(answer)
 
-    async def _direct(self, asks: list[Ask]) -> list[Answer] | None:
-        """The plain users' way (``direct``) on a pooled connection, or None."""
+    async def _direct(self, lane: _Lane, asks: list[Ask]) -> list[Answer] | None:
+        """The plain users' way (``direct``) on the worker's own connection, or None."""
         if self.engine is None or not all(is_plain(a) for a in asks):
             return None
-        async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: asyncpg.Connection = raw.driver_connection
-            return await reserve_plain(driver, self.settings, asks)
+        try:
+            return await reserve_plain(await lane.driver(), self.settings, asks)
+        except Exception:
+            await lane.close(broken=True)  # the next group starts on a fresh connection
+            raise
 
     async def _one(self, ask: Ask, future: asyncio.Future[Answer]) -> None:
         try:

@@ -208,9 +208,11 @@ async def bench(
         cpu = {}
         for label, (base, model) in paths.items():
             before = meters[label].start()
-            results, _ = await load(
-                one_stream, calls, concurrency, base + "/v1/chat/completions", token, model
-            )
+            out = f"{profile}-streams{concurrency}-{label.replace(' + ', '-')}.raw"
+            with profiled(meters[label].processes.get("llm-proxy"), out if profile else None):
+                results, _ = await load(
+                    one_stream, calls, concurrency, base + "/v1/chat/completions", token, model
+                )
             cpu[label] = meters[label].per_call(before, len(results))
             measured[label] = ([r[0] for r in results], [r[1] for r in results])
         d_ttfb, d_total = measured["direct"]
@@ -279,7 +281,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         metavar="PREFIX",
-        help="py-spy the proxy during the non-streamed rows into PREFIX-[one-]<path>.raw",
+        help="py-spy the proxy during each row into PREFIX-<row>-<path>.raw",
     )
     parser.add_argument(
         "--chunk-delay-ms",

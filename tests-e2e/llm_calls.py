@@ -109,7 +109,8 @@ async def _streamed(gateway: httpx.AsyncClient, headers: dict[str, str], call: L
     ) as response:
         call.status = response.status_code
         if response.status_code != 200:
-            call.ending, call.detail = "refused", (await response.aread())[:300].decode()
+            call.ending = "refused"
+            call.detail = (await response.aread())[:300].decode(errors="replace")
             return
         events: list[str] = []
         error: Any = None

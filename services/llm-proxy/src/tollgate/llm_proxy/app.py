@@ -20,7 +20,9 @@ from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.direct_routes import ASGIApp, DirectRoutes
 from tollgate.llm_proxy.errors import install_openai_errors
+from tollgate.llm_proxy.heap import freeze_startup_heap
 from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
+from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging
 from tollgate.llm_proxy.openapi import describe_request_bodies
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
@@ -121,6 +123,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             recorder=recorder,
             tasks=tasks,
         )
+
+        for model in loaded.models.values():
+            counter_for(model.spec.tokenizer)  # load the vocabularies now, before the freeze
+        freeze_startup_heap()
 
     async def stop(app: FastAPI) -> None:
         if tasks:

@@ -47,6 +47,8 @@ class FakeUsage:
     events: list[dict[str, Any]] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
     reservation_calls: int = 0
+    # Accounts whose reservations are made but never answered (the connection drops).
+    lose_answers_for: set[str] = field(default_factory=set)
     url: str = ""
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -122,6 +124,8 @@ class FakeUsage:
         available = self.balances.get(account, 0)
         if existing is not None:
             hold = self.holds[existing]
+            if account in self.lose_answers_for:
+                return self._lost_answer(request)
             return web.json_response(self._hold_body(hold, None, available), status=201)
         prompt = body["prompt_tokens"]
         cap = body.get("max_completion_tokens")
@@ -143,7 +147,16 @@ class FakeUsage:
         hold = HoldEntry(str(uuid.uuid4()), account, need)
         self.holds[hold.reservation_id] = hold
         self.by_request[body["request_id"]] = hold.reservation_id
+        if account in self.lose_answers_for:
+            return self._lost_answer(request)
         return web.json_response(self._hold_body(hold, cap, self.balances[account]), status=201)
+
+    @staticmethod
+    def _lost_answer(request: web.Request) -> web.Response:
+        """The hold is made, but the caller never hears of it: the connection just drops."""
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response(status=201)
 
     @staticmethod
     def _hold_body(hold: HoldEntry, cap: int | None, available: int) -> dict[str, Any]:
@@ -174,10 +187,21 @@ class FakeUsage:
             self._seen.add(envelope["id"])
             data = envelope["data"]
             self.events.append(data)
-            hold = self.holds.get(str(data["reservation_id"]))
-            if hold is None:
-                self.anomalies.append(f"event for unknown hold {data['reservation_id']}")
-                return
+            if data["reservation_id"] is None:
+                # The proxy never learnt the reservation: settle whatever this request held.
+                held = self.by_request.get(data["request_id"])
+                if held is None:
+                    return  # nothing was held
+                if data["total_tokens"]:
+                    self.anomalies.append(f"tokens recorded without a hold for {held}")
+                    return
+                hold = self.holds[held]
+            else:
+                found = self.holds.get(str(data["reservation_id"]))
+                if found is None:
+                    self.anomalies.append(f"event for unknown hold {data['reservation_id']}")
+                    return
+                hold = found
             if hold.settled == "committed":
                 self.anomalies.append(f"hold {hold.reservation_id} settled twice")
                 return

@@ -1,9 +1,10 @@
-"""What operators rely on: metrics, a usage outage, and content kept only when asked."""
+"""What operators rely on: metrics, a usage outage, lost answers, content kept only when asked."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -117,3 +118,36 @@ async def test_a_service_token_usage_refuses_is_renewed_and_the_call_goes_throug
 
     assert response.status_code == 200, response.text
     assert tokens._token not in (None, refused)
+
+
+@pytest.fixture
+def answers_lost(fresh: Stack) -> Iterator[tuple[uuid.UUID, str]]:
+    """A user whose reservations usage makes but whose answers never come back."""
+    user_id, token = fresh.user(tokens=50_000)
+    fresh.usage.lose_answers_for.add(str(user_id))
+    try:
+        yield user_id, token
+    finally:
+        fresh.usage.lose_answers_for.discard(str(user_id))
+
+
+async def test_a_hold_whose_answer_was_lost_is_settled_and_the_balance_comes_back(
+    fresh: Stack, answers_lost: tuple[uuid.UUID, str]
+) -> None:
+    user_id, token = answers_lost
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("hi [[words:2]]"))
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "metering_unavailable"
+    assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
+    [event] = await fresh.usage.events_of(user_id)
+    assert event["reservation_id"] is None and event["status"] == "failed"
+    assert event["total_tokens"] == 0
+    [held] = [h for h in fresh.usage.holds.values() if h.account == str(user_id)]
+    assert event["request_id"] in fresh.usage.by_request
+    assert fresh.usage.by_request[event["request_id"]] == held.reservation_id
+    assert held.settled is not None
+    assert fresh.usage.balances[str(user_id)] == 50_000
+    [row] = await logged(fresh.engine, user_id)
+    assert (row.status, row.total_tokens, row.reservation_id) == ("failed", 0, None)

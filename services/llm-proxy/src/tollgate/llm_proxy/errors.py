@@ -11,6 +11,7 @@ OpenAI clients understand them; every other route keeps problem+json. The same
         ├── ModelNotAllowed     403 model_not_in_plan
         ├── InsufficientQuota   402 insufficient_quota
         ├── MeteringUnavailable 503 usage cannot be asked
+        │   └── HoldAnswerLost      503 usage may have made the hold, its answer was lost
         ├── UpstreamRejected    400 the provider refused the request itself
         ├── UpstreamRateLimited 429 every deployment is rate-limiting
         └── UpstreamUnavailable 502/503 every deployment failed
@@ -31,6 +32,7 @@ from tollgate.shared.errors import TollgateError
 
 __all__ = [
     "OPENAI_PREFIXES",
+    "HoldAnswerLost",
     "InsufficientQuota",
     "InvalidRequest",
     "MeteringUnavailable",
@@ -113,6 +115,14 @@ class UpstreamUnavailable(ProxyError):
 class MeteringUnavailable(ProxyError):
     status_code, type_slug, title = 503, "metering-unavailable", "Metering unavailable"
     openai_type, code = "api_error", "metering_unavailable"
+
+
+class HoldAnswerLost(MeteringUnavailable):
+    """The reservation request may have reached usage, but no answer came back.
+
+    Usage may now hold tokens for the call's ``request_id`` without our knowing the
+    reservation; the call is recorded as a 0-token failure so usage can settle it.
+    """
 
 
 class UpstreamRejected(ProxyError):

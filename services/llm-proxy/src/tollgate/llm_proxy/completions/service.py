@@ -9,7 +9,8 @@
                    streamed: hand over to StreamPump, which bills when it ends
     none answered ──► release the hold, settle 0 tokens, 502 (429 if all were rate-limited)
 
-Every call that took a hold ends with exactly one ``usage.recorded``.
+Every call that took a hold ends with exactly one ``usage.recorded``; so does one whose
+reservation may have been made at usage but whose answer was lost (reservation_id null).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tollgate.llm_proxy.completions.calls import Call
 from tollgate.llm_proxy.completions.streaming import StreamPump
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.errors import (
+    HoldAnswerLost,
     InsufficientQuota,
     InvalidRequest,
     ProxyError,
@@ -72,14 +74,23 @@ class CompletionService:
     async def run(self, call: Call, requested_max_tokens: int | None) -> Response:
         if not any(self.upstreams.supports(d, call.endpoint) for d in call.model.deployments):
             raise InvalidRequest(f"{call.model.id} is not offered for this endpoint", param="model")
-        call.hold = await self.reservations.reserve(
-            user_token=call.principal.token,
-            request_id=call.request_id,
-            model=call.model.id,
-            prompt_tokens=call.prompt_tokens,
-            max_completion_tokens=requested_max_tokens,
-            ttl_seconds=self.settings.reservation_ttl_seconds,
-        )
+        try:
+            call.hold = await self.reservations.reserve(
+                user_token=call.principal.token,
+                request_id=call.request_id,
+                model=call.model.id,
+                prompt_tokens=call.prompt_tokens,
+                max_completion_tokens=requested_max_tokens,
+                ttl_seconds=self.settings.reservation_ttl_seconds,
+            )
+        except HoldAnswerLost as lost:
+            # Usage may hold tokens for this request without our knowing the reservation:
+            # a 0-token failure carrying the request_id lets it find and settle that hold.
+            record = call.record(
+                Usage(0, 0), status="failed", usage_reported=False, error=lost.detail
+            )
+            await asyncio.shield(self.recorder.record(record))
+            raise
         try:
             self._fit_max_tokens(call, requested_max_tokens)
             return await self._call_upstream(call)

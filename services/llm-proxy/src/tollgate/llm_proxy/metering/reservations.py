@@ -15,12 +15,14 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tollgate.llm_proxy.errors import InsufficientQuota, MeteringUnavailable
+from tollgate.llm_proxy.errors import HoldAnswerLost, InsufficientQuota, MeteringUnavailable
 from tollgate.shared.service_tokens import ServiceTokenClient
 
 __all__ = ["Hold", "RenewableServiceToken", "ReservationClient"]
 
 log = logging.getLogger("tollgate.llm_proxy.reservations")
+# Failures that happen before a request is written: usage cannot have made a hold.
+NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 class RenewableServiceToken(ServiceTokenClient):
@@ -87,13 +89,17 @@ class ReservationClient:
             }
         )
         # Reservations are idempotent by request_id, so one retry after a lost answer is safe.
+        maybe_held = False
         for attempt in (1, 2):
             try:
                 service_token = await self.tokens.token()
                 status, body = await self._post(self.base, payload, user_token, service_token)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                # Only a connection never made proves usage did not see the request.
+                maybe_held = maybe_held or not isinstance(exc, NEVER_SENT)
                 if attempt == 2:
-                    raise MeteringUnavailable("Token metering is unreachable; try again") from exc
+                    lost = HoldAnswerLost if maybe_held else MeteringUnavailable
+                    raise lost("Token metering is unreachable; try again") from exc
                 await asyncio.sleep(0.05)
                 continue
             if status == 401 and attempt == 1:

@@ -10,6 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from tollgate.shared.errors import install_problem_handlers
@@ -19,6 +22,7 @@ from tollgate.shared.telemetry import PrometheusMiddleware, metrics_endpoint, se
 __all__ = [
     "ReadinessCheck",
     "RequestIdMiddleware",
+    "TraceContextMiddleware",
     "create_service_app",
     "health_router",
 ]
@@ -59,6 +63,34 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class TraceContextMiddleware:
+    """Without an exporter: the caller's trace context made current, and no spans.
+
+    Spans that no collector receives cost more per request here than the route's
+    own work, so a service without ``OTEL_EXPORTER_OTLP_ENDPOINT`` records none.
+    The caller's ``traceparent`` still becomes the current context, so log lines
+    carry its trace id and events written during the request carry it on.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        carrier = {}
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"traceparent" or name == b"tracestate":
+                    carrier[name.decode()] = value.decode("latin-1")
+        if not carrier:
+            await self.app(scope, receive, send)
+            return
+        token = otel_context.attach(propagate.extract(carrier))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+
 def health_router(checks: dict[str, ReadinessCheck], timeout: float = 2.0) -> APIRouter:
     """``/healthz``: the process answers. ``/readyz``: every dependency answers in time."""
     router = APIRouter(tags=["health"])
@@ -97,15 +129,20 @@ def create_service_app(
     otlp_endpoint: str | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    # FastAPI's own telemetry stays off: the instrumentor below makes the spans, once.
+    quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=quiet)
     install_problem_handlers(app)
     app.include_router(health_router(readiness))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     setup_tracing(service, otlp_endpoint)
-    # One span per request; a span per ASGI send/receive costs more than it tells.
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
-    )
+    if otlp_endpoint:
+        # One span per request; a span per ASGI send/receive costs more than it tells.
+        FastAPIInstrumentor.instrument_app(
+            app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+        )
+    else:
+        app.add_middleware(TraceContextMiddleware)
     app.add_middleware(PrometheusMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -37,8 +37,10 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnprocessableEntity",
+    "error_problem",
     "install_problem_handlers",
     "problem_response",
+    "validation_problem",
 ]
 
 PROBLEM_BASE = "https://tollgate.dev/problems/"
@@ -154,36 +156,40 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def error_problem(exc: TollgateError, path: str) -> JSONResponse:
+    """The problem+json answer for one of our errors."""
+    if exc.status_code >= 500:
+        log.error("request failed: %s", exc.detail)
+    return problem_response(
+        exc.status_code, exc.type_slug, exc.title, exc.detail, path, exc.extra, exc.headers
+    )
+
+
+def validation_problem(raw_errors: Any, path: str) -> JSONResponse:
+    """422 for a request that does not validate, naming the first field at fault."""
+    errors = _jsonable_errors(raw_errors)
+    first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+    where = ".".join(p for p in first["loc"] if p != "body") or "request"
+    return problem_response(
+        422,
+        "validation-error",
+        "Invalid request",
+        f"{where}: {first['msg']}",
+        path,
+        {"errors": errors},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error as problem+json, so no caller ever sees an HTML page or a bare 500."""
 
     @app.exception_handler(TollgateError)
     async def _tollgate(request: Request, exc: TollgateError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("request failed: %s", exc.detail)
-        return problem_response(
-            exc.status_code,
-            exc.type_slug,
-            exc.title,
-            exc.detail,
-            request.url.path,
-            exc.extra,
-            exc.headers,
-        )
+        return error_problem(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _jsonable_errors(exc.errors())
-        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
-        where = ".".join(p for p in first["loc"] if p != "body") or "request"
-        return problem_response(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"{where}: {first['msg']}",
-            request.url.path,
-            {"errors": errors},
-        )
+        return validation_problem(exc.errors(), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,7 +11,13 @@ from tollgate.shared.errors import Forbidden, Unauthorized
 from tollgate.shared.security import JWKSVerifier, Principal, bearer_token
 from tollgate.usage.config import Settings
 
-__all__ = ["ReservationCaller", "SettingsDep", "VerifiedTokens"]
+__all__ = [
+    "ReservationCaller",
+    "SettingsDep",
+    "VerifiedTokens",
+    "calling_service",
+    "reservation_caller",
+]
 
 
 async def get_settings(request: Request) -> Settings:

@@ -2,8 +2,8 @@
 
     python bench/llm/run.py [--no-gateway] [--calls 3000] [--workers 1]
 
-Starts, each in its own process: the stand-ins (an OpenAI-speaking upstream,
-usage's reservation contract settling holds from RabbitMQ, a JWKS), the real LLM
+Starts, each in its own process: the stand-ins (an OpenAI-speaking upstream; and
+usage's reservation contract settling holds from RabbitMQ, with a JWKS), the real LLM
 proxy (``python -m tollgate.llm_proxy``: JWT check, prompt count, a hold at usage,
 the upstream call, a request-log row and ``usage.recorded`` through the outbox),
 and unless ``--no-gateway`` the real gateway in front of it. PostgreSQL, Redis and
@@ -293,9 +293,12 @@ def main() -> None:
     globals()["CHUNK_DELAY_MS"] = args.chunk_delay_ms
     py = sys.executable
 
-    with process([py, str(HERE / "standins.py"), "4"], stdout=subprocess.PIPE) as standins:
-        assert standins.stdout is not None
-        info = json.loads(standins.stdout.readline())
+    with (
+        process([py, str(HERE / "standins.py"), "upstream"], stdout=subprocess.PIPE) as upstream,
+        process([py, str(HERE / "standins.py"), "usage", "4"], stdout=subprocess.PIPE) as usage,
+    ):
+        assert upstream.stdout is not None and usage.stdout is not None
+        info = json.loads(upstream.stdout.readline()) | json.loads(usage.stdout.readline())
         proxy_port, gateway_port = free_port(), free_port()
         catalog = {
             "providers": {"bench": {"kind": "openai", "base_url": info["upstream"] + "/v1"}},
@@ -343,7 +346,7 @@ def main() -> None:
             capture_output=True,
         )
         paths = {"direct": (info["upstream"], "m")}
-        meters = {"direct": CpuMeter({"stand-ins": standins.pid})}
+        meters = {"direct": CpuMeter({"upstream": upstream.pid})}
         with contextlib.ExitStack() as stack:
             proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
             try:

@@ -1,10 +1,14 @@
-"""The bench's other side, in its own process: an upstream, usage's reservations, a JWKS.
+"""The bench's other side: the upstream, and usage's reservations with a JWKS.
 
-    python bench/llm/standins.py USERS
+    python bench/llm/standins.py upstream
+    python bench/llm/standins.py usage USERS
 
-Prints one JSON line (URLs and a token per user), then serves until killed. The
-upstream and the usage stand-in are the ones the LLM proxy's tests use; usage
-settles holds from the ``usage.recorded`` events it consumes from RabbitMQ.
+Each role runs in its own process (run.py starts both), prints one JSON line of
+URLs (and for ``usage`` a token per user), then serves until killed. The upstream
+and the usage stand-in are the ones the LLM proxy's tests use; usage settles holds
+from the ``usage.recorded`` events it consumes from RabbitMQ. Apart, a busy usage
+stand-in does not slow the upstream that the "direct" rows measure, and neither
+steals the other's event loop.
 """
 
 from __future__ import annotations
@@ -27,26 +31,31 @@ from tollgate.shared.testing import SigningKey, free_port
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate")
 
 
-async def main(users: int) -> None:
+async def upstream() -> None:
+    provider = FakeProvider("bench")
+    await provider.start()
+    print(json.dumps({"upstream": provider.url}), flush=True)
+    while True:
+        # The bench never reads the provider's request list; keep memory flat on long runs.
+        await asyncio.sleep(5)
+        provider.requests.clear()
+
+
+async def usage(users: int) -> None:
     key = SigningKey()
-    upstream = FakeProvider("bench")
-    await upstream.start()
-    usage = FakeUsage(key, AMQP_URL)
-    await usage.start()
+    ledger = FakeUsage(key, AMQP_URL)
+    await ledger.start()
 
     async def jwks(_request: web.Request) -> web.Response:
         return web.json_response({"keys": [key.jwk()]})
 
     async def stats(_request: web.Request) -> web.Response:
-        # The bench never reads the provider's request list; keep memory flat on long runs.
-        upstream.requests.clear()
         return web.json_response(
             {
-                "holds": len(usage.holds),
-                "open_holds": len(usage.open_holds()),
-                "events": len(usage.events),
-                "anomalies": usage.anomalies[:10],
-                "upstream_calls": upstream.calls,
+                "holds": len(ledger.holds),
+                "open_holds": len(ledger.open_holds()),
+                "events": len(ledger.events),
+                "anomalies": ledger.anomalies[:10],
             }
         )
 
@@ -61,13 +70,12 @@ async def main(users: int) -> None:
     tokens = []
     for _ in range(users):
         user = uuid.uuid4()
-        usage.fund(user, 10**12)
+        ledger.fund(user, 10**12)
         tokens.append([str(user), key.mint(user, plan="enterprise", ttl=3600)])
     print(
         json.dumps(
             {
-                "upstream": upstream.url,
-                "usage": usage.url,
+                "usage": ledger.url,
                 "jwks": f"http://127.0.0.1:{port}/.well-known/jwks.json",
                 "stats": f"http://127.0.0.1:{port}/bench/stats",
                 "users": tokens,
@@ -81,4 +89,7 @@ async def main(users: int) -> None:
 if __name__ == "__main__":
     import uvloop
 
-    uvloop.run(main(int(sys.argv[1])))
+    if sys.argv[1] == "upstream":
+        uvloop.run(upstream())
+    else:
+        uvloop.run(usage(int(sys.argv[2])))

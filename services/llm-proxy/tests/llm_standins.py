@@ -53,6 +53,7 @@ class FakeUsage:
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
     _seen: set[str] = field(default_factory=set)
+    _verified: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fund(self, account: uuid.UUID | str, tokens: int) -> None:
         self.balances[str(account)] = tokens
@@ -93,9 +94,13 @@ class FakeUsage:
             await self._runner.cleanup()
 
     def _claims(self, token: str, typ: str) -> dict[str, Any]:
-        claims = jwt.decode(
-            token, self.key.private.public_key(), algorithms=["EdDSA"], audience="tollgate"
-        )
+        # Verified once, then kept until it expires, as usage itself does.
+        claims = self._verified.get(token)
+        if claims is None or claims["exp"] <= time.time():
+            claims = jwt.decode(
+                token, self.key.private.public_key(), algorithms=["EdDSA"], audience="tollgate"
+            )
+            self._verified[token] = claims
         assert claims["typ"] == typ, f"expected a {typ} token"
         return claims
 

@@ -16,8 +16,12 @@ help:
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
 
+# Bytecode compiled once at install: every service process (the end-to-end suite starts
+# dozens) would otherwise compile its libraries again at each start, where
+# PYTHONDONTWRITEBYTECODE is set.
 deps: $(UV)
-	$(UV) sync --frozen --quiet 2>/dev/null || $(UV) sync --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
+	$(PY) -m compileall -q shared/src gateway/src services/*/src > /dev/null
 
 stack:
 	bash scripts/stack.sh

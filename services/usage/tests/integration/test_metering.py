@@ -227,3 +227,35 @@ async def test_deleting_a_user_releases_their_open_holds(usage: Usage) -> None:
         return await hold_status(usage, hold["reservation_id"]) == "released"
 
     await eventually(released)
+
+
+async def test_usage_without_a_reservation_id_settles_the_hold_of_its_request(
+    usage: Usage,
+) -> None:
+    # llm-proxy asked for a hold, but usage's answer was lost on the way back: the
+    # proxy reports the call's outcome under the same request_id, with no reservation id.
+    user = uuid.uuid4()
+    await give_plan(usage, user, 10_000)
+    token = usage.user_token(user)
+    lost, settled_alone = uuid.uuid4().hex, uuid.uuid4().hex
+    holds = []
+    for request_id in (lost, settled_alone):
+        reply = await usage.reserve(token, request_id=request_id, prompt_tokens=1_000)
+        assert reply.status_code == 201, reply.text
+        holds.append(reply.json()["reservation_id"])
+    # One through the batched consumer, one through the one-by-one path it falls back to.
+    failed = usage_recorded(user, request_id=lost, prompt_tokens=0, completion_tokens=0)
+    await usage.publish(failed, subject=user, source="llm-proxy")
+    used = usage_recorded(user, request_id=settled_alone, prompt_tokens=1_000, completion_tokens=20)
+    consumer = usage.app.state.usage_ingestor
+    await consumer._apply(consumer.subscription, make_envelope("llm-proxy", user, used))
+
+    async def both_committed() -> bool:
+        states = [await hold_status(usage, hold) for hold in holds]
+        return states == ["committed", "committed"]
+
+    await eventually(both_committed)
+    balance = await usage.balance(token)
+    assert balance["reserved"] == 0
+    assert balance["available"] == 10_000 - 1_020
+    assert await spent(usage, user) == 1_020

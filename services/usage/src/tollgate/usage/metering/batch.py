@@ -201,11 +201,19 @@ def _calls(envelopes: list[Envelope]) -> list[_Call]:
 
 async def _find_holds(session: AsyncSession, calls: list[_Call]) -> None:
     wanted = {c.event.reservation_id for c in calls if c.event.reservation_id is not None}
-    if not wanted:
-        return
     found = {r.id: _Hold(*r) for r in await bulk.find_holds(session, sorted(wanted))}
+    # A call without a reservation id may still have a hold: llm-proxy lost usage's
+    # answer to its reservation. Its request_id finds it, so it settles now, not at its TTL.
+    unnamed = sorted(c.event.request_id for c in calls if c.event.reservation_id is None)
+    by_request: dict[str, _Hold] = {}
+    if unnamed:
+        for *columns, request_id in await bulk.find_holds_by_request(session, unnamed):
+            by_request[request_id] = _Hold(*columns)
     for call in calls:
-        hold = found.get(call.event.reservation_id) if call.event.reservation_id else None
+        reservation_id = call.event.reservation_id
+        hold = (
+            found.get(reservation_id) if reservation_id else by_request.get(call.event.request_id)
+        )
         if hold is not None and hold.user_id == call.event.user_id:
             call.hold = hold
             call.account_id = hold.account_id

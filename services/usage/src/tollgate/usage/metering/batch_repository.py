@@ -20,6 +20,7 @@ __all__ = [
     "claim_requests",
     "create_accounts",
     "find_holds",
+    "find_holds_by_request",
     "grants_of",
     "lock_accounts",
     "lock_holds",
@@ -140,6 +141,11 @@ _FIND_HOLDS = text(
     " WHERE id = ANY(CAST(:ids AS uuid[]))"
 )
 
+_FIND_HOLDS_BY_REQUEST = text(
+    "SELECT id, account_id, user_id, status, created_at, request_id FROM holds"
+    " WHERE request_id = ANY(CAST(:ids AS varchar[]))"
+)
+
 _LOCK_ACCOUNTS = text(
     "SELECT id, monthly_tokens, period_start FROM accounts"
     " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
@@ -172,6 +178,11 @@ _PARENTS = text(
 async def find_holds(session: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:
     """Holds by id (id, account_id, user_id, status, created_at), unlocked."""
     return list((await session.execute(_FIND_HOLDS, {"ids": ids})).all())
+
+
+async def find_holds_by_request(session: AsyncSession, request_ids: list[str]) -> list[Any]:
+    """Holds by request_id (id, account_id, user_id, status, created_at, request_id)."""
+    return list((await session.execute(_FIND_HOLDS_BY_REQUEST, {"ids": request_ids})).all())
 
 
 async def lock_accounts(session: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:

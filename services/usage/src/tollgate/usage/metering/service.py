@@ -33,7 +33,12 @@ async def record_usage(
 ) -> None:
     event = UsageRecorded.model_validate(envelope.data)
     now = datetime.now(UTC)
-    hold = await session.get(Hold, event.reservation_id) if event.reservation_id else None
+    if event.reservation_id is not None:
+        hold = await session.get(Hold, event.reservation_id)
+    else:
+        # llm-proxy lost usage's answer to its reservation: the hold is found by the
+        # request_id both share, so it settles now instead of waiting for its TTL.
+        hold = await ledger.find_hold(session, event.request_id)
     if hold is not None and hold.user_id != event.user_id:
         log.warning("usage %s names reservation %s of another user", event.request_id, hold.id)
         hold = None

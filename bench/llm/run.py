@@ -80,7 +80,12 @@ def process(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (uvicorn workers), from /proc."""
+    """User + system CPU of a process and its children (uvicorn workers), from /proc.
+
+    ``os.getpid()`` stands for the load generator alone (its children are the others).
+    """
+    if pid == os.getpid():
+        return time.process_time()
     tick = os.sysconf("SC_CLK_TCK")
     pids = [pid]
     with contextlib.suppress(OSError):
@@ -108,6 +113,7 @@ class CpuMeter:
 
     def per_call(self, before: dict[str, float], calls: int) -> str:
         spent = {name: cpu_seconds(pid) - before[name] for name, pid in self.processes.items()}
+        spent["all"] = sum(spent.values())
         return ", ".join(f"{name} {1000 * cpu / calls:.2f}" for name, cpu in spent.items())
 
 
@@ -346,7 +352,8 @@ def main() -> None:
             capture_output=True,
         )
         paths = {"direct": (info["upstream"], "m")}
-        meters = {"direct": CpuMeter({"upstream": upstream.pid})}
+        client = os.getpid()
+        meters = {"direct": CpuMeter({"upstream": upstream.pid, "client": client})}
         with contextlib.ExitStack() as stack:
             proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
             try:
@@ -356,7 +363,14 @@ def main() -> None:
                 print(proxy.stderr.read().decode()[-3000:], file=sys.stderr)
                 raise
             paths["llm-proxy"] = (f"http://127.0.0.1:{proxy_port}", "bench-model")
-            meters["llm-proxy"] = CpuMeter({"llm-proxy": proxy.pid})
+            meters["llm-proxy"] = CpuMeter(
+                {
+                    "llm-proxy": proxy.pid,
+                    "usage": usage.pid,
+                    "upstream": upstream.pid,
+                    "client": client,
+                }
+            )
             if not args.no_gateway:
                 redis = Redis.from_url(REDIS_URL)
                 for user, _ in info["users"]:
@@ -372,8 +386,9 @@ def main() -> None:
                 gateway = stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
                 wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
                 meters["gateway + llm-proxy"] = CpuMeter(
-                    {"llm-proxy": proxy.pid, "gateway": gateway.pid}
-                )
+                    {"llm-proxy": proxy.pid, "gateway": gateway.pid, "usage": usage.pid,
+                     "upstream": upstream.pid, "client": client}
+                )  # fmt: skip
                 paths["gateway + llm-proxy"] = (f"http://127.0.0.1:{gateway_port}", "bench-model")
             stream_clients = [int(c) for c in args.stream_clients.split(",") if c]
             lines = asyncio.run(

@@ -45,6 +45,7 @@ class FakeUsage:
     holds: dict[str, HoldEntry] = field(default_factory=dict)
     by_request: dict[str, str] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    headers_of: dict[str, dict[str, Any]] = field(default_factory=dict)  # AMQP, by request_id
     anomalies: list[str] = field(default_factory=list)
     reservation_calls: int = 0
     # Accounts whose reservations are made but never answered (the connection drops).
@@ -192,6 +193,7 @@ class FakeUsage:
             self._seen.add(envelope["id"])
             data = envelope["data"]
             self.events.append(data)
+            self.headers_of[data["request_id"]] = dict(message.headers or {})
             if data["reservation_id"] is None:
                 # The proxy never learnt the reservation: settle whatever this request held.
                 held = self.by_request.get(data["request_id"])

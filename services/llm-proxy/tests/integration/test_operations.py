@@ -151,3 +151,43 @@ async def test_a_hold_whose_answer_was_lost_is_settled_and_the_balance_comes_bac
     assert fresh.usage.balances[str(user_id)] == 50_000
     [row] = await logged(fresh.engine, user_id)
     assert (row.status, row.total_tokens, row.reservation_id) == ("failed", 0, None)
+
+
+async def test_a_call_keeps_the_callers_request_id_and_trace_through_to_its_usage_event(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user()
+    trace_id = uuid.uuid4().hex
+    headers = {"X-Request-ID": "client-req-42", "traceparent": f"00-{trace_id}-{'1' * 16}-01"}
+    async with fresh.http(token) as http:
+        response = await http.post(
+            "/v1/chat/completions", json=chat("hi [[words:2]]"), headers=headers
+        )
+        metrics = (await http.get("/metrics")).text
+
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] == "client-req-42"
+    [event] = await fresh.usage.events_of(user_id)
+    assert trace_id in fresh.usage.headers_of[event["request_id"]]["traceparent"]
+    [row] = await logged(fresh.engine, user_id)
+    assert row.http_request_id == "client-req-42"
+    assert (
+        'tollgate_http_requests_total{method="POST",route="/v1/chat/completions",'
+        'service="llm-proxy",status="200"}'
+    ) in metrics
+
+
+async def test_a_malformed_request_id_is_replaced_and_errors_keep_the_openai_shape(
+    fresh: Stack,
+) -> None:
+    _, token = fresh.user()
+    async with fresh.http(token) as http:
+        response = await http.post(
+            "/api/llm/chat/completions",
+            json={"model": "gpt-test", "messages": [], "bogus": 1},
+            headers={"X-Request-ID": "bad id with spaces"},
+        )
+
+    assert response.status_code == 400
+    assert response.headers["X-Request-ID"] != "bad id with spaces"
+    assert response.json()["error"]["type"] == "invalid_request_error"

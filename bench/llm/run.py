@@ -117,6 +117,41 @@ class CpuMeter:
         return ", ".join(f"{name} {1000 * cpu / calls:.2f}" for name, cpu in spent.items())
 
 
+CLOCKS = ("tollgate_llm_hold_seconds", "tollgate_llm_time_to_first_token_seconds")
+
+
+def proxy_clocks(metrics_url: str) -> dict[str, float]:
+    """The proxy's own timing histograms (sums and counts): where a call's time went inside it."""
+    with urllib.request.urlopen(metrics_url) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(CLOCKS):
+            key, _, value = line.rpartition(" ")
+            for label in ('model="bench-model",', ',model="bench-model"', '{model="bench-model"}'):
+                key = key.replace(label, "")
+            values[key] = values.get(key, 0.0) + float(value)
+    return values
+
+
+def clock_means(before: dict[str, float], after: dict[str, float]) -> str:
+    """Mean and (bucket upper bound of the) median of each clock between two scrapes."""
+    out = []
+    for name, label in zip(CLOCKS, ("hold at usage", "request to first token"), strict=True):
+        count = after.get(name + "_count", 0) - before.get(name + "_count", 0)
+        if not count:
+            continue
+        total = after.get(name + "_sum", 0) - before.get(name + "_sum", 0)
+        buckets = sorted(
+            (float(key.split('le="')[1].rstrip('"}')), after[key] - before.get(key, 0))
+            for key in after
+            if key.startswith(name + "_bucket") and "+Inf" not in key
+        )
+        median = next((bound for bound, seen in buckets if seen >= count / 2), float("inf"))
+        out.append(f"{label} mean {1000 * total / count:.2f} ms, median <= {1000 * median:g} ms")
+    return "; ".join(out)
+
+
 def fetch_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url) as response:
         return dict(json.loads(response.read()))
@@ -209,10 +244,13 @@ async def bench(
     lines = []
     for base, model in paths.values():  # warm pools, JWKS caches, service token
         await load(one_stream, 200, 20, base + "/v1/chat/completions", token, model)
+    clocks_url = paths["llm-proxy"][0] + "/metrics"
+    notes = []
     for concurrency in stream_clients:
         measured = {}
         cpu = {}
         for label, (base, model) in paths.items():
+            clocks = await asyncio.to_thread(proxy_clocks, clocks_url)
             before = meters[label].start()
             out = f"{profile}-streams{concurrency}-{label.replace(' + ', '-')}.raw"
             with profiled(meters[label].processes.get("llm-proxy"), out if profile else None):
@@ -221,6 +259,12 @@ async def bench(
                 )
             cpu[label] = meters[label].per_call(before, len(results))
             measured[label] = ([r[0] for r in results], [r[1] for r in results])
+            if label != "direct":
+                after = await asyncio.to_thread(proxy_clocks, clocks_url)
+                notes.append(
+                    f"streams, {concurrency} clients, {label}, inside the proxy: "
+                    + clock_means(clocks, after)
+                )
         d_ttfb, d_total = measured["direct"]
         for label in paths:
             if label == "direct":
@@ -268,6 +312,7 @@ async def bench(
         if stats["open_holds"] == 0:
             break
         await asyncio.sleep(0.1)
+    lines.extend(["", *notes])
     lines.append(
         f"\nholds taken: {stats['holds']}, still open: {stats['open_holds']}, "
         f"usage events: {stats['events']}, anomalies: {stats['anomalies']}"

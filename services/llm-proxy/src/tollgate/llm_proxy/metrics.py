@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["CALLS", "TIME_TO_FIRST_TOKEN", "TOKENS", "UPSTREAM_ATTEMPTS"]
+__all__ = ["CALLS", "HOLD_SECONDS", "TIME_TO_FIRST_TOKEN", "TOKENS", "UPSTREAM_ATTEMPTS"]
 
 UPSTREAM_ATTEMPTS = Counter(
     "tollgate_llm_upstream_attempts_total",
@@ -22,4 +22,9 @@ TIME_TO_FIRST_TOKEN = Histogram(
     "From the request to the upstream's first answer",
     ["model"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+HOLD_SECONDS = Histogram(
+    "tollgate_llm_hold_seconds",
+    "Asking usage for a hold: the token gate's share of every call's latency",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ import aiohttp
 import orjson
 
 from tollgate.llm_proxy.errors import HoldAnswerLost, InsufficientQuota, MeteringUnavailable
+from tollgate.llm_proxy.metrics import HOLD_SECONDS
 from tollgate.shared.service_tokens import ServiceTokenClient
 
 __all__ = ["Hold", "RenewableServiceToken", "ReservationClient"]
@@ -72,6 +74,24 @@ class ReservationClient:
     async def reserve(
         self,
         *,
+        user_token: str,
+        request_id: str,
+        model: str,
+        prompt_tokens: int,
+        max_completion_tokens: int | None,
+        ttl_seconds: int | None,
+    ) -> Hold:
+        """A hold for the call, or InsufficientQuota (402), MeteringUnavailable (503)."""
+        asked = time.perf_counter()
+        try:
+            return await self._reserve(
+                user_token, request_id, model, prompt_tokens, max_completion_tokens, ttl_seconds
+            )
+        finally:
+            HOLD_SECONDS.observe(time.perf_counter() - asked)
+
+    async def _reserve(
+        self,
         user_token: str,
         request_id: str,
         model: str,

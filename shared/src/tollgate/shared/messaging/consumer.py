@@ -79,12 +79,8 @@ class Consumer:
             queue = await declare_queues(channel, sub)
             for key in sub.routing_keys:
                 await queue.bind(exchange, routing_key=key)
-            await self._consume(queue, sub)
+            await queue.consume(self._callback(sub))
         self._channel = channel
-
-    async def _consume(self, queue: Any, sub: Subscription) -> None:
-        """Start delivering ``queue``'s messages to this consumer (a subclass may take them raw)."""
-        await queue.consume(self._callback(sub))
 
     async def stop(self) -> None:
         if self._channel is not None and not self._channel.is_closed:

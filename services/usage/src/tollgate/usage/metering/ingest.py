@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import aiormq.abc
-from aio_pika import IncomingMessage
-from aiormq.abc import DeliveredMessage
+from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,7 +49,7 @@ class UsageIngestor(Consumer):
         self.outbox = outbox
         self.batch_size = batch_size
         self.linger = linger
-        self._pending: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
+        self._pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -68,18 +66,13 @@ class UsageIngestor(Consumer):
             self._worker = None
         await super().stop()
 
-    async def _consume(self, queue: Any, sub: Subscription) -> None:
-        # Deliveries are taken from the driver as they come: aio-pika would wrap each
-        # in a message object and a task of its own, which cost more CPU than applying
-        # the event. Only a message that falls back to the one-by-one path is wrapped.
-        channel: aiormq.abc.AbstractChannel = await queue.channel.get_underlay_channel()
+    def _callback(self, sub: Subscription) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._pending.put(message)
 
-        async def on_delivery(message: DeliveredMessage) -> None:
-            self._pending.put_nowait(message)
+        return on_message
 
-        await channel.basic_consume(queue.name, on_delivery)
-
-    async def _next_batch(self) -> list[DeliveredMessage]:
+    async def _next_batch(self) -> list[AbstractIncomingMessage]:
         """The first waiting delivery, plus whatever else arrives within ``linger``."""
         batch = [await self._pending.get()]
         loop = asyncio.get_running_loop()
@@ -106,9 +99,9 @@ class UsageIngestor(Consumer):
             except Exception as exc:
                 log.warning("batch of %d failed (%s); applying one by one", len(batch), exc)
                 for message in batch:
-                    await self.handle(self.subscription, IncomingMessage(message))
+                    await self.handle(self.subscription, message)
 
-    async def _apply_batch(self, batch: list[DeliveredMessage]) -> None:
+    async def _apply_batch(self, batch: list[AbstractIncomingMessage]) -> None:
         envelopes: list[Envelope] = []
         for message in batch:
             try:
@@ -121,6 +114,4 @@ class UsageIngestor(Consumer):
             )
         # One worker takes deliveries in order, so every earlier one on this channel is
         # already settled: a single cumulative ack covers the batch.
-        last = batch[-1]
-        assert last.delivery_tag is not None  # a consumer's delivery always has one
-        await last.channel.basic_ack(last.delivery_tag, multiple=True)
+        await batch[-1].ack(multiple=True)

@@ -30,6 +30,7 @@ __all__ = [
     "JWKSVerifier",
     "Principal",
     "ServiceCaller",
+    "VerifiedTokens",
     "bearer_token",
     "current_principal",
     "current_user",
@@ -186,6 +187,36 @@ class JWKSVerifier:
             return Principal.model_validate({**claims, "token": token})
         except ValueError as exc:
             raise Unauthorized("Token claims are malformed", type_slug="invalid-token") from exc
+
+
+class VerifiedTokens:
+    """Tokens verified once, then remembered by their exact text until they expire.
+
+    A caller on a hot path (llm-proxy for its users, usage for llm-proxy) sends the
+    same token with every request for its whole lifetime, and an Ed25519 signature
+    check plus the claims costs more than the rest of such a request's work. A token
+    stays valid until its ``exp`` (revocation is the gateway's job, DESIGN.md §3).
+    """
+
+    def __init__(self, verifier: JWKSVerifier, *, capacity: int = 10_000) -> None:
+        self.verifier = verifier
+        self.capacity = capacity
+        self._known: dict[str, Principal] = {}
+
+    async def principal(self, token: str) -> Principal:
+        """The token's principal; raises ``Unauthorized`` like the verifier."""
+        known = self._known.get(token)
+        if known is not None:
+            if known.exp > time.time():
+                return known
+            del self._known[token]
+        principal = await self.verifier.verify(token)
+        if len(self._known) >= self.capacity:
+            # The oldest entry goes first (dicts keep insertion order): bounded memory
+            # even under a flood of distinct valid tokens.
+            del self._known[next(iter(self._known))]
+        self._known[token] = principal
+        return principal
 
 
 def bearer_token(request: Request) -> str:

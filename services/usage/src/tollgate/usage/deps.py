@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from tollgate.shared.errors import Forbidden, Unauthorized
-from tollgate.shared.security import JWKSVerifier, Principal, bearer_token
+from tollgate.shared.security import Principal, VerifiedTokens, bearer_token
 from tollgate.usage.config import Settings
 
 __all__ = [
     "ReservationCaller",
     "SettingsDep",
-    "VerifiedTokens",
     "calling_service",
     "reservation_caller",
 ]
@@ -29,35 +27,9 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-class VerifiedTokens:
-    """Tokens whose signature was checked, by their text, until they expire.
-
-    llm-proxy sends the same service token, and a user's same access token, on every
-    call for minutes: one signature check per token is enough (a signature check costs
-    more than the rest of a reservation's work here). Revocation is the gateway's job,
-    before a call reaches llm-proxy, so nothing is lost by not asking again.
-    """
-
-    def __init__(self, verifier: JWKSVerifier, size: int = 4096) -> None:
-        self.verifier = verifier
-        self.size = size
-        self._known: dict[str, Principal] = {}
-
-    async def verify(self, token: str) -> Principal:
-        principal = self._known.get(token)
-        if principal is not None and principal.exp > time.time():
-            return principal
-        principal = await self.verifier.verify(token)
-        if len(self._known) >= self.size:
-            now = time.time()
-            self._known = {t: p for t, p in self._known.items() if p.exp > now}
-            if len(self._known) >= self.size:
-                self._known.clear()
-        self._known[token] = principal
-        return principal
-
-
 def _verified_tokens(request: Request) -> VerifiedTokens:
+    # llm-proxy sends the same service token, and a user's same access token, on
+    # every call: one signature check per token is enough.
     state = request.app.state
     tokens: VerifiedTokens | None = getattr(state, "verified_tokens", None)
     if tokens is None or tokens.verifier is not state.jwt_verifier:
@@ -67,7 +39,7 @@ def _verified_tokens(request: Request) -> VerifiedTokens:
 
 
 async def calling_service(request: Request) -> Principal:
-    principal = await _verified_tokens(request).verify(bearer_token(request))
+    principal = await _verified_tokens(request).principal(bearer_token(request))
     if principal.typ != "service":
         raise Forbidden("Internal route: a service token is required")
     return principal
@@ -86,7 +58,7 @@ async def reservation_caller(
         raise Unauthorized("X-User-Token with the caller's access token is required")
     if len(token) > 8192:
         raise Unauthorized("Token is too long", type_slug="invalid-token")
-    user = await _verified_tokens(request).verify(token)
+    user = await _verified_tokens(request).principal(token)
     if user.typ != "access":
         raise Unauthorized("X-User-Token must be a user's access token", type_slug="invalid-token")
     return user

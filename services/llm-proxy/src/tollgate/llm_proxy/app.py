@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import asyncpg
 from fastapi import FastAPI
-from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollgate.llm_proxy.callers import VerifiedTokens
 from tollgate.llm_proxy.catalog.endpoints import router as catalog_router
@@ -66,12 +66,15 @@ def _relay_wake(runtime: ServiceRuntime) -> Callable[[], None]:
     return wake
 
 
-def _driver_connect(database_url: str) -> Callable[[], Awaitable[asyncpg.Connection]]:
-    """Opens a plain asyncpg connection to our database (the recorder's own)."""
-    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+def _driver_connect(engine: AsyncEngine) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """Opens a plain asyncpg connection (the recorder's own), configured as the engine's are."""
+    _, params = engine.dialect.create_connect_args(engine.url)
+    for adapter_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+        params.pop(adapter_only, None)  # SQLAlchemy's own options, not asyncpg's
+    params.setdefault("timeout", 5)
 
     async def connect() -> asyncpg.Connection:
-        return await asyncpg.connect(dsn, timeout=5)
+        return await asyncpg.connect(**params)
 
     return connect
 
@@ -111,9 +114,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.upstreams = upstreams
         app.state.usage_http = usage_http
         app.state.service_tokens = tokens
-        recorder = CallRecorder(
-            _driver_connect(settings.database_url), on_commit=_relay_wake(runtime)
-        )
+        assert runtime.engine is not None
+        recorder = CallRecorder(_driver_connect(runtime.engine), on_commit=_relay_wake(runtime))
         app.state.recorder = recorder
         app.state.completions = CompletionService(
             settings=settings,

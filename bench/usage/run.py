@@ -96,21 +96,31 @@ async def wait_for_count(
             await asyncio.sleep(0.01)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its direct children (uvicorn's workers)."""
+def cpu_by_part(service_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part of the run: the service (and its workers), this
+    load generator, the broker and the database."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    parts = dict.fromkeys(["usage", "load generator", "RabbitMQ", "PostgreSQL"], 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
         except OSError:
             continue
-        # After the command: state, ppid, ..., utime (index 11), stime (12).
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        fields, name, pid = tail.split(), head.split("(", 1)[1], int(entry.name)
+        if pid == service_pid or int(fields[1]) == service_pid:
+            part = "usage"
+        elif pid == os.getpid():
+            part = "load generator"
+        elif name.startswith("beam") or name in ("erl_child_setup", "epmd"):
+            part = "RabbitMQ"
+        elif name.startswith("postgres"):
+            part = "PostgreSQL"
+        else:
+            continue  # anything else on the machine is not part of the run
+        parts[part] += (int(fields[11]) + int(fields[12])) / tick
+    return parts
 
 
 class Service:
@@ -174,11 +184,13 @@ async def main() -> None:
             await fund(broker, users)
             await wait_for_count(engine, select(func.count()).select_from(Account), len(users), 60)
             assert service.proc is not None
-            cpu_before = cpu_seconds(service.proc.pid)
+            parts_before = cpu_by_part(service.proc.pid)
             pair_rate, latencies = await bench_pairs(
                 http, service.base, broker, engine, key, users, args
             )
-            pair_cpu = (cpu_seconds(service.proc.pid) - cpu_before) / args.pairs
+            parts_after = cpu_by_part(service.proc.pid)
+            per_pair = {p: (parts_after[p] - parts_before[p]) / args.pairs for p in parts_after}
+            pair_cpu = per_pair["usage"]
             await service.stop()
             event_rate, event_cpu = await bench_events(
                 http, service, broker, engine, users, args.events
@@ -193,8 +205,18 @@ async def main() -> None:
     print(f"reservation create+commit pairs/s: {pair_rate:,.0f}")
     print(f"  reservation POST latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"  usage service CPU per pair: {pair_cpu * 1e6:,.0f} us")
+    shares = ", ".join(f"{p} {t * 1e6:,.0f}" for p, t in per_pair.items())
+    whole = sum(per_pair.values())
+    print(f"  CPU per pair, every part of the run (us): {shares}; total {whole * 1e6:,.0f}")
+    cores = os.cpu_count() or 1
+    print(f"  ceiling at that CPU per pair: {cores / whole:,.0f} pairs/s on {cores} CPUs")
     print(f"usage.recorded events ingested/s:  {event_rate:,.0f}")
-    print(f"  usage service CPU per event: {event_cpu * 1e6:,.0f} us")
+    print(f"  usage service CPU per event: {event_cpu['usage'] * 1e6:,.0f} us")
+    del event_cpu["load generator"]  # idle while the service drains the queue
+    shares = ", ".join(f"{p} {t * 1e6:,.0f}" for p, t in event_cpu.items())
+    whole = sum(event_cpu.values())
+    print(f"  CPU per event, every part of the run (us): {shares}; total {whole * 1e6:,.0f}")
+    print(f"  ceiling at that CPU per event: {cores / whole:,.0f} events/s on {cores} CPUs")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
 
 
@@ -273,7 +295,7 @@ async def bench_events(
     engine: AsyncEngine,
     users: list[uuid.UUID],
     count: int,
-) -> tuple[float, float]:
+) -> tuple[float, dict[str, float]]:
     async with engine.connect() as conn:
         before = (await conn.execute(select(func.count()).select_from(UsageRecord))).scalar_one()
     # The queue outlives the stopped service; fill it, then let the service drain it.
@@ -296,17 +318,18 @@ async def bench_events(
     assert service.proc is not None
     pid = service.proc.pid
     # CPU from the first event in the ledger to the last, so start-up does not count.
-    first: list[tuple[int, float]] = []
+    first: list[tuple[int, dict[str, float]]] = []
 
     def note(seen: int) -> None:
         if not first and seen > before:
-            first.append((seen, cpu_seconds(pid)))
+            first.append((seen, cpu_by_part(pid)))
 
     done = await wait_for_count(
         engine, select(func.count()).select_from(UsageRecord), before + count, 600, note
     )
-    seen, cpu_at_first = first[0]
-    per_event = (cpu_seconds(pid) - cpu_at_first) / max(1, before + count - seen)
+    seen, at_first = first[0]
+    at_end, applied = cpu_by_part(pid), max(1, before + count - seen)
+    per_event = {p: (at_end[p] - at_first[p]) / applied for p in at_end}
     return count / (done - began), per_event
 
 

@@ -12,7 +12,6 @@ from usage_harness import Usage, eventually, give_plan, spent
 from tollgate.shared.messaging import make_envelope
 from tollgate.usage.metering.batch import apply_usage_batch
 from tollgate.usage.models import Hold, UsageRecord, messaging
-from tollgate.usage.subscriptions import USAGE_QUEUE
 
 
 async def test_a_batch_with_repeats_charges_every_call_once_and_commits_each_hold(
@@ -39,7 +38,6 @@ async def test_a_batch_with_repeats_charges_every_call_once_and_commits_each_hol
             session,  # type: ignore[arg-type]
             usage.settings,
             messaging.outbox,
-            USAGE_QUEUE,
             batch,
         )
 

@@ -56,7 +56,7 @@ class _Call:
     tokens: int
     hold: _Hold | None = None
     account_id: uuid.UUID | None = None
-    record_id: int | None = None
+    charged: int = 0
 
 
 @dataclass
@@ -73,23 +73,28 @@ async def apply_usage_batch(
     session: AsyncSession,
     settings: Settings,
     outbox: Table,
-    consumer: str,
     envelopes: list[Envelope],
 ) -> None:
-    """Apply the envelopes once each; raises (rolling everything back) on any failure."""
+    """Apply the envelopes once each; raises (rolling everything back) on any failure.
+
+    The call's ``request_id`` is the natural key that makes a redelivery harmless (no
+    inbox row per event): once the accounts are locked, calls already recorded are
+    dropped, and the usage rows go in with their final charges, in one statement.
+    """
     now = datetime.now(UTC)
-    fresh = await _first_deliveries(session, consumer, envelopes)
-    calls = _calls(fresh)
+    calls = _calls(envelopes)
     if not calls:
         return
     await _find_holds(session, calls)
     await _resolve_accounts(session, calls)
-    await _claim(session, calls)
-    calls = [c for c in calls if c.record_id is not None]
+    account_ids = sorted({c.account_id for c in calls if c.account_id is not None})
+    accounts = await _lock_accounts(session, settings, account_ids, now)
+    # Every writer of an account's usage holds its lock, so this sees them all.
+    recorded = await bulk.recorded_requests(session, [c.event.request_id for c in calls])
+    calls = [c for c in calls if c.event.request_id not in recorded]
     if not calls:
         return
     account_ids = sorted({c.account_id for c in calls if c.account_id is not None})
-    accounts = await _lock_accounts(session, settings, account_ids, now)
     held = await _lock_holds(session, [c.hold.id for c in calls if c.hold is not None])
     for call in calls:
         if call.hold is not None:
@@ -102,10 +107,9 @@ async def apply_usage_batch(
     used_delta: dict[uuid.UUID, int] = defaultdict(int)
     entries: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, str, int, datetime]] = []
     settled: dict[uuid.UUID, int] = {}
-    charges: list[tuple[int, uuid.UUID, int, int]] = []
     rollup: dict[RollupKey, _Rollup] = defaultdict(_Rollup)
     for call in calls:
-        assert call.account_id is not None and call.record_id is not None
+        assert call.account_id is not None
         event, hold = call.event, call.hold
         account_grants, account_holds = grants[call.account_id], open_holds[call.account_id]
         open_hold = hold is not None and hold.status == "held"
@@ -137,7 +141,7 @@ async def apply_usage_batch(
             account_holds.pop(hold.id, None)
             hold.status = "committed"
             settled[hold.id] = charged
-        charges.append((call.record_id, call.account_id, charged, call.tokens - charged))
+        call.charged = charged
         key = (
             event.started_at.astimezone(UTC).date(),
             call.account_id,
@@ -154,7 +158,8 @@ async def apply_usage_batch(
         row.charged_tokens += charged
         row.cost_usd += event.cost_usd
 
-    await _write(session, grants, used_delta, entries, settled, charges, rollup, now)
+    await _record(session, calls)
+    await _write(session, grants, used_delta, entries, settled, rollup, now)
     for account_id in account_ids:
         after = _available(grants[account_id], open_holds[account_id], now)
         if after < before[account_id]:
@@ -173,16 +178,6 @@ def _available(
     active = sum(g.remaining for g in grants.values() if g.is_active(now))
     left: int = max(0, active - sum(holds.values()))
     return left
-
-
-async def _first_deliveries(
-    session: AsyncSession, consumer: str, envelopes: list[Envelope]
-) -> list[Envelope]:
-    unique = {str(e.id): e for e in envelopes}
-    if not unique:
-        return []
-    first = await bulk.record_first_deliveries(session, consumer, list(unique))
-    return [e for m, e in unique.items() if m in first]
 
 
 def _calls(envelopes: list[Envelope]) -> list[_Call]:
@@ -248,9 +243,9 @@ async def _resolve_accounts(session: AsyncSession, calls: list[_Call]) -> None:
             call.account_id = parents.get(user, user)
 
 
-async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
-    """Insert the usage rows; a request_id already recorded comes back as no row."""
-    ids = await bulk.claim_requests(
+async def _record(session: AsyncSession, calls: list[_Call]) -> None:
+    """The usage rows, with what each call was charged and what it could not be."""
+    inserted = await bulk.record_usage(
         session,
         [
             {
@@ -268,6 +263,8 @@ async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
                 "prompt": c.event.prompt_tokens,
                 "completion": c.event.completion_tokens,
                 "total": c.tokens,
+                "charged": c.charged,
+                "uncharged": c.tokens - c.charged,
                 "cost": c.event.cost_usd,
                 "latency": c.event.latency_ms,
                 "ttft": c.event.ttft_ms,
@@ -276,8 +273,9 @@ async def _claim(session: AsyncSession, calls: list[_Call]) -> None:
             for c in calls
         ],
     )
-    for call in calls:
-        call.record_id = ids.get(call.event.request_id)
+    if inserted != len(calls):
+        # Recorded meanwhile outside the account's lock: roll back, go one by one.
+        raise RuntimeError(f"{len(calls) - inserted} usage rows were recorded concurrently")
 
 
 async def _lock_accounts(
@@ -327,7 +325,6 @@ async def _write(
     used_delta: dict[uuid.UUID, int],
     entries: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, str, int, datetime]],
     settled: dict[uuid.UUID, int],
-    charges: list[tuple[int, uuid.UUID, int, int]],
     rollup: dict[RollupKey, _Rollup],
     now: datetime,
 ) -> None:
@@ -338,7 +335,6 @@ async def _write(
         await bulk.spend_entries(session, entries)
     if settled:
         await bulk.settle_holds(session, settled, now)
-    await bulk.record_charges(session, charges)
     await bulk.add_rollup(
         session,
         [

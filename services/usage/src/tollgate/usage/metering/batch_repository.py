@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
     "add_rollup",
-    "claim_requests",
     "create_accounts",
     "find_holds",
     "find_holds_by_request",
@@ -25,41 +24,35 @@ __all__ = [
     "lock_accounts",
     "lock_holds",
     "open_holds_of",
-    "record_charges",
-    "record_first_deliveries",
+    "record_usage",
+    "recorded_requests",
     "set_grants_used",
     "settle_holds",
     "spend_entries",
     "sub_user_parents",
 ]
 
-_INBOX = text(
-    """
-    INSERT INTO inbox (consumer, message_id)
-    SELECT :consumer, m FROM unnest(CAST(:ids AS varchar[])) AS m
-    ON CONFLICT DO NOTHING
-    RETURNING message_id
-    """
+_RECORDED = text(
+    "SELECT request_id FROM usage_records WHERE request_id = ANY(CAST(:ids AS varchar[]))"
 )
 
-_CLAIM = text(
+_USAGE = text(
     """
     INSERT INTO usage_records (
         request_id, account_id, user_id, hold_id, api_key_id, session_id, model, provider,
         endpoint, feature, status, prompt_tokens, completion_tokens, total_tokens,
         charged_tokens, uncharged_tokens, cost_usd, latency_ms, ttft_ms, started_at)
-    SELECT r, a, u, h, k, s, m, p, e, f, st, pt, ct, tt, 0, 0, c, l, tf, sa
-    FROM unnest(
+    SELECT * FROM unnest(
         CAST(:request_id AS varchar[]), CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
         CAST(:hold_id AS uuid[]), CAST(:api_key_id AS uuid[]), CAST(:session_id AS uuid[]),
         CAST(:model AS varchar[]), CAST(:provider AS varchar[]), CAST(:endpoint AS varchar[]),
         CAST(:feature AS varchar[]), CAST(:status AS varchar[]), CAST(:prompt AS bigint[]),
-        CAST(:completion AS bigint[]), CAST(:total AS bigint[]), CAST(:cost AS numeric[]),
-        CAST(:latency AS integer[]), CAST(:ttft AS integer[]), CAST(:started_at AS timestamptz[])
-    ) AS v(r, a, u, h, k, s, m, p, e, f, st, pt, ct, tt, c, l, tf, sa)
-    ORDER BY r
+        CAST(:completion AS bigint[]), CAST(:total AS bigint[]), CAST(:charged AS bigint[]),
+        CAST(:uncharged AS bigint[]), CAST(:cost AS numeric[]), CAST(:latency AS integer[]),
+        CAST(:ttft AS integer[]), CAST(:started_at AS timestamptz[])
+    ) AS v(r)
     ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id, id
+    RETURNING 1
     """
 )
 
@@ -99,17 +92,6 @@ _SETTLE = text(
     UPDATE holds SET status = 'committed', committed_tokens = v.tokens, settled_at = :now
     FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS bigint[])) AS v(id, tokens)
     WHERE holds.id = v.id
-    """
-)
-
-_CHARGES = text(
-    """
-    UPDATE usage_records SET account_id = v.a, charged_tokens = v.c, uncharged_tokens = v.u
-    FROM unnest(
-        CAST(:ids AS bigint[]), CAST(:account_id AS uuid[]), CAST(:charged AS bigint[]),
-        CAST(:uncharged AS bigint[])
-    ) AS v(id, a, c, u)
-    WHERE usage_records.id = v.id
     """
 )
 
@@ -220,24 +202,22 @@ def _columns(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> dict[str, l
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-async def record_first_deliveries(
-    session: AsyncSession, consumer: str, message_ids: list[str]
-) -> set[str]:
-    """Inbox rows for these messages; returns the ids not seen before."""
-    rows = await session.execute(_INBOX, {"consumer": consumer, "ids": sorted(message_ids)})
+async def recorded_requests(session: AsyncSession, request_ids: list[str]) -> set[str]:
+    """Which of these calls already have their usage row."""
+    rows = await session.execute(_RECORDED, {"ids": request_ids})
     return {r[0] for r in rows}
 
 
-async def claim_requests(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert usage rows (request_id order, one lock order for every batch); new ids by request."""
+async def record_usage(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert usage rows (request_id order, one lock order for every batch); how many went in."""
     names = [
         "request_id", "account_id", "user_id", "hold_id", "api_key_id", "session_id", "model",
-        "provider", "endpoint", "feature", "status", "prompt", "completion", "total", "cost",
-        "latency", "ttft", "started_at",
+        "provider", "endpoint", "feature", "status", "prompt", "completion", "total", "charged",
+        "uncharged", "cost", "latency", "ttft", "started_at",
     ]  # fmt: skip
-    params = {n: [r[n] for r in rows] for n in names}
-    result = await session.execute(_CLAIM, params)
-    return {request_id: record_id for request_id, record_id in result.all()}
+    ordered = sorted(rows, key=lambda r: r["request_id"])
+    result = await session.execute(_USAGE, {n: [r[n] for r in ordered] for n in names})
+    return len(result.all())
 
 
 async def create_accounts(
@@ -272,14 +252,6 @@ async def settle_holds(
 ) -> None:
     ids = sorted(committed)
     await session.execute(_SETTLE, {"ids": ids, "tokens": [committed[i] for i in ids], "now": now})
-
-
-async def record_charges(
-    session: AsyncSession, rows: list[tuple[int, uuid.UUID, int, int]]
-) -> None:
-    await session.execute(
-        _CHARGES, _columns(sorted(rows), ["ids", "account_id", "charged", "uncharged"])
-    )
 
 
 async def add_rollup(

@@ -109,9 +109,7 @@ class UsageIngestor(Consumer):
             except ValidationError as exc:
                 raise ValueError("a message does not parse") from exc
         async with self.sessionmaker() as session, session.begin():
-            await apply_usage_batch(
-                session, self.settings, self.outbox, self.subscription.queue, envelopes
-            )
+            await apply_usage_batch(session, self.settings, self.outbox, envelopes)
         # One worker takes deliveries in order, so every earlier one on this channel is
         # already settled: a single cumulative ack covers the batch.
         await batch[-1].ack(multiple=True)

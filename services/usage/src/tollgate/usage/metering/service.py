@@ -45,6 +45,10 @@ async def record_usage(
     account_id = hold.account_id if hold else await _account_without_hold(session, event)
     tokens = event.total_tokens or (event.prompt_tokens + event.completion_tokens)
     feature = str(envelope.data.get("feature") or event.endpoint)[:100]
+    # The account's lock first, as every writer of its usage takes it (one lock order).
+    account = await ensure_account(
+        session, account_id, kind="user", free_tokens=settings.free_monthly_tokens, now=now
+    )
     record_id = await repo.claim_request(
         session,
         {
@@ -74,9 +78,6 @@ async def record_usage(
         log.info("usage for request %s already recorded", event.request_id)
         return
 
-    account = await ensure_account(
-        session, account_id, kind="user", free_tokens=settings.free_monthly_tokens, now=now
-    )
     if hold is not None:
         hold = await ledger.lock_hold(session, hold.id)
     assert hold is None or hold.account_id == account.id

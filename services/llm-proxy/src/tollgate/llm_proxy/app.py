@@ -38,7 +38,7 @@ USER_DELETED_QUEUE = "llm-proxy.user-deleted"
 # How long shutdown waits for running streams to finish and be recorded.
 SHUTDOWN_GRACE_SECONDS = 15.0
 # Longest a committed usage event waits before the relay is woken to send it.
-RELAY_WAKE_DELAY = 0.02
+RELAY_WAKE_DELAY = 0.05
 
 
 def _relay_wake(runtime: ServiceRuntime) -> Callable[[], None]:

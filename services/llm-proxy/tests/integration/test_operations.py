@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from llm_helpers import chat, logged
+from llm_helpers import chat, logged, read_sse
 from llm_stack import Stack
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollgate.llm_proxy.request_log.service import CallRecord
 from tollgate.shared.testing import free_port
@@ -191,3 +193,33 @@ async def test_a_malformed_request_id_is_replaced_and_errors_keep_the_openai_sha
     assert response.status_code == 400
     assert response.headers["X-Request-ID"] != "bad id with spaces"
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def outbox_events_of(engine: AsyncEngine, request_id: str) -> int:
+    async with engine.connect() as connection:
+        found = await connection.execute(
+            text("SELECT count(*) FROM outbox WHERE body LIKE :pattern"),
+            {"pattern": f'%"request_id":"{request_id}"%'},
+        )
+        return int(found.scalar_one())
+
+
+async def test_the_bill_is_committed_before_the_answer_or_the_streams_end_reaches_the_client(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user()
+    async with fresh.http(token) as http:
+        plain = await http.post("/v1/chat/completions", json=chat("hi [[words:2]]"))
+        # Nothing waited for: the row and its event must already be there.
+        [row] = await logged(fresh.engine, user_id)
+        assert plain.status_code == 200 and row.status == "succeeded"
+        assert await outbox_events_of(fresh.engine, row.request_id) == 1
+
+        async with http.stream(
+            "POST", "/v1/chat/completions", json=chat("hi [[words:3]]", stream=True)
+        ) as streamed:
+            events = await read_sse(streamed)
+        assert events[-1] == "[DONE]"
+        rows = await logged(fresh.engine, user_id)
+        assert [r.stream for r in rows] == [False, True]
+        assert await outbox_events_of(fresh.engine, rows[1].request_id) == 1

@@ -31,13 +31,12 @@ from tollgate.shared.errors import (
     PayloadTooLarge,
     TollgateError,
     error_problem,
-    problem_response,
     validation_problem,
 )
 from tollgate.shared.logs import request_id_var
 from tollgate.shared.telemetry import LATENCY, REQUESTS
 
-__all__ = ["DirectHandler", "DirectRoutes", "read_body", "serve_directly"]
+__all__ = ["DirectHandler", "DirectRoutes", "ErrorRenderer", "read_body", "serve_directly"]
 
 log = logging.getLogger("tollgate.direct_routes")
 tracer = trace.get_tracer("tollgate.direct_routes")
@@ -46,6 +45,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 DirectHandler = Callable[[Request], Awaitable[Response]]
+# How a service words an error: problem+json by default (llm-proxy: OpenAI's shape).
+ErrorRenderer = Callable[[TollgateError, str], Response]
 M = TypeVar("M", bound=BaseModel)
 
 # The same rule as the shared request-id middleware: a caller's id is kept if well formed.
@@ -81,10 +82,12 @@ class DirectRoutes:
         *,
         service: str,
         traced: bool,
+        render_error: ErrorRenderer = error_problem,
     ) -> None:
         self.app = app
         self.routes = routes
         self.service = service
+        self.render_error = render_error
         # Spans only when they are exported; the caller's trace context is kept either way.
         self.traced = traced
 
@@ -147,23 +150,29 @@ class DirectRoutes:
         try:
             return await handler(request)
         except TollgateError as exc:
-            return error_problem(exc, path)
+            return self.render_error(exc, path)
         except _Invalid as exc:
             return validation_problem(exc.errors, path)
         except Exception:
+            # A bug of ours: the caller still gets a well-formed error, the log the trace.
             log.exception("unexpected error on %s %s", request.method, path)
-            return problem_response(
-                500, "internal", "Internal error", "An unexpected error occurred", path
-            )
+            return self.render_error(TollgateError("An unexpected error occurred"), path)
 
 
 def serve_directly(
-    app: FastAPI, routes: dict[tuple[str, str], DirectHandler], *, service: str, traced: bool
+    app: FastAPI,
+    routes: dict[tuple[str, str], DirectHandler],
+    *,
+    service: str,
+    traced: bool,
+    render_error: ErrorRenderer = error_problem,
 ) -> None:
     """Put ``DirectRoutes`` in front of the whole middleware stack, once Starlette builds it."""
     build_stack = app.build_middleware_stack
 
     def build() -> ASGIApp:
-        return DirectRoutes(build_stack(), routes, service=service, traced=traced)
+        return DirectRoutes(
+            build_stack(), routes, service=service, traced=traced, render_error=render_error
+        )
 
     app.build_middleware_stack = build  # type: ignore[method-assign]

@@ -18,7 +18,7 @@ from tollgate.llm_proxy.completions.endpoints import DIRECT_HANDLERS
 from tollgate.llm_proxy.completions.endpoints import router as completions_router
 from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
-from tollgate.llm_proxy.direct_routes import ASGIApp, DirectRoutes
+from tollgate.llm_proxy.direct_routes import serve_completions_directly
 from tollgate.llm_proxy.errors import install_openai_errors
 from tollgate.llm_proxy.heap import freeze_startup_heap
 from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
@@ -55,7 +55,7 @@ def _relay_wake(runtime: ServiceRuntime) -> Callable[[], None]:
         nonlocal scheduled
         scheduled = False
         if runtime.relay is not None:
-            runtime.relay._on_commit()
+            runtime.relay.wake()
 
     def wake() -> None:
         nonlocal scheduled
@@ -158,26 +158,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     for prefix in ("/v1", "/api/llm"):
         app.include_router(completions_router, prefix=prefix)
         app.include_router(catalog_router, prefix=prefix)
-    _serve_completions_directly(app, settings)
+    serve_completions_directly(
+        app,
+        DIRECT_HANDLERS,
+        ("/v1", "/api/llm"),
+        service=settings.service_name,
+        traced=bool(settings.otlp_endpoint),
+    )
     return app
-
-
-def _serve_completions_directly(app: FastAPI, settings: Settings) -> None:
-    """Put DirectRoutes in front of the whole middleware stack, once Starlette builds it."""
-    routes = {
-        prefix + path: handler
-        for prefix in ("/v1", "/api/llm")
-        for path, handler in DIRECT_HANDLERS.items()
-    }
-    build_stack = app.build_middleware_stack
-
-    def build() -> ASGIApp:
-        return DirectRoutes(
-            build_stack(),
-            routes,
-            service=settings.service_name,
-            traced=bool(settings.otlp_endpoint),
-        )
-
-    # The tracing instrumentation wraps the stack the same way; this goes outside it.
-    app.build_middleware_stack = build  # type: ignore[method-assign]

@@ -9,38 +9,18 @@ until then, in a bounded table keyed by the exact token text.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from tollgate.shared.errors import Forbidden
-from tollgate.shared.security import JWKSVerifier, Principal, bearer_token
+from tollgate.shared.security import Principal, bearer_token
+from tollgate.shared.security import VerifiedTokens as SharedVerifiedTokens
 
 __all__ = ["CallerDep", "VerifiedTokens", "current_caller"]
 
 
-class VerifiedTokens:
-    def __init__(self, verifier: JWKSVerifier, *, capacity: int = 10_000) -> None:
-        self.verifier = verifier
-        self.capacity = capacity
-        self._known: dict[str, Principal] = {}
-
-    async def principal(self, token: str) -> Principal:
-        """The token's principal; raises ``Unauthorized`` like the verifier."""
-        known = self._known.get(token)
-        if known is not None:
-            if known.exp > time.time():
-                return known
-            del self._known[token]
-        principal = await self.verifier.verify(token)
-        if len(self._known) >= self.capacity:
-            # The oldest entry goes first (dicts keep insertion order): bounded memory
-            # even under a flood of distinct valid tokens.
-            del self._known[next(iter(self._known))]
-        self._known[token] = principal
-        return principal
-
+class VerifiedTokens(SharedVerifiedTokens):
     async def user(self, request: Request) -> Principal:
         """The calling user; service tokens are refused (403)."""
         principal = await self.principal(bearer_token(request))

@@ -45,10 +45,11 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._unsubscribe = on_outbox_commit(self._on_commit)
+        self._unsubscribe = on_outbox_commit(self.wake)
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _on_commit(self) -> None:
+    def wake(self) -> None:
+        """Events were committed: publish now, not at the next poll (from any thread)."""
         loop = self._loop
         if loop is None:
             return

@@ -6,7 +6,7 @@ the whole group instead of a transaction each — on the driver directly for a
 group of plain users (``direct``), through the ORM for anything else
 (``batch.reserve_many``). If a
 group fails as a whole (a deadlock, a lost connection), each request in it is
-retried on its own through ``service.reserve``, so a caller only ever sees its
+retried as a group of its own, so a caller only ever sees its
 own answer.
 """
 
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from tollgate.shared.errors import TollgateError
 from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
-from tollgate.usage.reservations import service
 from tollgate.usage.reservations.batch import Answer, Ask, reserve_many
 from tollgate.usage.reservations.direct import is_plain, reserve_plain
 from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
@@ -167,11 +166,7 @@ class ReservationDesk:
     async def _one(self, ask: Ask, future: asyncio.Future[Answer]) -> None:
         try:
             async with self.sessionmaker() as session, session.begin():
-                answer: Answer = await service.reserve(
-                    session, self.settings, ask.caller, ask.request
-                )
-        except TollgateError as exc:
-            answer = exc
+                (answer,) = await reserve_many(session, self.settings, [ask])
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)

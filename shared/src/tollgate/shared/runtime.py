@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tollgate.shared.db import create_engine, create_sessionmaker, ping
+from tollgate.shared.heap import freeze_startup_heap
 from tollgate.shared.messaging.broker import Broker
 from tollgate.shared.messaging.consumer import Consumer, Subscription
 from tollgate.shared.messaging.outbox import MessagingTables
@@ -106,6 +107,7 @@ class ServiceRuntime:
             result = step(app)
             if hasattr(result, "__await__"):
                 await result
+        freeze_startup_heap()
         try:
             yield
         finally:

@@ -20,7 +20,6 @@ from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.direct_routes import serve_completions_directly
 from tollgate.llm_proxy.errors import install_openai_errors
-from tollgate.llm_proxy.heap import freeze_startup_heap
 from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging
@@ -127,8 +126,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         )
 
         for model in loaded.models.values():
-            counter_for(model.spec.tokenizer)  # load the vocabularies now, before the freeze
-        freeze_startup_heap()
+            # Load the vocabularies now, before the runtime freezes the start-up heap.
+            counter_for(model.spec.tokenizer)
 
     async def stop(app: FastAPI) -> None:
         if tasks:

@@ -46,8 +46,9 @@ def ensure_wrk() -> str:
         return found
     print("installing wrk from Debian's packages", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+    # dpkg's progress goes to stderr with the notice above, not into the results.
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+        subprocess.run(command, check=True, env=env, stdout=sys.stderr)
     return shutil.which("wrk") or "wrk"
 
 

@@ -1,4 +1,6 @@
+import asyncpg
 import httpx
+import sqlalchemy.exc
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
@@ -67,3 +69,45 @@ async def test_an_unexpected_error_hides_its_details() -> None:
     response = await post({"amount": 13})
     assert response.status_code == 500
     assert "boom" not in response.text
+
+
+def make_failing_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/database-gone")
+    async def database_gone() -> None:
+        try:
+            raise ConnectionRefusedError("connect call failed")
+        except ConnectionRefusedError as exc:
+            raise sqlalchemy.exc.DBAPIError("SELECT 1", {}, exc) from exc
+
+    @app.get("/shutting-down")
+    async def shutting_down() -> None:
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+
+    @app.get("/bug")
+    async def bug() -> None:
+        raise KeyError("a bug of ours")
+
+    return app
+
+
+async def get_failing(path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=make_failing_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get(path)
+
+
+async def test_an_unreachable_database_is_a_503_to_retry_not_a_500() -> None:
+    for path in ("/database-gone", "/shutting-down"):
+        response = await get_failing(path)
+        assert response.status_code == 503, path
+        assert response.headers["Retry-After"] == "1"
+        assert response.json()["type"].endswith("/unavailable")
+
+
+async def test_a_bug_of_ours_is_still_a_500_problem() -> None:
+    response = await get_failing("/bug")
+    assert response.status_code == 500
+    assert response.json()["type"].endswith("/internal")

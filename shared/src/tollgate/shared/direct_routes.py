@@ -30,7 +30,9 @@ from starlette.responses import Response
 from tollgate.shared.errors import (
     PayloadTooLarge,
     TollgateError,
+    dependency_unreachable,
     error_problem,
+    unreachable,
     validation_problem,
 )
 from tollgate.shared.logs import request_id_var
@@ -153,7 +155,10 @@ class DirectRoutes:
             return self.render_error(exc, path)
         except _Invalid as exc:
             return validation_problem(exc.errors, path)
-        except Exception:
+        except Exception as exc:
+            if dependency_unreachable(exc):
+                log.warning("dependency unreachable on %s %s: %s", request.method, path, exc)
+                return self.render_error(unreachable(), path)
             # A bug of ours: the caller still gets a well-formed error, the log the trace.
             log.exception("unexpected error on %s %s", request.method, path)
             return self.render_error(TollgateError("An unexpected error occurred"), path)

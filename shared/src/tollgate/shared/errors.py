@@ -19,6 +19,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,9 +39,12 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnprocessableEntity",
+    "dependency_unreachable",
     "error_problem",
     "install_problem_handlers",
     "problem_response",
+    "unexpected_problem",
+    "unreachable",
     "validation_problem",
 ]
 
@@ -119,6 +124,47 @@ class TooManyRequests(TollgateError):
 
 class ServiceUnavailable(TollgateError):
     status_code, type_slug, title = 503, "unavailable", "Service unavailable"
+
+
+# What a restart or a cut of the database or the broker raises: worth a retry, not a bug.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable; aiormq's connection errors are ConnectionErrors
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, not accepting connections yet
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
+
+
+def dependency_unreachable(exc: BaseException) -> bool:
+    """Did this fail because the database or the broker could not be reached?"""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain: SQLAlchemy wraps the driver's error
+        if seen is None:
+            return False
+        if isinstance(seen, _UNREACHABLE) or (
+            isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def unreachable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "A database or broker this service needs is unreachable; try again shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def unexpected_problem(exc: BaseException, path: str) -> JSONResponse:
+    """500 for a bug of ours; 503 with Retry-After when a dependency was out of reach."""
+    if dependency_unreachable(exc):
+        log.warning("dependency unreachable on %s: %s", path, exc)
+        return error_problem(unreachable(), path)
+    log.error("unhandled error on %s", path, exc_info=exc)
+    return problem_response(500, "internal", "Internal error", "An unexpected error occurred", path)
 
 
 def problem_response(
@@ -207,7 +253,4 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            500, "internal", "Internal error", "An unexpected error occurred", request.url.path
-        )
+        return unexpected_problem(exc, request.url.path)

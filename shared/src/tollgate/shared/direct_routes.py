@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
@@ -55,11 +56,6 @@ M = TypeVar("M", bound=BaseModel)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class _Invalid(Exception):
-    def __init__(self, errors: list[Any]) -> None:
-        self.errors = errors
-
-
 async def read_body(request: Request, model: type[M], limit: int) -> M:
     """The JSON body as ``model``: 413 over ``limit`` bytes, 422 as FastAPI words it."""
     declared = request.headers.get("content-length")
@@ -73,7 +69,8 @@ async def read_body(request: Request, model: type[M], limit: int) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        raise _Invalid([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from exc
 
 
 class DirectRoutes:
@@ -153,8 +150,8 @@ class DirectRoutes:
             return await handler(request)
         except TollgateError as exc:
             return self.render_error(exc, path)
-        except _Invalid as exc:
-            return validation_problem(exc.errors, path)
+        except RequestValidationError as exc:
+            return validation_problem(exc.errors(), path)
         except Exception as exc:
             if dependency_unreachable(exc):
                 log.warning("dependency unreachable on %s %s: %s", request.method, path, exc)

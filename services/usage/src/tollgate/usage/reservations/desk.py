@@ -1,13 +1,11 @@
 """The reservation desk: concurrent reservations are answered in groups.
 
-Requests arriving within a couple of milliseconds of each other share one
-transaction: one account lock statement, one balance query and one insert for
-the whole group instead of a transaction each — on the driver directly for a
-group of plain users (``direct``), through the ORM for anything else
-(``batch.reserve_many``). If a
-group fails as a whole (a deadlock, a lost connection), each request in it is
-retried as a group of its own, so a caller only ever sees its
-own answer.
+Requests that queue while the previous group's transaction runs share the next
+one: one account lock statement, one balance query and one insert for the whole
+group instead of a transaction each — on the driver directly for a group of plain
+users (``direct``), through the ORM for anything else (``batch.reserve_many``).
+If a group fails as a whole (a deadlock, a lost connection), each request in it
+is retried as a group of its own, so a caller only ever sees its own answer.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from tollgate.shared.errors import TollgateError
 from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
 from tollgate.usage.reservations.batch import Answer, Ask, reserve_many
-from tollgate.usage.reservations.direct import is_plain, reserve_plain
+from tollgate.usage.reservations.direct import reserve_plain
 from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
 
 __all__ = ["ReservationDesk"]
@@ -65,8 +63,8 @@ class ReservationDesk:
     """Answers reservations in groups, one group at a time by default.
 
     One worker batches by itself: whatever arrives while a group's transaction is
-    in flight forms the next group, so there is no need to wait (``linger``) for a
-    group to fill, and a lone reservation is answered at once. Several workers
+    in flight forms the next group, so there is no need to wait for a group to
+    fill, and a lone reservation is answered at once. Several workers
     would lock overlapping accounts and mostly wait for each other (measured in
     bench/usage: fewer pairs per second and more CPU per pair than one).
     """
@@ -78,14 +76,12 @@ class ReservationDesk:
         *,
         engine: AsyncEngine | None = None,
         group_size: int = 128,
-        linger: float = 0.0,
         workers: int = 1,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.engine = engine
         self.settings = settings
         self.group_size = group_size
-        self.linger = linger
         self.worker_count = workers
         self._queue: asyncio.Queue[tuple[Ask, asyncio.Future[Answer]]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
@@ -116,19 +112,10 @@ class ReservationDesk:
         return answer
 
     async def _next_group(self) -> list[tuple[Ask, asyncio.Future[Answer]]]:
+        """The first waiting reservation and whatever queued behind it, up to a group."""
         group = [await self._queue.get()]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.linger
-        while len(group) < self.group_size:
-            while len(group) < self.group_size and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            left = deadline - loop.time()
-            if len(group) >= self.group_size or left <= 0:
-                break
-            try:
-                group.append(await asyncio.wait_for(self._queue.get(), left))
-            except TimeoutError:
-                break
+        while len(group) < self.group_size and not self._queue.empty():
+            group.append(self._queue.get_nowait())
         return group
 
     async def _work(self, lane: _Lane) -> None:
@@ -155,7 +142,7 @@ class ReservationDesk:
 
     async def _direct(self, lane: _Lane, asks: list[Ask]) -> list[Answer] | None:
         """The plain users' way (``direct``) on the worker's own connection, or None."""
-        if self.engine is None or not all(is_plain(a) for a in asks):
+        if self.engine is None:
             return None
         try:
             return await reserve_plain(await lane.driver(), self.settings, asks)

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
-PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy
+PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy services/web
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: help deps stack migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin

@@ -165,7 +165,7 @@ async def test_a_wrong_device_code_says_so_and_approves_nothing(visit: Any) -> N
     await person.fill("Code shown on the device", "ZZZZ-ZZZZ")
     await person.submit("Approve")
     assert person.last is not None and person.last.status == 400
-    assert "unknown or already used" in await person.text()
+    assert "This code is unknown or has expired" in await person.text()
     await person.look("wrong device code")
 
 

@@ -5,7 +5,8 @@ so a page can never show more than the person could fetch themselves. An access
 token about to expire is refreshed first (and once more if the API still says
 401); a refresh that fails ends the session.
 
-    ApiError             the API refused (4xx): its problem detail is shown on the page
+    ApiError             the API failed (a 500 of a service): the problem page
+    ├── Refused          the API refused (4xx): the form shows its problem detail
     ├── SignedOut        the session's tokens no longer work: sign in again
     └── ServiceDown      the API or a service behind it is unreachable (502/503/504)
 """
@@ -19,7 +20,7 @@ import httpx
 
 from tollgate.web.sessions import SessionStore, WebSession
 
-__all__ = ["Api", "ApiError", "ServiceDown", "SignedOut"]
+__all__ = ["Api", "ApiError", "Refused", "ServiceDown", "SignedOut"]
 
 # Refresh a little before expiry, so a token does not lapse between here and the service.
 _EXPIRY_MARGIN_SECONDS = 30
@@ -31,6 +32,10 @@ class ApiError(Exception):
         self.status = status
         self.detail = detail
         self.problem_type = problem_type
+
+
+class Refused(ApiError):
+    pass
 
 
 class SignedOut(ApiError):
@@ -52,6 +57,8 @@ def _refusal(response: httpx.Response) -> ApiError:
         problem_type = str(body.get("type") or "").rsplit("/", 1)[-1]
     if response.status_code in (502, 503, 504):
         return ServiceDown(response.status_code, detail, problem_type)
+    if response.status_code < 500:
+        return Refused(response.status_code, detail, problem_type)
     return ApiError(response.status_code, detail, problem_type)
 
 

@@ -16,16 +16,21 @@ from redis.asyncio import Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollgate.shared.web import create_service_app
-from tollgate.web.accounts.endpoints import router as accounts_router
+from tollgate.web.account.endpoints import router as account_router
 from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut
+from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.config import Settings
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
 from tollgate.web.pages import redirect, render, sign_in_first
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
 from tollgate.web.sessions import SessionStore, WebSession
+from tollgate.web.signing_in.endpoints import router as signing_in_router
+from tollgate.web.usage.endpoints import router as usage_router
 
 log = logging.getLogger("tollgate.web")
+# httpx logs every request at INFO: a page makes several, and the gateway logs them already.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # A session made for a visitor's form lives briefly; a signed-in one for the idle period.
 _VISITOR_SESSION_SECONDS = 2 * 3600
@@ -60,8 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi_url = None  # pages, not an API: nothing to merge into the gateway's spec
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(home_router)
-    app.include_router(accounts_router)
+    app.include_router(signing_in_router)
     app.include_router(device_router)
+    app.include_router(account_router)
+    app.include_router(api_keys_router)
+    app.include_router(usage_router)
     _install_error_pages(app)
 
     @app.middleware("http")

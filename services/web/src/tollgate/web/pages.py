@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
@@ -17,9 +17,30 @@ from tollgate.web.api import Api
 from tollgate.web.security import PAGE_HEADERS, check_csrf
 from tollgate.web.sessions import SessionStore, WebSession
 
-__all__ = ["ApiDep", "Checked", "PageSession", "redirect", "render", "sign_in_first"]
+__all__ = [
+    "TIME_ZONE_COOKIE",
+    "ApiDep",
+    "Checked",
+    "PageSession",
+    "redirect",
+    "render",
+    "sign_in_first",
+]
+
+# The person's IANA time zone: set by the page script from the browser, or by the
+# account form where scripts do not run. Not a secret, so not in the session.
+TIME_ZONE_COOKIE = "tz"
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def time_zone_of(request: Request) -> str:
+    name = unquote(request.cookies.get(TIME_ZONE_COOKIE, ""))
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
 
 
 def local_time(value: str | datetime | None, time_zone: str = "UTC") -> str:
@@ -27,11 +48,7 @@ def local_time(value: str | datetime | None, time_zone: str = "UTC") -> str:
     if value is None or value == "":
         return "—"
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("%-d %b %Y, %H:%M %Z")
+    return moment.astimezone(ZoneInfo(time_zone)).strftime("%-d %b %Y, %H:%M %Z")
 
 
 def money(amount_minor: int | None, currency: str = "usd") -> str:
@@ -98,7 +115,7 @@ def render(
         "user": session.user if session.signed_in else None,
         "csrf_token": session.csrf_token,
         "notices": session.take_notices(),
-        "time_zone": session.time_zone,
+        "time_zone": time_zone_of(request),
         "path": request.url.path,
     }
     # Set here too: the 500 page is written outside the middleware that adds them.

@@ -30,7 +30,6 @@ class WebSession:
     refresh_token: str | None = None
     access_expires_at: float = 0.0
     user: dict[str, Any] | None = None
-    time_zone: str = "UTC"
     # One-shot notices shown on the next page ("Your address is confirmed").
     notices: list[str] = field(default_factory=list)
     # Not stored: what the request did to the session, for the response to act on.

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from tollgate.web.api import ApiError
+from tollgate.web.api import Refused
 from tollgate.web.pages import ApiDep, Checked, PageSession, render, sign_in_first
 
 router = APIRouter(include_in_schema=False)
@@ -40,9 +40,7 @@ async def decide(
             "/api/auth/device/approve",
             json={"user_code": user_code, "approve": approve},
         )
-    except ApiError as refused:
-        if refused.status >= 500 or refused.status == 401:
-            raise
+    except Refused as refused:
         return render(
             request,
             "device/approve.html",

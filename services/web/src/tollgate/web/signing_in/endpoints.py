@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from tollgate.web.api import ApiError
+from tollgate.web.api import ApiError, Refused
 from tollgate.web.navigation import safe_next
 from tollgate.web.pages import ApiDep, Checked, PageSession, redirect, render
 
@@ -20,11 +20,16 @@ Next = Annotated[str, Form(max_length=2000)]
 Token = Annotated[str, Query(max_length=200)]
 
 
+def _client_of(request: Request) -> dict[str, str]:
+    """The person's browser, so the session auth records says what it is."""
+    return {"User-Agent": request.headers.get("user-agent", "")[:300]}
+
+
 @router.get("/sign-up")
 async def sign_up_page(request: Request, session: PageSession) -> Response:
     if session.signed_in:
         return redirect("/")
-    return render(request, "accounts/sign_up.html", {"form": {}})
+    return render(request, "signing_in/sign_up.html", {"form": {}})
 
 
 @router.post("/sign-up")
@@ -38,14 +43,14 @@ async def sign_up(
 ) -> Response:
     body = {"email": email, "password": password, "name": name or None}
     try:
-        answer = await api.public("POST", "/api/auth/register", json=body)
-    except ApiError as refused:
-        if refused.status >= 500:
-            raise
+        answer = await api.public(
+            "POST", "/api/auth/register", json=body, headers=_client_of(request)
+        )
+    except Refused as refused:
         form = {"email": email, "name": name}
         return render(
             request,
-            "accounts/sign_up.html",
+            "signing_in/sign_up.html",
             {"form": form, "error": refused.detail},
             status_code=refused.status,
         )
@@ -61,7 +66,7 @@ async def sign_in_page(
 ) -> Response:
     if session.signed_in:
         return redirect(safe_next(next))
-    return render(request, "accounts/sign_in.html", {"next": safe_next(next), "email": ""})
+    return render(request, "signing_in/sign_in.html", {"next": safe_next(next), "email": ""})
 
 
 @router.post("/sign-in")
@@ -76,14 +81,15 @@ async def sign_in(
     target = safe_next(next)
     try:
         answer = await api.public(
-            "POST", "/api/auth/login-json", json={"email": email, "password": password}
+            "POST",
+            "/api/auth/login-json",
+            json={"email": email, "password": password},
+            headers=_client_of(request),
         )
-    except ApiError as refused:
-        if refused.status >= 500:
-            raise
+    except Refused as refused:
         return render(
             request,
-            "accounts/sign_in.html",
+            "signing_in/sign_in.html",
             {"next": target, "email": email, "error": refused.detail},
             status_code=refused.status,
         )
@@ -106,7 +112,7 @@ async def sign_out(session: Checked, api: ApiDep) -> Response:
 @router.get("/verify-email")
 async def verify_email_page(request: Request, session: PageSession, token: Token = "") -> Response:
     # Confirmed by a button, not on opening: mail scanners open links on their own.
-    return render(request, "accounts/verify_email.html", {"token": token})
+    return render(request, "signing_in/verify_email.html", {"token": token})
 
 
 @router.post("/verify-email")
@@ -118,12 +124,10 @@ async def verify_email(
 ) -> Response:
     try:
         await api.public("POST", "/api/auth/verify-email/confirm", json={"token": token})
-    except ApiError as refused:
-        if refused.status >= 500:
-            raise
+    except Refused as refused:
         return render(
             request,
-            "accounts/link_failed.html",
+            "signing_in/link_failed.html",
             {"what": "confirmation", "detail": refused.detail, "again": "/verify-email/resend"},
             status_code=400,
         )
@@ -142,7 +146,7 @@ async def resend_verification(session: Checked, api: ApiDep) -> Response:
 
 @router.get("/forgot-password")
 async def forgot_password_page(request: Request, session: PageSession) -> Response:
-    return render(request, "accounts/forgot_password.html", {"sent": False})
+    return render(request, "signing_in/forgot_password.html", {"sent": False})
 
 
 @router.post("/forgot-password")
@@ -150,14 +154,14 @@ async def forgot_password(
     request: Request, session: Checked, api: ApiDep, email: Email
 ) -> Response:
     await api.public("POST", "/api/auth/password/forgot", json={"email": email})
-    return render(request, "accounts/forgot_password.html", {"sent": True, "email": email})
+    return render(request, "signing_in/forgot_password.html", {"sent": True, "email": email})
 
 
 @router.get("/reset-password")
 async def reset_password_page(
     request: Request, session: PageSession, token: Token = ""
 ) -> Response:
-    return render(request, "accounts/reset_password.html", {"token": token})
+    return render(request, "signing_in/reset_password.html", {"token": token})
 
 
 @router.post("/reset-password")
@@ -172,23 +176,21 @@ async def reset_password(
         await api.public(
             "POST", "/api/auth/password/reset", json={"token": token, "new_password": new_password}
         )
-    except ApiError as refused:
-        if refused.status >= 500:
-            raise
+    except Refused as refused:
         if refused.status == 422 or refused.problem_type == "weak-password":
             # The link is fine; the password is not: let the person try another.
             return render(
                 request,
-                "accounts/reset_password.html",
+                "signing_in/reset_password.html",
                 {"token": token, "error": refused.detail},
                 status_code=422,
             )
         return render(
             request,
-            "accounts/link_failed.html",
+            "signing_in/link_failed.html",
             {"what": "reset", "detail": refused.detail, "again": "/forgot-password"},
             status_code=400,
         )
     # Every session of the account was just signed out, this browser's included.
     session.sign_out()
-    return render(request, "accounts/password_reset_done.html")
+    return render(request, "signing_in/password_reset_done.html")

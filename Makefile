@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy services/web
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps stack migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin
+.PHONY: help deps stack browser migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
@@ -46,7 +46,14 @@ test-integration: deps stack
 	  if [ -d $$p/tests/integration ]; then echo "== integration: $$p"; $(PYTEST) $$p/tests/integration || [ $$? -eq 5 ]; fi; \
 	done
 
-test-e2e: deps stack
+# The browser journeys drive Debian's Chromium: Playwright's own download needs the
+# network at test time, and a browser from the distribution gets its security updates.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "chromium is missing: apt-get install chromium"; exit 1; }
+
+test-e2e: deps stack browser
 	$(PYTEST) tests-e2e
 
 # Every variable a service reads must reach it in compose, Kubernetes and .env.example.

@@ -19,6 +19,7 @@ from tollgate.shared.web import create_service_app
 from tollgate.web.account.endpoints import router as account_router
 from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut
 from tollgate.web.api_keys.endpoints import router as api_keys_router
+from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_router)
     app.include_router(api_keys_router)
     app.include_router(usage_router)
+    app.include_router(billing_router)
     _install_error_pages(app)
 
     @app.middleware("http")

@@ -105,6 +105,7 @@ def render(
     template: str,
     context: dict[str, Any] | None = None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     session: WebSession = getattr(request.state, "web_session", None) or WebSession(is_new=True)
     request.state.web_session = session
@@ -124,7 +125,7 @@ def render(
         template,
         {**base, **(context or {})},
         status_code=status_code,
-        headers=PAGE_HEADERS,
+        headers={**PAGE_HEADERS, **(headers or {})},
     )
 
 

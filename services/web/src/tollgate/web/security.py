@@ -14,14 +14,30 @@ from fastapi import Request
 
 from tollgate.web.sessions import WebSession
 
-__all__ = ["CSP", "PAGE_HEADERS", "CsrfRefused", "check_csrf"]
+__all__ = ["CSP", "PAGE_HEADERS", "CsrfRefused", "check_csrf", "csp_leaving_for"]
 
-# No inline script or style anywhere: every asset is a file the app serves.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; object-src 'none'"
-)
+
+def _csp(form_action: str) -> str:
+    # No inline script or style anywhere: every asset is a file the app serves.
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"font-src 'self'; connect-src 'self'; form-action {form_action}; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+
+
+CSP = _csp("'self'")
+
+
+def csp_leaving_for(*schemes: str) -> dict[str, str]:
+    """The CSP of a page whose forms hand over to Stripe (Checkout, the portal).
+
+    Browsers apply form-action to the redirect that follows a post, and the
+    payment page's address is known only once the form is sent.
+    """
+    return {"Content-Security-Policy": _csp(" ".join(["'self'", *schemes]))}
+
+
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

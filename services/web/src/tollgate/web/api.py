@@ -96,6 +96,10 @@ class Api:
     async def json(self, session: WebSession, path: str, **kwargs: Any) -> Any:
         return (await self.call(session, "GET", path, **kwargs)).json()
 
+    async def refresh(self, session: WebSession) -> None:
+        """New tokens now: after joining or creating an organization, whose id they carry."""
+        await self._refresh(session)
+
     async def _refresh(self, session: WebSession) -> None:
         response = await self._send(
             "POST", "/api/auth/refresh", None, json={"refresh_token": session.refresh_token}

@@ -26,10 +26,12 @@ def _client_of(request: Request) -> dict[str, str]:
 
 
 @router.get("/sign-up")
-async def sign_up_page(request: Request, session: PageSession) -> Response:
+async def sign_up_page(
+    request: Request, session: PageSession, next: Annotated[str, Query(max_length=2000)] = "/"
+) -> Response:
     if session.signed_in:
-        return redirect("/")
-    return render(request, "signing_in/sign_up.html", {"form": {}})
+        return redirect(safe_next(next))
+    return render(request, "signing_in/sign_up.html", {"form": {}, "next": safe_next(next)})
 
 
 @router.post("/sign-up")
@@ -40,6 +42,7 @@ async def sign_up(
     email: Email,
     password: Password,
     name: Annotated[str, Form(max_length=200)] = "",
+    next: Next = "/",
 ) -> Response:
     body = {"email": email, "password": password, "name": name or None}
     try:
@@ -51,13 +54,13 @@ async def sign_up(
         return render(
             request,
             "signing_in/sign_up.html",
-            {"form": form, "error": refused.detail},
+            {"form": form, "error": refused.detail, "next": safe_next(next)},
             status_code=refused.status,
         )
     session.sign_in(answer.json())
     await api.call(session, "POST", "/api/auth/verify-email/request")
     session.notify(f"Welcome! We sent a confirmation link to {email}.")
-    return redirect("/")
+    return redirect(safe_next(next))
 
 
 @router.get("/sign-in")

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollgate.shared.web import create_service_app
 from tollgate.web.account.endpoints import router as account_router
+from tollgate.web.admin.endpoints import router as admin_router
 from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut
 from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.billing.endpoints import router as billing_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router)
     app.include_router(billing_router)
     app.include_router(organization_router)
+    app.include_router(admin_router)
     _install_error_pages(app)
 
     @app.middleware("http")

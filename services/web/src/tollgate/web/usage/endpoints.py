@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from tollgate.web.api import Api
+from tollgate.web.charts import tokens_per_day
 from tollgate.web.pages import ApiDep, PageSession, render, sign_in_first
 from tollgate.web.sessions import WebSession
-from tollgate.web.usage.chart import tokens_per_day
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,4 +1,4 @@
-"""Tokens per day, one stacked series per model, drawn on the server as SVG (pygal).
+"""Charts drawn on the server as SVG (pygal): tokens per day by model, revenue by month.
 
 The SVG goes into the page as a ``data:`` image: no script runs and no request
 follows, so the page's strict CSP holds; the same figures are in a table beside it.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 from datetime import date
+from typing import Any
 
 import pygal
 from pygal.style import Style
 
-__all__ = ["tokens_per_day"]
+__all__ = ["revenue_by_month", "tokens_per_day"]
 
 # Distinct at a glance, and each darker than 3:1 against white (WCAG's non-text contrast).
 _STYLE = Style(
@@ -46,5 +47,27 @@ def tokens_per_day(days: list[date], series: dict[str, dict[date, int]]) -> str:
     chart.x_labels = [d.strftime("%-d %b") for d in days]
     for model, per_day in sorted(series.items()):
         chart.add(model, [per_day.get(d) for d in days])
-    svg = chart.render(is_unicode=True)
+    return _data_uri(chart)
+
+
+def revenue_by_month(months: list[dict[str, Any]]) -> str:
+    """A ``data:`` URI of net and refunded money per month (major units)."""
+    chart = pygal.Bar(
+        js=[],
+        style=_STYLE,
+        width=900,
+        height=300,
+        legend_at_bottom=True,
+        truncate_label=-1,
+        value_formatter=lambda v: f"{v:,.2f}",
+        no_data_text="No payments yet",
+    )
+    chart.x_labels = [m["month"] for m in months]
+    chart.add("Net", [m["net"] / 100 for m in months])
+    chart.add("Refunded", [m["refunded"] / 100 for m in months])
+    return _data_uri(chart)
+
+
+def _data_uri(chart: Any) -> str:
+    svg: str = chart.render(is_unicode=True)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()

@@ -162,6 +162,12 @@ async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+def admin_credentials() -> tuple[str, str]:
+    """Email and password of the superadmin, for journeys that sign in as a person would."""
+    return ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+@pytest.fixture
 async def admin(gateway: httpx.AsyncClient) -> dict[str, str]:
     """Headers of the superadmin made with ``python -m tollgate.auth create-superadmin``."""
     response = await gateway.post(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from test_web_accounts import new_email, sign_in, sign_up
 
 
 async def test_an_admin_finds_a_customer_refunds_part_of_a_payment_and_sees_revenue(
-    visit: Any,
+    visit: Any, admin_credentials: tuple[str, str]
 ) -> None:
     customer = await visit(name="customer")
     email = new_email()
@@ -20,7 +19,7 @@ async def test_an_admin_finds_a_customer_refunds_part_of_a_payment_and_sees_reve
 
     admin = await visit(name="admin")
     await admin.open("/sign-in")
-    await sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD)
+    await sign_in(admin, *admin_credentials)
     await admin.click_link("Admin")
     await admin.look("admin console")
     await admin.fill("Email or name", email)

@@ -35,9 +35,6 @@ log = logging.getLogger("tollgate.web")
 # httpx logs every request at INFO: a page makes several, and the gateway logs them already.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-# A session made for a visitor's form lives briefly; a signed-in one for the idle period.
-_VISITOR_SESSION_SECONDS = 2 * 3600
-
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -105,9 +102,6 @@ async def _persist(
         return
     if not (session.changed or session.is_new):
         return
-    store.idle_seconds = (
-        settings.session_idle_days * 86400 if session.signed_in else _VISITOR_SESSION_SECONDS
-    )
     await store.save(session)
     if session.is_new:
         response.set_cookie(

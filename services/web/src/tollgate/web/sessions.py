@@ -82,10 +82,14 @@ class WebSession:
 
 
 class SessionStore:
-    def __init__(self, redis: Redis, prefix: str, idle_seconds: int) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, idle_seconds: int, visitor_idle_seconds: int = 2 * 3600
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.idle_seconds = idle_seconds
+        # A visitor's session only carries a form's CSRF token: it need not last.
+        self.visitor_idle_seconds = visitor_idle_seconds
 
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
@@ -98,8 +102,9 @@ class SessionStore:
 
     async def save(self, session: WebSession) -> None:
         """Write the session, sliding its idle expiry; drop the id it replaced."""
+        idle = self.idle_seconds if session.signed_in else self.visitor_idle_seconds
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(session.id), session.to_json(), ex=self.idle_seconds)
+            pipe.set(self._key(session.id), session.to_json(), ex=idle)
             if session.previous_id:
                 pipe.delete(self._key(session.previous_id))
             await pipe.execute()

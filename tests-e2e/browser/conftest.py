@@ -75,8 +75,12 @@ class Visitor:
         self.last = await navigation.value
 
     async def click_link(self, name: str) -> None:
+        """Follow a link of the page's content, or else of the navigation."""
+        link = self.page.locator("main").get_by_role("link", name=name, exact=True)
+        if await link.count() == 0:
+            link = self.page.get_by_role("link", name=name, exact=True)
         async with self.page.expect_navigation() as navigation:
-            await self.page.get_by_role("link", name=name, exact=True).first.click()
+            await link.first.click()
         self.last = await navigation.value
 
     async def fill(self, label: str, value: str) -> None:

@@ -15,12 +15,25 @@ from tollgate.auth.models import User
 from tollgate.auth.sub_users.schemas import SubUserCreate, SubUserOut, SubUserUpdate
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Forbidden, NotFound
+from tollgate.shared.messaging.events import SubUserUpdated
 
 router = APIRouter(prefix="/api/sub-users", tags=["sub-users"])
 
 
 def sub_user_out(user: User) -> SubUserOut:
     return SubUserOut.model_validate(user, from_attributes=True)
+
+
+def sub_user_updated(user: User) -> SubUserUpdated:
+    """The terms usage enforces on every reservation; sent on each change, applied in order."""
+    assert user.parent_user_id is not None
+    return SubUserUpdated(
+        user_id=user.id,
+        parent_user_id=user.parent_user_id,
+        token_limit=user.token_limit,
+        permissions=list(user.permissions),
+        is_active=user.is_active,
+    )
 
 
 def parent_only(caller: Caller) -> User:
@@ -89,6 +102,7 @@ async def update_sub_user(
         if not body.is_active:
             await sessions.revoke_user_everywhere(user.id, reason="disabled-by-parent")
     await publish(db, user.id, user_updated(user))
+    await publish(db, user.id, sub_user_updated(user))
     return sub_user_out(user)
 
 

@@ -187,7 +187,7 @@ class AdminStatsOut(BaseModel):
 class CapIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cap_tokens: int | None = Field(ge=0, le=1_000_000_000_000)
+    cap_tokens: int | None = Field(ge=0, le=1_000_000_000_000, strict=True)
 
 
 class CapOut(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.billing.config import Settings
+from tollgate.billing.members.access import Access, account_of
 from tollgate.billing.models import Customer, Plan, Subscription
 from tollgate.billing.plans import repository as plans
 from tollgate.billing.plans.service import require_plan
@@ -24,21 +25,8 @@ from tollgate.billing.subscriptions.schemas import (
     SubscribeRequest,
     SubscriptionOut,
 )
-from tollgate.shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from tollgate.shared.errors import BadRequest, Conflict, NotFound
 from tollgate.shared.security import Principal
-
-
-def account_of(
-    principal: Principal, org_id: uuid.UUID | None
-) -> tuple[uuid.UUID, uuid.UUID | None]:
-    """(account, org) the caller acts on: themselves, or the organization their token names."""
-    if principal.parent is not None:
-        raise Forbidden("A sub-user's billing is managed by its parent account")
-    if org_id is None:
-        return principal.user_id, None
-    if principal.org != org_id:
-        raise Forbidden("You can only manage the subscription of your own organization")
-    return org_id, org_id
 
 
 async def describe(session: AsyncSession, row: Subscription) -> SubscriptionOut:
@@ -66,8 +54,8 @@ async def describe(session: AsyncSession, row: Subscription) -> SubscriptionOut:
 async def current(
     session: AsyncSession, principal: Principal, org_id: uuid.UUID | None
 ) -> SubscriptionOut:
-    account, _ = account_of(principal, org_id)
-    row = await subscriptions.get(session, account)
+    account = await account_of(session, principal, org_id, Access.READ)
+    row = await subscriptions.get(session, account.id)
     if row is None:
         raise NotFound("This account has no subscription yet", type_slug="no-subscription")
     return await describe(session, row)
@@ -127,7 +115,8 @@ async def subscribe(
     request: SubscribeRequest,
     idempotency_key: str | None,
 ) -> SubscribeOut:
-    account, org = account_of(principal, request.org_id)
+    account_choice = await account_of(session, principal, request.org_id, Access.MANAGE)
+    account, org = account_choice.id, account_choice.org_id
     plan = await require_plan(session, request.plan)
     price = purchasable(plan)
     if request.seats > 1 and org is None:
@@ -181,8 +170,8 @@ async def subscribe(
 async def _paid_row(
     session: AsyncSession, principal: Principal, org_id: uuid.UUID | None
 ) -> Subscription:
-    account, _ = account_of(principal, org_id)
-    row = await subscriptions.lock(session, account)
+    account = await account_of(session, principal, org_id, Access.MANAGE)
+    row = await subscriptions.lock(session, account.id)
     if row is None or not has_paid_subscription(row):
         raise Conflict("This account has no paid subscription", type_slug="no-paid-subscription")
     return row

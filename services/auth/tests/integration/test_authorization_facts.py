@@ -137,3 +137,26 @@ async def test_an_organization_with_nobody_but_its_owner_goes_with_the_owners_ac
     assert (
         await client.get(f"/api/organizations/{org_id}", headers=other.headers)
     ).status_code == 404
+
+
+async def test_a_sub_user_token_limit_is_a_whole_number_never_a_string(
+    client: httpx.AsyncClient,
+) -> None:
+    parent = await register(client)
+    created = await client.post(
+        "/api/sub-users",
+        json={"email": new_email(), "password": PASSWORD, "token_limit": "100"},
+        headers=parent.headers,
+    )
+    sub = await client.post(
+        "/api/sub-users",
+        json={"email": new_email(), "password": PASSWORD, "token_limit": 100},
+        headers=parent.headers,
+    )
+    changed = await client.put(
+        f"/api/sub-users/{sub.json()['id']}", json={"token_limit": "0"}, headers=parent.headers
+    )
+
+    assert created.status_code == changed.status_code == 422
+    stored = await client.get(f"/api/sub-users/{sub.json()['id']}", headers=parent.headers)
+    assert stored.json()["token_limit"] == 100

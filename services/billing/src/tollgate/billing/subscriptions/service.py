@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.billing.config import Settings
 from tollgate.billing.members.access import Access, account_of
-from tollgate.billing.models import Customer, Plan, Subscription
+from tollgate.billing.models import Customer, OpenCheckout, Plan, Subscription
 from tollgate.billing.plans import repository as plans
 from tollgate.billing.plans.service import require_plan
 from tollgate.billing.stripe_api import StripeApi
@@ -92,15 +91,24 @@ def purchasable(plan: Plan) -> str:
     return str(plan.stripe_price_id)
 
 
-def checkout_key(row: Subscription, params: dict[str, Any]) -> str:
-    """A double-click gets the same Checkout page, so the customer cannot pay twice.
+def checkout_key(row: Subscription, params: dict[str, Any], previous: str | None) -> str:
+    """Stripe's idempotency key for a new Checkout page, ours whatever the client sends.
 
-    The key changes with the account's state (its sequence) and every hour, so a
-    customer who comes back later gets a fresh page rather than an expired one.
+    It changes with the account's state (its sequence) and with the page it replaces,
+    so a lost answer is replayed by Stripe while a page that expired is replaced.
     """
-    material = json.dumps([str(row.account_id), row.sequence, params], sort_keys=True)
-    hour = int(time.time() // 3600)
-    return f"tollgate-checkout-{hashlib.sha256(material.encode()).hexdigest()[:32]}-{hour}"
+    material = json.dumps([str(row.account_id), row.sequence, previous, params], sort_keys=True)
+    return f"tollgate-checkout-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+
+
+async def still_open(stripe: StripeApi, kept: OpenCheckout | None) -> bool:
+    if kept is None:
+        return False
+    try:
+        page = await stripe.get_checkout_session(kept.session_id)
+    except BadRequest:
+        return False  # gone from Stripe
+    return page.get("status") == "open"
 
 
 def has_paid_subscription(row: Subscription) -> bool:
@@ -159,12 +167,16 @@ async def subscribe(
         "metadata": metadata,
         "subscription_data": {"metadata": metadata},
     }
-    checkout = await stripe.create_checkout_session(
-        params, idempotency_key or checkout_key(row, params)
-    )
-    return SubscribeOut(
-        checkout=CheckoutOut(checkout_url=str(checkout["url"]), session_id=str(checkout["id"]))
-    )
+    # One open Checkout page per account and plan: a second request, whatever its
+    # Idempotency-Key, is sent to the first page, so nobody pays for a plan twice.
+    kept = await subscriptions.open_checkout(session, account, plan.code)
+    if kept is not None and await still_open(stripe, kept):
+        return SubscribeOut(checkout=CheckoutOut(checkout_url=kept.url, session_id=kept.session_id))
+    previous = kept.session_id if kept is not None else None
+    checkout = await stripe.create_checkout_session(params, checkout_key(row, params, previous))
+    url, session_id = str(checkout["url"]), str(checkout["id"])
+    await subscriptions.remember_checkout(session, account, plan.code, session_id, url)
+    return SubscribeOut(checkout=CheckoutOut(checkout_url=url, session_id=session_id))
 
 
 async def _paid_row(

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import httpx
-from auth_helpers import PASSWORD, EventTap, MailSink, SignedInUser, new_email, register
+from auth_helpers import (
+    PASSWORD,
+    EventTap,
+    MailSink,
+    SignedInUser,
+    auth_settings,
+    new_email,
+    register,
+)
+
+from tollgate.auth.cli import announce_facts
 
 
 async def organization(client: httpx.AsyncClient, owner: SignedInUser) -> str:
@@ -160,3 +170,28 @@ async def test_a_sub_user_token_limit_is_a_whole_number_never_a_string(
     assert created.status_code == changed.status_code == 422
     stored = await client.get(f"/api/sub-users/{sub.json()['id']}", headers=parent.headers)
     assert stored.json()["token_limit"] == 100
+
+
+async def test_announce_facts_publishes_every_current_membership_and_sub_user_again(
+    client: httpx.AsyncClient, mail_sink: MailSink
+) -> None:
+    owner = await register(client)
+    org_id = await organization(client, owner)
+    admin = await join(client, mail_sink, owner, org_id, "admin")
+    sub = await client.post(
+        "/api/sub-users",
+        json={"email": new_email(), "password": PASSWORD, "permissions": ["read"]},
+        headers=owner.headers,
+    )
+    sub_id = sub.json()["id"]
+
+    async with EventTap(["org.member_added", "sub_user.updated"]) as tap:
+        await announce_facts(auth_settings())
+        owner_added = await tap.wait_for(lambda e: e["data"].get("user_id") == owner.id)
+        admin_added = await tap.wait_for(lambda e: e["data"].get("user_id") == admin.id)
+        terms = await tap.wait_for(lambda e: e["data"].get("user_id") == sub_id)
+
+    assert owner_added["data"] == {"org_id": org_id, "user_id": owner.id, "role": "owner"}
+    assert admin_added["data"]["role"] == "admin"
+    assert terms["type"] == "sub_user.updated"
+    assert (terms["data"]["permissions"], terms["data"]["parent_user_id"]) == (["read"], owner.id)

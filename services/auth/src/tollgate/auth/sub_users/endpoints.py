@@ -8,32 +8,19 @@ from fastapi import APIRouter, Response, status
 
 from tollgate.auth.accounts.erasure import erase_account
 from tollgate.auth.accounts.repository import UserRepository
-from tollgate.auth.accounts.service import Accounts, user_updated
+from tollgate.auth.accounts.service import Accounts, sub_user_updated, user_updated
 from tollgate.auth.deps import Caller, PasswordsDep, SessionsDep, SignedIn
 from tollgate.auth.events import publish
 from tollgate.auth.models import User
 from tollgate.auth.sub_users.schemas import SubUserCreate, SubUserOut, SubUserUpdate
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Forbidden, NotFound
-from tollgate.shared.messaging.events import SubUserUpdated
 
 router = APIRouter(prefix="/api/sub-users", tags=["sub-users"])
 
 
 def sub_user_out(user: User) -> SubUserOut:
     return SubUserOut.model_validate(user, from_attributes=True)
-
-
-def sub_user_updated(user: User) -> SubUserUpdated:
-    """The terms usage enforces on every reservation; sent on each change, applied in order."""
-    assert user.parent_user_id is not None
-    return SubUserUpdated(
-        user_id=user.id,
-        parent_user_id=user.parent_user_id,
-        token_limit=user.token_limit,
-        permissions=list(user.permissions),
-        is_active=user.is_active,
-    )
 
 
 def parent_only(caller: Caller) -> User:

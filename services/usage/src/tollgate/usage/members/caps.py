@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.shared.errors import Forbidden, NotFound
 from tollgate.shared.security import Principal
-from tollgate.usage.allocation.repository import set_member_cap
 from tollgate.usage.ledger import repository as ledger
 from tollgate.usage.members import repository as repo
 
@@ -30,7 +29,7 @@ async def cap_member(
     """Set the cap and return the account it applies in; 403 or 404 if the caller may not."""
     sub_user = await ledger.member(session, caller.user_id, user_id)
     if sub_user is not None and sub_user.kind == "sub_user":
-        await set_member_cap(session, caller.user_id, user_id, "sub_user", cap_tokens)
+        await repo.set_member_cap(session, caller.user_id, user_id, "sub_user", cap_tokens)
         return caller.user_id
     for target in await repo.org_memberships(session, user_id):
         org = target.account_id
@@ -49,6 +48,6 @@ async def cap_member(
             raise Forbidden(
                 "Only an owner may cap an owner of the organization", type_slug="owner-only"
             )
-        await set_member_cap(session, org, user_id, "org", cap_tokens)
+        await repo.set_member_cap(session, org, user_id, "org", cap_tokens)
         return org
     raise NotFound("No sub-user or organization member of yours with this id")

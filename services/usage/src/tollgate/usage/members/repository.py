@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.usage.models import Member
 
-__all__ = ["apply_fact", "org_memberships"]
+__all__ = ["apply_fact", "org_memberships", "set_member_cap"]
 
 
 async def apply_fact(
@@ -48,3 +48,21 @@ async def org_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[Mem
         select(Member).where(Member.user_id == user_id, Member.kind == "org", Member.active)
     )
     return list(rows)
+
+
+async def set_member_cap(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    user_id: uuid.UUID,
+    kind: str,
+    cap_tokens: int | None,
+) -> None:
+    stmt = insert(Member).values(
+        account_id=account_id, user_id=user_id, kind=kind, role=kind, cap_tokens=cap_tokens
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "user_id"],
+            set_={"cap_tokens": cap_tokens, "updated_at": func.now()},
+        )
+    )

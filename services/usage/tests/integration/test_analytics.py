@@ -222,9 +222,16 @@ async def test_admin_grants_refuse_bad_amounts_unknown_accounts_and_non_admins(
     not_admin = await usage.http.post(
         "/api/admin/grants", json=body, headers=auth(usage.user_token(uuid.uuid4()))
     )
+    texts = [
+        await usage.http.post(
+            "/api/admin/grants", json={**body, "amount": amount}, headers=auth(admin)
+        )
+        for amount in ("100", 10.0, True)
+    ]
 
     assert unknown.status_code == 404
     assert negative.status_code == absurd.status_code == 422
+    assert [t.status_code for t in texts] == [422, 422, 422], "money is a whole number"
     assert not_admin.status_code == 403
 
 

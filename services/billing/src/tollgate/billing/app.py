@@ -13,6 +13,7 @@ from tollgate.billing.config import Settings
 from tollgate.billing.context import Billing
 from tollgate.billing.customers import consumer as customers
 from tollgate.billing.invoices.endpoints import router as invoices_router
+from tollgate.billing.members import consumer as members
 from tollgate.billing.models import messaging
 from tollgate.billing.plans.endpoints import router as plans_router
 from tollgate.billing.plans.service import seed_catalog
@@ -43,7 +44,9 @@ async def _renew_forever(app: FastAPI, interval: float) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     billing = Billing(settings)
-    runtime = ServiceRuntime(settings, messaging, subscriptions=[customers.subscription(billing)])
+    runtime = ServiceRuntime(
+        settings, messaging, subscriptions=[customers.subscription(billing), members.subscription()]
+    )
 
     async def start(app: FastAPI) -> None:
         app.state.billing = billing

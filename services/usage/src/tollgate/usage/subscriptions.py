@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate.shared.messaging import Envelope, Subscription
 from tollgate.usage.allocation import service as allocation
 from tollgate.usage.config import Settings
+from tollgate.usage.members.facts import FACT_EVENTS, apply_member_fact
 from tollgate.usage.metering.service import record_usage
 
 __all__ = [
@@ -42,10 +43,8 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
             await allocation.on_user_registered(session, settings, envelope)
         elif envelope.type == "user.deleted":
             await allocation.on_user_deleted(session, envelope)
-        elif envelope.type == "org.member_added":
-            await allocation.on_member_added(session, envelope)
-        elif envelope.type == "org.member_removed":
-            await allocation.on_member_removed(session, envelope)
+        elif envelope.type in FACT_EVENTS:
+            await apply_member_fact(session, envelope)
 
     async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
         await allocation.apply_subscription_changed(session, settings, envelope)
@@ -53,7 +52,7 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
     return [
         Subscription(
             ACCOUNTS_QUEUE,
-            ["user.registered", "user.deleted", "org.member_added", "org.member_removed"],
+            ["user.registered", "user.deleted", *FACT_EVENTS],
             on_account_event,
         ),
         Subscription(SUBSCRIPTIONS_QUEUE, ["subscription.changed"], on_subscription),

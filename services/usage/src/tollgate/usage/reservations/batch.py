@@ -89,7 +89,13 @@ async def _targets(session: AsyncSession, asks: list[Ask]) -> list[Target]:
             if membership is not None and not membership.active:
                 targets.append(Target(parent, None, Forbidden("This sub-user has been disabled")))
             else:
-                targets.append(Target(parent, membership.cap_tokens if membership else None))
+                targets.append(
+                    Target(
+                        parent,
+                        membership.cap_tokens if membership else None,
+                        permissions=membership.permissions if membership else None,
+                    )
+                )
             continue
         if org is not None:
             membership = memberships.get((org, user))

@@ -2,14 +2,16 @@
 
 Both ways of reading those facts (``batch``, through the ORM, for every kind of
 caller; ``direct``, a few fixed statements, for plain users) hand them to
-``decide``, so the rules of a hold (daily quota, balance, member caps, sizing,
-retries of a request_id) live in one place. Requests are sized one after
-another against the balance the ones before them left.
+``decide``, so the rules of a hold (a sub-user's permission, daily quota,
+balance, member caps, sizing, retries of a request_id) live in one place.
+Requests are sized one after another against the balance the ones before them
+left.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -41,6 +43,8 @@ __all__ = [
 
 Answer = ReservationOut | TollgateError
 
+LLM_PERMISSION = "llm"
+
 
 @dataclass(frozen=True)
 class Ask:
@@ -55,6 +59,8 @@ class Target:
     account_id: uuid.UUID
     cap_tokens: int | None
     refusal: TollgateError | None = None
+    # A sub-user's permissions as its parent last set them; None: not restricted.
+    permissions: Collection[str] | None = None
 
 
 class AccountFacts(PlanFacts, Protocol):
@@ -107,6 +113,14 @@ def daily_limit(account: AccountFacts) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+def llm_not_permitted() -> Forbidden:
+    return Forbidden(
+        "This sub-user may not call the LLM: its parent account has not given it "
+        "the llm permission",
+        type_slug="llm-not-permitted",
+    )
+
+
 def conflict() -> Conflict:
     return Conflict("This request_id belongs to another reservation", type_slug="duplicate-request")
 
@@ -149,6 +163,9 @@ def decide(
             continue  # answered by complete() with the hold of its first occurrence
         if target.refusal is not None:
             answers[i] = target.refusal
+            continue
+        if target.permissions is not None and LLM_PERMISSION not in target.permissions:
+            answers[i] = llm_not_permitted()
             continue
         account = accounts[target.account_id]
         if account.deleted_at is not None:

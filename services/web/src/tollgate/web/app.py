@@ -29,6 +29,7 @@ from tollgate.web.pages import redirect, render, sign_in_first
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
 from tollgate.web.sessions import SessionStore, WebSession
 from tollgate.web.signing_in.endpoints import router as signing_in_router
+from tollgate.web.sub_users.endpoints import router as sub_users_router
 from tollgate.web.usage.endpoints import router as usage_router
 
 log = logging.getLogger("tollgate.web")
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(organization_router)
     app.include_router(admin_router)
+    app.include_router(sub_users_router)
     _install_error_pages(app)
 
     @app.middleware("http")

@@ -181,10 +181,11 @@ async def test_one_by_one_reservations_also_let_exactly_the_balance_through(
 ) -> None:
     from tollgate.shared.errors import PaymentRequired
     from tollgate.shared.security import Principal
-    from tollgate.usage.reservations.batch import Ask, reserve_many
+    from tollgate.usage.reservations.decisions import Ask
+    from tollgate.usage.reservations.reserve import reserve_group
     from tollgate.usage.reservations.schemas import ReservationRequest
 
-    # The path the reservation desk falls back on when a whole group fails: each
+    # What the reservation desk falls back on when a whole group fails: each
     # request a group of its own, in its own transaction, all at once.
     user = uuid.uuid4()
     await give_plan(usage, user, 20 * 150)
@@ -195,7 +196,7 @@ async def test_one_by_one_reservations_also_let_exactly_the_balance_through(
             request_id=f"solo-{user}-{i}", model="m", prompt_tokens=100, max_completion_tokens=50
         )
         (answer,) = await usage.db(
-            lambda s: reserve_many(s, usage.settings, [Ask(caller, request)])
+            lambda s: reserve_group(s, usage.settings, [Ask(caller, request)])
         )
         return not isinstance(answer, PaymentRequired)
 

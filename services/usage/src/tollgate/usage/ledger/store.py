@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from tollgate.shared.messaging.events import UsageRecorded
 from tollgate.usage.ledger.domain import Balance, GrantState
 
 __all__ = [
@@ -39,10 +39,8 @@ __all__ = [
     "Db",
     "HoldRow",
     "MemberRow",
-    "RollupRow",
     "SpendRow",
     "UsageRow",
-    "add_to_rollup",
     "balances",
     "commit_holds",
     "create_free_accounts",
@@ -50,13 +48,13 @@ __all__ = [
     "holds_by_id",
     "holds_by_request",
     "insert_holds",
-    "insert_usage_rows",
     "live_accounts",
     "lock_accounts",
     "lock_holds",
     "member_spent",
     "memberships",
     "open_holds",
+    "record_usage",
     "recorded_requests",
     "requests_since",
     "set_grants_used",
@@ -118,44 +116,19 @@ class SpendRow:
 
 @dataclass(frozen=True)
 class UsageRow:
-    """One metered call, with what it was charged and what it could not be."""
+    """One metered call as llm-proxy reported it, who paid, and what it was charged
+    (what it used beyond that is recorded as uncharged)."""
 
-    request_id: str
+    event: UsageRecorded
     account_id: uuid.UUID
-    user_id: uuid.UUID
     hold_id: uuid.UUID | None
-    api_key_id: uuid.UUID | None
-    session_id: uuid.UUID | None
-    model: str
-    provider: str
-    endpoint: str
     feature: str
-    status: str
-    prompt_tokens: int
-    completion_tokens: int
     total_tokens: int
     charged_tokens: int
-    uncharged_tokens: int
-    cost_usd: Decimal
-    latency_ms: int | None
-    ttft_ms: int | None
-    started_at: datetime
 
 
-@dataclass(frozen=True)
-class RollupRow:
-    day: date
-    account_id: uuid.UUID
-    user_id: uuid.UUID
-    model: str
-    provider: str
-    feature: str
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    charged_tokens: int
-    cost_usd: Decimal
+def _columns(rows: Sequence[Any], names: Iterable[str]) -> dict[str, list[Any]]:
+    return {name: [getattr(row, name) for row in rows] for name in names}
 
 
 # --- accounts ---------------------------------------------------------------------
@@ -344,10 +317,10 @@ _INSERT_HOLDS = text(
     INSERT INTO holds (id, request_id, account_id, user_id, model, amount,
                        max_completion_tokens, status, created_at, expires_at)
     SELECT i, r, a, u, m, amt, mct, 'held', :now, e
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:request_ids AS varchar[]),
-                CAST(:accounts AS uuid[]), CAST(:users AS uuid[]), CAST(:models AS varchar[]),
-                CAST(:amounts AS bigint[]), CAST(:completions AS bigint[]),
-                CAST(:expiries AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, e)
+    FROM unnest(CAST(:id AS uuid[]), CAST(:request_id AS varchar[]),
+                CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]), CAST(:model AS varchar[]),
+                CAST(:amount AS bigint[]), CAST(:max_completion_tokens AS bigint[]),
+                CAST(:expires_at AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, e)
     ORDER BY r
     ON CONFLICT (request_id) DO NOTHING
     RETURNING request_id
@@ -394,17 +367,8 @@ async def insert_holds(db: Db, holds: Sequence[HoldRow]) -> set[str]:
     request_id that already has a hold keeps it)."""
     if not holds:
         return set()
-    params = {
-        "ids": [h.id for h in holds],
-        "request_ids": [h.request_id for h in holds],
-        "accounts": [h.account_id for h in holds],
-        "users": [h.user_id for h in holds],
-        "models": [h.model for h in holds],
-        "amounts": [h.amount for h in holds],
-        "completions": [h.max_completion_tokens for h in holds],
-        "expiries": [h.expires_at for h in holds],
-        "now": holds[0].created_at,
-    }
+    columns = _columns(holds, [f.name for f in fields(HoldRow)])
+    params = {**columns, "now": holds[0].created_at}
     return {r[0] for r in await db.execute(_INSERT_HOLDS, params)}
 
 
@@ -453,9 +417,9 @@ _SPEND = text(
         (account_id, grant_id, hold_id, request_id, kind, amount, occurred_at)
     SELECT a, g, h, r, 'spend', -amt, t
     FROM unnest(
-        CAST(:accounts AS uuid[]), CAST(:grants AS uuid[]), CAST(:holds AS uuid[]),
-        CAST(:request_ids AS varchar[]), CAST(:amounts AS bigint[]),
-        CAST(:occurred AS timestamptz[])
+        CAST(:account_id AS uuid[]), CAST(:grant_id AS uuid[]), CAST(:hold_id AS uuid[]),
+        CAST(:request_id AS varchar[]), CAST(:amount AS bigint[]),
+        CAST(:occurred_at AS timestamptz[])
     ) AS v(a, g, h, r, amt, t)
     """
 )
@@ -486,15 +450,7 @@ async def spend(db: Db, rows: Sequence[SpendRow]) -> None:
     """The spend entries; the CHECK on grants.used already stopped any overdraft."""
     if not rows:
         return
-    params = {
-        "accounts": [r.account_id for r in rows],
-        "grants": [r.grant_id for r in rows],
-        "holds": [r.hold_id for r in rows],
-        "request_ids": [r.request_id for r in rows],
-        "amounts": [r.amount for r in rows],
-        "occurred": [r.occurred_at for r in rows],
-    }
-    await db.execute(_SPEND, params)
+    await db.execute(_SPEND, _columns(rows, [f.name for f in fields(SpendRow)]))
 
 
 # --- usage rows and the rollup ----------------------------------------------------
@@ -503,52 +459,60 @@ _RECORDED = text(
     "SELECT request_id FROM usage_records WHERE request_id = ANY(CAST(:ids AS varchar[]))"
 )
 
-_INSERT_USAGE = text(
+# The usage rows and, from the very rows that went in, the daily rollup: the stats
+# always add up to the raw rows. Text is cut to the columns' widths here. Both go in
+# key order, one lock order for every batch.
+_RECORD_USAGE = text(
     """
-    INSERT INTO usage_records (
-        request_id, account_id, user_id, hold_id, api_key_id, session_id, model, provider,
-        endpoint, feature, status, prompt_tokens, completion_tokens, total_tokens,
-        charged_tokens, uncharged_tokens, cost_usd, latency_ms, ttft_ms, started_at)
-    SELECT * FROM unnest(
-        CAST(:request_id AS varchar[]), CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
-        CAST(:hold_id AS uuid[]), CAST(:api_key_id AS uuid[]), CAST(:session_id AS uuid[]),
-        CAST(:model AS varchar[]), CAST(:provider AS varchar[]), CAST(:endpoint AS varchar[]),
-        CAST(:feature AS varchar[]), CAST(:status AS varchar[]),
-        CAST(:prompt_tokens AS bigint[]), CAST(:completion_tokens AS bigint[]),
-        CAST(:total_tokens AS bigint[]), CAST(:charged_tokens AS bigint[]),
-        CAST(:uncharged_tokens AS bigint[]), CAST(:cost_usd AS numeric[]),
-        CAST(:latency_ms AS integer[]), CAST(:ttft_ms AS integer[]),
-        CAST(:started_at AS timestamptz[])
-    ) AS v(r)
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING 1
-    """
-)
-
-_ADD_TO_ROLLUP = text(
-    """
-    INSERT INTO daily_usage (day, account_id, user_id, model, provider, feature, requests,
-        prompt_tokens, completion_tokens, total_tokens, charged_tokens, cost_usd)
-    SELECT * FROM unnest(
-        CAST(:day AS date[]), CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
-        CAST(:model AS varchar[]), CAST(:provider AS varchar[]), CAST(:feature AS varchar[]),
-        CAST(:requests AS bigint[]), CAST(:prompt_tokens AS bigint[]),
-        CAST(:completion_tokens AS bigint[]), CAST(:total_tokens AS bigint[]),
-        CAST(:charged_tokens AS bigint[]), CAST(:cost_usd AS numeric[])
+    WITH recorded AS (
+        INSERT INTO usage_records (
+            request_id, account_id, user_id, hold_id, api_key_id, session_id, model,
+            provider, endpoint, feature, status, prompt_tokens, completion_tokens,
+            total_tokens, charged_tokens, uncharged_tokens, cost_usd, latency_ms, ttft_ms,
+            started_at)
+        SELECT r, a, u, h, k, s, left(m, 200), left(p, 100), left(ep, 100), left(f, 100),
+               left(st, 30), pt, ct, t, c, t - c, cost, lat, ttft, sa
+        FROM unnest(
+            CAST(:request_id AS varchar[]), CAST(:account_id AS uuid[]),
+            CAST(:user_id AS uuid[]), CAST(:hold_id AS uuid[]), CAST(:api_key_id AS uuid[]),
+            CAST(:session_id AS uuid[]), CAST(:model AS varchar[]),
+            CAST(:provider AS varchar[]), CAST(:endpoint AS varchar[]),
+            CAST(:feature AS varchar[]), CAST(:status AS varchar[]),
+            CAST(:prompt_tokens AS bigint[]), CAST(:completion_tokens AS bigint[]),
+            CAST(:total_tokens AS bigint[]), CAST(:charged_tokens AS bigint[]),
+            CAST(:cost_usd AS numeric[]), CAST(:latency_ms AS integer[]),
+            CAST(:ttft_ms AS integer[]), CAST(:started_at AS timestamptz[])
+        ) AS v(r, a, u, h, k, s, m, p, ep, f, st, pt, ct, t, c, cost, lat, ttft, sa)
+        ORDER BY r
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING account_id, user_id, model, provider, feature, started_at, prompt_tokens,
+                  completion_tokens, total_tokens, charged_tokens, cost_usd
+    ), rolled_up AS (
+        INSERT INTO daily_usage (day, account_id, user_id, model, provider, feature,
+            requests, prompt_tokens, completion_tokens, total_tokens, charged_tokens, cost_usd)
+        SELECT (started_at AT TIME ZONE 'UTC')::date, account_id, user_id, model, provider,
+               feature, count(*), sum(prompt_tokens), sum(completion_tokens),
+               sum(total_tokens), sum(charged_tokens), sum(cost_usd)
+        FROM recorded
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, account_id, user_id, model, provider, feature) DO UPDATE SET
+            requests = daily_usage.requests + excluded.requests,
+            prompt_tokens = daily_usage.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = daily_usage.completion_tokens + excluded.completion_tokens,
+            total_tokens = daily_usage.total_tokens + excluded.total_tokens,
+            charged_tokens = daily_usage.charged_tokens + excluded.charged_tokens,
+            cost_usd = daily_usage.cost_usd + excluded.cost_usd
     )
-    ON CONFLICT (day, account_id, user_id, model, provider, feature) DO UPDATE SET
-        requests = daily_usage.requests + excluded.requests,
-        prompt_tokens = daily_usage.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = daily_usage.completion_tokens + excluded.completion_tokens,
-        total_tokens = daily_usage.total_tokens + excluded.total_tokens,
-        charged_tokens = daily_usage.charged_tokens + excluded.charged_tokens,
-        cost_usd = daily_usage.cost_usd + excluded.cost_usd
+    SELECT count(*) FROM recorded
     """
 )
-
-
-def _columns(rows: Sequence[Any], names: Iterable[str]) -> dict[str, list[Any]]:
-    return {name: [getattr(row, name) for row in rows] for name in names}
+_EVENT_COLUMNS = [
+    "request_id", "user_id", "api_key_id", "session_id", "model", "provider", "endpoint",
+    "status", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "ttft_ms",
+    "started_at",
+]  # fmt: skip
+_CALL_COLUMNS = ["account_id", "hold_id", "feature", "total_tokens", "charged_tokens"]
 
 
 async def recorded_requests(db: Db, request_ids: Collection[str]) -> set[str]:
@@ -558,20 +522,14 @@ async def recorded_requests(db: Db, request_ids: Collection[str]) -> set[str]:
     return {r[0] for r in await db.execute(_RECORDED, {"ids": list(request_ids)})}
 
 
-async def insert_usage_rows(db: Db, rows: Sequence[UsageRow]) -> int:
-    """Insert usage rows (request_id order: one lock order for every batch); how many went in."""
+async def record_usage(db: Db, rows: Sequence[UsageRow]) -> int:
+    """Insert the calls' usage rows and add them to the daily rollup; how many went in
+    (a request_id already recorded is left as it was)."""
     if not rows:
         return 0
-    ordered = sorted(rows, key=lambda r: r.request_id)
-    result = await db.execute(_INSERT_USAGE, _columns(ordered, UsageRow.__dataclass_fields__))
-    return len(result.all())
-
-
-async def add_to_rollup(db: Db, rows: Sequence[RollupRow]) -> None:
-    """Add to the daily rollup; keys must be distinct (sorted here: one lock order)."""
-    if not rows:
-        return
-    ordered = sorted(
-        rows, key=lambda r: (r.day, r.account_id, r.user_id, r.model, r.provider, r.feature)
-    )
-    await db.execute(_ADD_TO_ROLLUP, _columns(ordered, RollupRow.__dataclass_fields__))
+    params = {
+        **_columns([r.event for r in rows], _EVENT_COLUMNS),
+        **_columns(rows, _CALL_COLUMNS),
+    }
+    recorded: int = (await db.execute(_RECORD_USAGE, params)).scalar_one()
+    return recorded

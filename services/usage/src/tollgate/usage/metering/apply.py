@@ -65,14 +65,13 @@ async def apply_usage_events(
 
     settlement = settle(calls, grants, open_holds, now)
 
-    inserted = await store.insert_usage_rows(session, settlement.usage)
+    inserted = await store.record_usage(session, settlement.usage)
     if inserted != len(settlement.usage):
         # Recorded meanwhile outside the account's lock: roll back, go one by one.
         raise RuntimeError(f"{len(calls) - inserted} usage rows were recorded concurrently")
     await store.set_grants_used(session, settlement.grants_used)
     await store.spend(session, settlement.spends)
     await store.commit_holds(session, settlement.committed, now)
-    await store.add_to_rollup(session, settlement.rollup)
     for account_id, left in sorted(settlement.fell.items()):
         await announce_low_balance(
             session, outbox, accounts[account_id], left, settings.low_balance_thresholds

@@ -3,23 +3,23 @@
 ``apply.apply_usage_events`` reads the facts (each call's hold, locked; the
 grants of the accounts that pay; their other open holds) and hands them to
 ``settle``, which says what each call is charged, which grants pay, which holds
-are committed, what goes into the usage rows and the daily rollup, and whose
-balance fell. Calls are settled one after another against what the ones before
-them left, so a batch charges exactly what the same calls one at a time would.
+are committed, what goes into the usage rows (the daily rollup is added up from
+them as they are written), and whose balance fell. Calls are settled one after
+another against what the ones before them left, so a batch charges exactly what
+the same calls one at a time would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import datetime
 
 from tollgate.shared.messaging.events import UsageRecorded
 from tollgate.usage.ledger.domain import Balance, GrantState, draw, spendable_for_settlement
-from tollgate.usage.ledger.store import HoldRow, RollupRow, SpendRow, UsageRow
+from tollgate.usage.ledger.store import HoldRow, SpendRow, UsageRow
 
 __all__ = ["Call", "Settlement", "settle"]
 
@@ -40,7 +40,7 @@ class Call:
     @property
     def feature(self) -> str:
         # What the statistics group by under "feature": the endpoint the call used.
-        return self.event.endpoint[:100]
+        return self.event.endpoint
 
 
 @dataclass
@@ -49,19 +49,8 @@ class Settlement:
     grants_used: dict[uuid.UUID, int] = field(default_factory=dict)  # grant → new ``used``
     spends: list[SpendRow] = field(default_factory=list)
     committed: dict[uuid.UUID, int] = field(default_factory=dict)  # hold → tokens charged
-    rollup: list[RollupRow] = field(default_factory=list)
     # Accounts whose available balance fell, with what is left (for balance alerts).
     fell: dict[uuid.UUID, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Totals:
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    charged_tokens: int = 0
-    cost_usd: Decimal = field(default_factory=Decimal)
 
 
 def _available(
@@ -89,7 +78,6 @@ def settle(
     holds_left = {a: dict(h) for a, h in open_holds.items()}
     before = {a: _available(grants_left[a], holds_left.get(a, {}), now) for a in grants_left}
     result = Settlement()
-    totals: dict[tuple[date, uuid.UUID, uuid.UUID, str, str, str], _Totals] = defaultdict(_Totals)
     for call in calls:
         event, hold, account_id = call.event, call.hold, call.account_id
         account_grants = grants_left[account_id]
@@ -105,9 +93,7 @@ def settle(
             charged = min(call.tokens, spendable_for_settlement(alive, others, now))
             for grant_id, amount in draw(alive, charged) if charged > 0 else []:
                 g = account_grants[grant_id]
-                account_grants[grant_id] = GrantState(
-                    g.id, g.amount, g.used + amount, g.priority, g.starts_at, g.expires_at
-                )
+                account_grants[grant_id] = dataclasses.replace(g, used=g.used + amount)
                 result.grants_used[grant_id] = g.used + amount
                 result.spends.append(
                     SpendRow(
@@ -123,22 +109,6 @@ def settle(
             account_holds.pop(hold.id, None)
             result.committed[hold.id] = charged
         result.usage.append(_usage_row(call, charged))
-        key = (
-            event.started_at.astimezone(UTC).date(),
-            account_id,
-            event.user_id,
-            event.model[:200],
-            event.provider[:100],
-            call.feature,
-        )
-        row = totals[key]
-        row.requests += 1
-        row.prompt_tokens += event.prompt_tokens
-        row.completion_tokens += event.completion_tokens
-        row.total_tokens += call.tokens
-        row.charged_tokens += charged
-        row.cost_usd += event.cost_usd
-    result.rollup = [RollupRow(*key, **vars(t)) for key, t in totals.items()]
     for account_id, was in before.items():
         left = _available(grants_left[account_id], holds_left.get(account_id, {}), now)
         if left < was:
@@ -151,26 +121,5 @@ def _alive_since(grant: GrantState, since: datetime, now: datetime) -> bool:
 
 
 def _usage_row(call: Call, charged: int) -> UsageRow:
-    event = call.event
-    return UsageRow(
-        request_id=event.request_id,
-        account_id=call.account_id,
-        user_id=event.user_id,
-        hold_id=call.hold.id if call.hold else None,
-        api_key_id=event.api_key_id,
-        session_id=event.session_id,
-        model=event.model[:200],
-        provider=event.provider[:100],
-        endpoint=event.endpoint[:100],
-        feature=call.feature,
-        status=event.status[:30],
-        prompt_tokens=event.prompt_tokens,
-        completion_tokens=event.completion_tokens,
-        total_tokens=call.tokens,
-        charged_tokens=charged,
-        uncharged_tokens=call.tokens - charged,
-        cost_usd=event.cost_usd,
-        latency_ms=event.latency_ms,
-        ttft_ms=event.ttft_ms,
-        started_at=event.started_at,
-    )
+    hold_id = call.hold.id if call.hold else None
+    return UsageRow(call.event, call.account_id, hold_id, call.feature, call.tokens, charged)

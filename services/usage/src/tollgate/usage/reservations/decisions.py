@@ -107,12 +107,16 @@ def replay(hold: HoldFacts, user_id: uuid.UUID, balance: dict[uuid.UUID, int]) -
     """A retried request_id gets its hold back, whatever the balance is now."""
     if hold.user_id != user_id:
         return conflict()
+    return reservation_of(hold, max(0, balance.get(hold.account_id, 0)))
+
+
+def reservation_of(hold: HoldFacts, available: int) -> ReservationOut:
     return ReservationOut(
         reservation_id=hold.id,
         account_id=hold.account_id,
         held_tokens=hold.amount,
         max_completion_tokens=hold.max_completion_tokens,
-        available=max(0, balance.get(hold.account_id, 0)),
+        available=available,
         expires_at=hold.expires_at,
     )
 
@@ -183,32 +187,23 @@ def decide(
             answers[i] = UnprocessableEntity(str(exc))
             continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
-        hold_id, expires_at = uuid.uuid4(), now + timedelta(seconds=ttl)
         balance[account.id] -= size.held_tokens
         made_today[pair] = made_today.get(pair, 0) + 1
         if pair in cap_spent:
             cap_spent[pair] += size.held_tokens
         decisions.first_in_group[request.request_id] = i
-        decisions.new_holds.append(
-            HoldRow(
-                id=hold_id,
-                request_id=request.request_id,
-                account_id=account.id,
-                user_id=user_id,
-                model=request.model,
-                amount=size.held_tokens,
-                max_completion_tokens=size.max_completion_tokens,
-                status="held",
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
-        answers[i] = ReservationOut(
-            reservation_id=hold_id,
+        hold = HoldRow(
+            id=uuid.uuid4(),
+            request_id=request.request_id,
             account_id=account.id,
-            held_tokens=size.held_tokens,
+            user_id=user_id,
+            status="held",
+            model=request.model,
+            amount=size.held_tokens,
             max_completion_tokens=size.max_completion_tokens,
-            available=room - size.held_tokens,
-            expires_at=expires_at,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
         )
+        decisions.new_holds.append(hold)
+        answers[i] = reservation_of(hold, room - size.held_tokens)
     return decisions

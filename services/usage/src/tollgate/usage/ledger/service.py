@@ -7,7 +7,6 @@ while different accounts proceed in parallel.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Collection
 from datetime import datetime
@@ -172,5 +171,5 @@ async def renew_free_periods(db: Db, accounts: dict[uuid.UUID, AccountRow], now:
     await store.set_periods(db, renewed)
     for account_id, (start, end) in sorted(renewed.items()):
         account = accounts[account_id]
-        accounts[account_id] = dataclasses.replace(account, period_start=start, period_end=end)
+        accounts[account_id] = account._replace(period_start=start, period_end=end)
         await grant_plan_allocation(db, account_id, start, end, account.monthly_tokens, now)

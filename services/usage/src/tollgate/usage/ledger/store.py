@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -38,12 +37,14 @@ __all__ = [
     "AccountRow",
     "Db",
     "HoldRow",
+    "HoldsWritten",
     "MemberRow",
     "SpendRow",
     "UsageRow",
     "balances",
     "commit_holds",
     "create_free_accounts",
+    "delete_holds",
     "grants_alive_since",
     "holds_by_id",
     "holds_by_request",
@@ -67,8 +68,7 @@ Db = AsyncConnection | AsyncSession
 Pair = tuple[uuid.UUID, uuid.UUID]  # (account, user)
 
 
-@dataclass(frozen=True)
-class AccountRow:
+class AccountRow(NamedTuple):
     id: uuid.UUID
     kind: str
     plan: str
@@ -79,8 +79,7 @@ class AccountRow:
     deleted_at: datetime | None
 
 
-@dataclass(frozen=True)
-class HoldRow:
+class HoldRow(NamedTuple):
     id: uuid.UUID
     request_id: str
     account_id: uuid.UUID
@@ -93,8 +92,7 @@ class HoldRow:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class MemberRow:
+class MemberRow(NamedTuple):
     account_id: uuid.UUID
     user_id: uuid.UUID
     kind: str
@@ -102,8 +100,7 @@ class MemberRow:
     cap_tokens: int | None
 
 
-@dataclass(frozen=True)
-class SpendRow:
+class SpendRow(NamedTuple):
     """A debit of one grant for one call."""
 
     account_id: uuid.UUID
@@ -114,8 +111,7 @@ class SpendRow:
     occurred_at: datetime
 
 
-@dataclass(frozen=True)
-class UsageRow:
+class UsageRow(NamedTuple):
     """One metered call as llm-proxy reported it, who paid, and what it was charged
     (what it used beyond that is recorded as uncharged)."""
 
@@ -312,20 +308,32 @@ _LOCK_HOLDS = text(
     " ORDER BY id FOR UPDATE"
 )
 
+# The new holds go in, and in the same statement every other request_id of the group
+# is looked up: those that already had a hold (a retried request) come back with it.
 _INSERT_HOLDS = text(
     """
-    INSERT INTO holds (id, request_id, account_id, user_id, model, amount,
-                       max_completion_tokens, status, created_at, expires_at)
-    SELECT i, r, a, u, m, amt, mct, 'held', :now, e
-    FROM unnest(CAST(:id AS uuid[]), CAST(:request_id AS varchar[]),
-                CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]), CAST(:model AS varchar[]),
-                CAST(:amount AS bigint[]), CAST(:max_completion_tokens AS bigint[]),
-                CAST(:expires_at AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, e)
-    ORDER BY r
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id
+    WITH inserted AS (
+        INSERT INTO holds (id, request_id, account_id, user_id, model, amount,
+                           max_completion_tokens, status, created_at, expires_at)
+        SELECT i, r, a, u, m, amt, mct, 'held', :now, e
+        FROM unnest(CAST(:id AS uuid[]), CAST(:request_id AS varchar[]),
+                    CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
+                    CAST(:model AS varchar[]), CAST(:amount AS bigint[]),
+                    CAST(:max_completion_tokens AS bigint[]),
+                    CAST(:expires_at AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, e)
+        ORDER BY r
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING request_id
+    )
+    SELECT q.r, h.id, h.request_id, h.account_id, h.user_id, h.model, h.amount,
+           h.max_completion_tokens, h.status, h.created_at, h.expires_at
+    FROM unnest(CAST(:group AS varchar[])) AS q(r)
+    LEFT JOIN holds h ON h.request_id = q.r
+    WHERE q.r NOT IN (SELECT request_id FROM inserted)
     """
 )
+
+_DELETE_HOLDS = text("DELETE FROM holds WHERE id = ANY(CAST(:ids AS uuid[]))")
 
 _OPEN_HOLDS = text(
     "SELECT account_id, id, amount FROM holds"
@@ -362,14 +370,37 @@ async def lock_holds(db: Db, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Hold
     return {r.id: HoldRow(*r) for r in await db.execute(_LOCK_HOLDS, {"ids": sorted(ids)})}
 
 
-async def insert_holds(db: Db, holds: Sequence[HoldRow]) -> set[str]:
-    """Insert new holds (all created now); returns the request_ids that went in (a
-    request_id that already has a hold keeps it)."""
-    if not holds:
-        return set()
-    columns = _columns(holds, [f.name for f in fields(HoldRow)])
-    params = {**columns, "now": holds[0].created_at}
-    return {r[0] for r in await db.execute(_INSERT_HOLDS, params)}
+class HoldsWritten(NamedTuple):
+    left_out: set[str]  # request_ids of the group whose new hold, if any, did not go in
+    existing: dict[str, HoldRow]  # request_ids that already had a hold, with it
+
+
+async def insert_holds(db: Db, holds: Sequence[HoldRow], group: Collection[str]) -> HoldsWritten:
+    """Insert new holds (all created now) and look up the other request_ids of the
+    ``group``: a request_id that already had a hold keeps it, and comes back with it.
+    Only the request_ids without a new hold come back, so a group of new requests
+    reads nothing.
+
+    A hold committed by another transaction while this statement ran is neither
+    inserted nor seen; ``holds_by_request`` finds it afterwards.
+    """
+    params = {
+        **_columns(holds, HoldRow._fields),
+        "now": holds[0].created_at if holds else None,
+        "group": list(group),
+    }
+    written = HoldsWritten(set(), {})
+    for request_id, *hold in await db.execute(_INSERT_HOLDS, params):
+        written.left_out.add(request_id)
+        if hold[0] is not None:
+            written.existing[request_id] = HoldRow(*hold)
+    return written
+
+
+async def delete_holds(db: Db, ids: Collection[uuid.UUID]) -> None:
+    """Take back holds this transaction inserted (never committed ones)."""
+    if ids:
+        await db.execute(_DELETE_HOLDS, {"ids": list(ids)})
 
 
 async def open_holds(
@@ -450,7 +481,7 @@ async def spend(db: Db, rows: Sequence[SpendRow]) -> None:
     """The spend entries; the CHECK on grants.used already stopped any overdraft."""
     if not rows:
         return
-    await db.execute(_SPEND, _columns(rows, [f.name for f in fields(SpendRow)]))
+    await db.execute(_SPEND, _columns(rows, SpendRow._fields))
 
 
 # --- usage rows and the rollup ----------------------------------------------------

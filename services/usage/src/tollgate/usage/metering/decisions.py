@@ -11,7 +11,6 @@ the same calls one at a time would.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,7 +92,9 @@ def settle(
             charged = min(call.tokens, spendable_for_settlement(alive, others, now))
             for grant_id, amount in draw(alive, charged) if charged > 0 else []:
                 g = account_grants[grant_id]
-                account_grants[grant_id] = dataclasses.replace(g, used=g.used + amount)
+                account_grants[grant_id] = GrantState(
+                    g.id, g.amount, g.used + amount, g.priority, g.starts_at, g.expires_at
+                )
                 result.grants_used[grant_id] = g.used + amount
                 result.spends.append(
                     SpendRow(

@@ -10,6 +10,7 @@ the balance the ones before them left.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -129,7 +130,7 @@ def decide(
     balance: dict[uuid.UUID, int],
     made_today: dict[tuple[uuid.UUID, uuid.UUID], int],
     cap_spent: dict[tuple[uuid.UUID, uuid.UUID], int],
-    existing: dict[str, HoldFacts],
+    existing: Mapping[str, HoldFacts],
     now: datetime,
 ) -> Decisions:
     """Answer each ask in order; ``balance``, ``made_today`` and ``cap_spent`` are updated.

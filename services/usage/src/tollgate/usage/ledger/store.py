@@ -9,13 +9,15 @@ facts here, decide in pure code (``reservations.decisions``,
 
 One dialect: SQLAlchemy Core ``text()`` statements, run on an ``AsyncConnection``
 (the reservation desk's own connection) or an ``AsyncSession`` (the ingestor's
-transaction, which also writes the outbox). The driver alone was measured
-cheaper per statement (the balance statement for 20 accounts: 150 to 240 µs of
-client CPU on asyncpg, 275 to 340 µs through SQLAlchemy, on a busy two-CPU
-machine), but a statement serves a whole group of reservations or a batch of
-events, so the difference per operation is a few microseconds, and SQLAlchemy
-is what the rest of the service (sessions, outbox, migrations) speaks: one way
-to reach the database instead of two.
+transaction, which also writes the outbox through the shared helper). The bare
+driver was measured cheaper: a group of 32 reservations, the same statements
+each way, cost 1,500 to 2,500 µs of CPU on asyncpg against 2,500 to 3,500 µs
+through SQLAlchemy (its greenlet switch and result object per statement), about
+30 µs per reservation, within the noise of the service's 800 to 900 µs per
+reservation and settlement (bench/usage). It would take a second way to reach
+the database beside the sessions that the outbox, the inbox and every other
+route use, and a transaction begun by SQLAlchemy's adapter and continued on the
+driver behind its back; one way is worth the 30 µs.
 
 Lock order, kept by every writer: accounts in id order, then holds in id order.
 """

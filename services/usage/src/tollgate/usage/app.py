@@ -21,7 +21,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, messaging, subscriptions=subscriptions(settings))
 
     async def start_workers(app: FastAPI) -> None:
-        assert runtime.sessionmaker is not None and runtime.broker is not None
+        assert runtime.engine is not None and runtime.sessionmaker is not None
+        assert runtime.broker is not None
         sweeper = HoldSweeper(runtime.sessionmaker, interval=settings.sweep_interval_seconds)
         sweeper.start()
         app.state.hold_sweeper = sweeper
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await ingestor.start()
         app.state.usage_ingestor = ingestor
-        desk = ReservationDesk(runtime.sessionmaker, settings, engine=runtime.engine)
+        desk = ReservationDesk(runtime.engine, settings)
         desk.start()
         app.state.reservation_desk = desk
 

@@ -13,9 +13,23 @@ from datetime import UTC, datetime
 from tollgate.importer.records import Extract, Person, Ref, Refusal, Subscription
 from tollgate.importer.shapes.values import current_period
 
-__all__ = ["MEMBERSHIPS", "check", "give_default_plans"]
+__all__ = ["MEMBERSHIPS", "check", "give_default_plans", "refuse_duplicate_emails"]
 
 MEMBERSHIPS = "memberships"
+
+
+def refuse_duplicate_emails(extract: Extract) -> None:
+    """One account per email across every source: the first one read keeps it."""
+    first_with: dict[str, Ref] = {}
+    kept: list[Person] = []
+    for person in extract.people:
+        if person.email in first_with:
+            also = first_with[person.email]
+            extract.refuse(person.ref, f"duplicate email {person.email} (also {also})")
+        else:
+            first_with[person.email] = person.ref
+            kept.append(person)
+    extract.people = kept
 
 
 def give_default_plans(extract: Extract, plans: dict[str, str | None]) -> None:
@@ -52,16 +66,6 @@ def check(extract: Extract, known_plans: Iterable[str] | None = None) -> None:
         if ref not in refused:
             refused[ref] = Refusal(ref, reason, because_of)
             extract.refusals.append(refused[ref])
-
-    first_with: dict[str, Ref] = {}
-    for person in extract.people:
-        if person.ref in refused:
-            continue
-        if person.email in first_with:
-            also = first_with[person.email]
-            refuse(person.ref, f"duplicate email {person.email} (also {also})", None)
-        else:
-            first_with[person.email] = person.ref
 
     if known_plans is not None:
         catalog = set(known_plans)

@@ -24,7 +24,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tollgate.importer.checks import check, give_default_plans
+from tollgate.importer.checks import check, give_default_plans, refuse_duplicate_emails
 from tollgate.importer.client import Refused, ServiceClient, Services
 from tollgate.importer.mapping import MappingError, load_mapping
 from tollgate.importer.readers import ExportError
@@ -86,6 +86,7 @@ async def run(args: argparse.Namespace, console: Console) -> int:
         client = ServiceClient(services, args.admin_email, password)
     try:
         plans = await _catalog(services, client, console)
+        refuse_duplicate_emails(records)
         give_default_plans(records, default_plans)
         check(records, plans)
         for refusal in records.refusals:

@@ -20,11 +20,17 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
 import bson
 from bson import json_util
+from bson.codec_options import CodecOptions
+
+# BSON dates are UTC; read them as aware datetimes so nothing mistakes them for local time.
+JSON_OPTIONS = json_util.JSONOptions(tz_aware=True, tzinfo=UTC)
+BSON_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 Format = Literal["mongoexport", "mongodump", "pgdump", "csv"]
 Row = dict[str, Any]
@@ -82,13 +88,13 @@ class Export:
                 first = lines.read(1)
             if first == "[":
                 lines.seek(0)
-                yield from json_util.loads(lines.read())
+                yield from json_util.loads(lines.read(), json_options=JSON_OPTIONS)
                 return
             lines.seek(0)
             for number, line in enumerate(lines, 1):
                 if line.strip():
                     try:
-                        yield json_util.loads(line)
+                        yield json_util.loads(line, json_options=JSON_OPTIONS)
                     except ValueError as exc:
                         raise ExportError(f"{path}:{number}: not Extended JSON ({exc})") from exc
 
@@ -96,7 +102,7 @@ class Export:
         path = self._file(name, ".bson")
         with path.open("rb") as data:
             try:
-                yield from bson.decode_file_iter(data)
+                yield from bson.decode_file_iter(data, codec_options=BSON_OPTIONS)
             except bson.errors.InvalidBSON as exc:
                 raise ExportError(f"{path}: not BSON ({exc})") from exc
 

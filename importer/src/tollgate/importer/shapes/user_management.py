@@ -51,7 +51,8 @@ def rows(mapping: Mapping, export: Export, name: str, out: Extract) -> list[tupl
     for number_, raw in enumerate(export.rows(physical), 1):
         out.read[name] += 1
         row = mapping.renamed(name, raw)
-        found.append((Ref(mapping.source, name, ident(row.get("_id")) or f"#{number_}"), row))
+        key = ident(row.get("_id")) or ident(row.get("id")) or f"#{number_}"
+        found.append((Ref(mapping.source, name, key), row))
     return found
 
 

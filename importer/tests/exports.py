@@ -94,7 +94,7 @@ def user_management(root: Path, *, usage_rows: int = 10_000, people: int = 24) -
                     "stripe_subscription_id": f"sub_um{i}",
                     "current_period_start": reset - timedelta(days=30),
                     "current_period_end": reset,
-                    "cancel_at_period_end": i == 4,
+                    "cancel_at_period_end": i == 13,
                 }
             )
     parent = users[0]["_id"]
@@ -145,7 +145,7 @@ def user_management(root: Path, *, usage_rows: int = 10_000, people: int = 24) -
     models = [("gpt-4", "openai"), ("claude-3", "anthropic"), ("gpt-3.5-turbo", "openai")]
     usage: list[dict[str, Any]] = []
     for k in range(usage_rows):
-        who = users[k % 10]
+        who = users[k % 20]
         model, provider = models[k % 3]
         prompt, completion = rng.randint(10, 900), rng.randint(5, 400)
         usage.append(
@@ -185,8 +185,9 @@ def user_management(root: Path, *, usage_rows: int = 10_000, people: int = 24) -
     )
     built.facts = {
         "usage_rows": usage_rows,
-        "pro_user": "um4@example.com",  # i=4: pro, active, cancel at period end
-        "pro_remaining": 1_000 + 37 * 4,
+        "pro_user": "um13@example.com",  # pro, active, cancels at the period's end, no org
+        "pro_remaining": 1_000 + 37 * 13,
+        "pro_user_usage": usage_rows // 20,
         "org_owner": "um1@example.com",
         "org_member": "um2@example.com",
         "org_name": "Acme Dev",

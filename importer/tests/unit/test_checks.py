@@ -118,6 +118,6 @@ def test_a_refused_parent_takes_its_sub_users_and_their_usage_with_it(tmp_path: 
     parent = f"user-management/users/{exports.oid('um-user-0')}"
     assert reasons[parent].startswith("malformed password hash")
     because = [r for r in records.refusals if str(r.because_of) == parent]
-    # Its three sub-users, and its three usage rows (one in ten of 30).
-    assert sorted(r.ref.collection for r in because) == ["token_usage"] * 3 + ["users"] * 3
+    # Its three sub-users, and its usage rows (one in twenty of 30).
+    assert sorted(r.ref.collection for r in because) == ["token_usage"] * 2 + ["users"] * 3
     assert all(r.reason == f"depends on refused {parent}" for r in because)

@@ -9,6 +9,7 @@ running it again: what is in answers 200 (counted as "already in").
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +32,7 @@ from tollgate.importer.report import Report
 __all__ = ["USAGE_BATCH", "Writer", "kind_of"]
 
 USAGE_BATCH = 1000
+USAGE_BATCHES_IN_FLIGHT = 3
 GRANTING_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 PEOPLE = {"users", "company_users", "users_login"}
@@ -263,11 +265,22 @@ class Writer:
                     by_source.setdefault(row.ref.api_source, []).append(row)
                 else:
                     advance()
-            for source, items in by_source.items():
-                for i in range(0, len(items), USAGE_BATCH):
-                    batch = items[i : i + USAGE_BATCH]
+            # A few batches in flight: the importer builds the next while usage writes one.
+            # Rows are disjoint and the rollup is updated in key order, so they never deadlock.
+            room = asyncio.Semaphore(USAGE_BATCHES_IN_FLIGHT)
+
+            async def send(source: str, batch: list[Usage]) -> None:
+                async with room:
                     await self._usage_batch(source, batch)
                     advance(len(batch))
+
+            await asyncio.gather(
+                *(
+                    send(source, items[i : i + USAGE_BATCH])
+                    for source, items in by_source.items()
+                    for i in range(0, len(items), USAGE_BATCH)
+                )
+            )
 
     async def _usage_batch(self, source: str, batch: list[Usage]) -> None:
         body = {"source": source, "records": [self._usage_body(u) for u in batch]}

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
 MAX_TOKENS = 10**15
 
 
-class SourceRef(BaseModel):
-    """Where a record came from: the old system's collection or table, and its id there."""
-
+class PlainText(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def no_nul_characters(self) -> Self:
+        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
+        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
+            raise ValueError("text fields may not contain NUL characters")
+        return self
+
+
+class SourceRef(PlainText):
+    """Where a record came from: the old system's collection or table, and its id there."""
 
     source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
     source_id: str = Field(min_length=1, max_length=150)
@@ -30,8 +38,8 @@ class BalanceImport(SourceRef):
 
     account_id: uuid.UUID
     kind: Literal["user", "org"] = "user"
-    period_start: datetime
-    period_end: datetime
+    period_start: AwareDatetime
+    period_end: AwareDatetime
     # The period's allocation under the Tollgate plan (what subscription.changed grants).
     allocation: int = Field(ge=0, le=MAX_TOKENS)
     remaining: int = Field(ge=0, le=MAX_TOKENS)
@@ -48,14 +56,12 @@ class GrantImport(SourceRef):
     kind: Literal["user", "org"] = "user"
     amount: int = Field(ge=1, le=MAX_TOKENS)
     grant_source: Literal["promotional", "admin"] = "promotional"
-    starts_at: datetime | None = None
-    expires_at: datetime | None = None
+    starts_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
     reason: str = Field(default="moved in from the previous system", max_length=500)
 
 
-class UsageRowImport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UsageRowImport(PlainText):
     source_id: str = Field(min_length=1, max_length=150)
     account_id: uuid.UUID
     user_id: uuid.UUID
@@ -68,7 +74,7 @@ class UsageRowImport(BaseModel):
     completion_tokens: int = Field(ge=0, le=MAX_TOKENS)
     total_tokens: int = Field(ge=0, le=MAX_TOKENS)
     cost_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=18, decimal_places=8)
-    started_at: datetime
+    started_at: AwareDatetime
 
 
 class UsageImport(BaseModel):

@@ -327,6 +327,28 @@ async def test_members_see_their_organization_and_its_pool_with_promotional_unit
     assert "promotional" in {g["source"] for g in balance["grants"]}
 
 
+async def test_the_old_invoices_and_payments_are_in_the_billing_history(
+    gateway: httpx.AsyncClient, backends: Backends
+) -> None:
+    owner = backends.tr.facts["owner"]
+    headers = await sign_in(gateway, owner, backends.tr.passwords[owner])
+    (org,) = (await gateway.get("/api/organizations", headers=headers)).json()
+
+    invoices = await gateway.get(
+        "/api/billing/invoices", params={"org_id": org["id"]}, headers=headers
+    )
+    payments = await gateway.get(
+        "/api/billing/payments", params={"org_id": org["id"]}, headers=headers
+    )
+
+    assert invoices.status_code == 200, invoices.text
+    assert sorted(i["number"] for i in invoices.json()["items"]) == ["INV-2025-000", "INV-2025-001"]
+    assert [p["amount"] for p in payments.json()["items"]] == [1299, 1299]
+    solo = await sign_in(gateway, "solo0@example.org", backends.tr.passwords["solo0@example.org"])
+    own = (await gateway.get("/api/billing/payments", headers=solo)).json()["items"]
+    assert sorted(p["amount_refunded"] for p in own) == [0, 0, 50]
+
+
 async def test_sub_users_keep_their_parent_and_caps_and_disabled_accounts_stay_shut(
     gateway: httpx.AsyncClient, backends: Backends
 ) -> None:

@@ -10,7 +10,10 @@ import pytest
 from bson import ObjectId, json_util
 from bson.json_util import JSONMode, JSONOptions
 
+from tollgate.importer.mapping import Mapping
 from tollgate.importer.readers import Export, ExportError, copy_text_value
+from tollgate.importer.records import Extract
+from tollgate.importer.shapes.reading import rows
 
 WHEN = datetime(2025, 10, 23, 23, 56, 55, 438000, tzinfo=UTC)
 DOC = {
@@ -99,3 +102,10 @@ def test_csv_exports_read_empty_fields_as_null(tmp_path: Path) -> None:
         {"id": "1", "email": "a@example.com", "note": "x, y"},
         {"id": "2", "email": "b@example.com", "note": None},
     ]
+
+
+def test_an_export_without_its_users_cannot_be_read(tmp_path: Path) -> None:
+    mapping = Mapping(source="acme", shape="supabase", format="csv", export=tmp_path)
+
+    with pytest.raises(ExportError, match="no 'users'"):
+        rows(mapping, mapping.open_export(), "users", Extract(), required=True)

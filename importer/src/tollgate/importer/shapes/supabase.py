@@ -16,7 +16,8 @@ from decimal import Decimal
 from tollgate.importer.mapping import Mapping
 from tollgate.importer.readers import Export, Row
 from tollgate.importer.records import Balance, Extract, Grant, Person, Ref, Subscription, Usage
-from tollgate.importer.shapes.user_management import STATUSES, each, rows
+from tollgate.importer.shapes.reading import each, rows
+from tollgate.importer.shapes.user_management import STATUSES
 from tollgate.importer.shapes.values import (
     BadValue,
     email,
@@ -84,7 +85,7 @@ def extract(mapping: Mapping, export: Export) -> Extract:
         if balance is not None:
             out.balances.append(balance)
 
-    each(rows(mapping, export, "users", out), out, user)
+    each(rows(mapping, export, "users", out, required=True), out, user)
     for sub_ref, sub_row in subscriptions.values():
         owner = Ref(mapping.source, "users", ident(sub_row.get("user_id")) or "")
         out.refuse(sub_ref, f"dangling reference: no user {owner.id}")

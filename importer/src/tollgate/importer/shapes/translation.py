@@ -29,7 +29,7 @@ from tollgate.importer.records import (
     Subscription,
     Usage,
 )
-from tollgate.importer.shapes.user_management import each, rows
+from tollgate.importer.shapes.reading import each, rows
 from tollgate.importer.shapes.values import (
     BadValue,
     cents,

@@ -9,7 +9,6 @@ optionally ``subscriptions`` (a Stripe subscription per user) and ``token_usage`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +24,7 @@ from tollgate.importer.records import (
     Subscription,
     Usage,
 )
+from tollgate.importer.shapes.reading import each, rows
 from tollgate.importer.shapes.values import (
     BadValue,
     email,
@@ -40,28 +40,6 @@ from tollgate.importer.shapes.values import (
 )
 
 STATUSES = {"active", "trialing", "past_due", "unpaid", "canceled", "paused"}
-
-
-def rows(mapping: Mapping, export: Export, name: str, out: Extract) -> list[tuple[Ref, Row]]:
-    """The collection's rows with their refs; an absent optional collection is empty."""
-    physical = mapping.collection(name)
-    if not export.has(physical):
-        return []
-    found = []
-    for number_, raw in enumerate(export.rows(physical), 1):
-        out.read[name] += 1
-        row = mapping.renamed(name, raw)
-        key = ident(row.get("_id")) or ident(row.get("id")) or f"#{number_}"
-        found.append((Ref(mapping.source, name, key), row))
-    return found
-
-
-def each(items: list[tuple[Ref, Row]], out: Extract, build: Callable[[Ref, Row], None]) -> None:
-    for ref, row in items:
-        try:
-            build(ref, row)
-        except BadValue as exc:
-            out.refuse(ref, str(exc))
 
 
 def extract(mapping: Mapping, export: Export) -> Extract:
@@ -115,7 +93,7 @@ def extract(mapping: Mapping, export: Export) -> Extract:
         if balance is not None:
             out.balances.append(balance)
 
-    each(rows(mapping, export, "users", out), out, person)
+    each(rows(mapping, export, "users", out, required=True), out, person)
     for orphan in stripe_subscriptions.values():
         out.subscriptions.append(orphan)  # checks refuse it: its user is not in the export
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import exports
@@ -9,7 +10,7 @@ import pytest
 
 from tollgate.importer.checks import check, give_default_plans, refuse_duplicate_emails
 from tollgate.importer.mapping import load_mapping
-from tollgate.importer.records import Extract
+from tollgate.importer.records import Extract, Organization, Person, Ref, Subscription
 from tollgate.importer.shapes import extract
 
 
@@ -121,3 +122,23 @@ def test_a_refused_parent_takes_its_sub_users_and_their_usage_with_it(tmp_path: 
     # Its three sub-users, and its usage rows (one in twenty of 30).
     assert sorted(r.ref.collection for r in because) == ["token_usage"] * 2 + ["users"] * 3
     assert all(r.reason == f"depends on refused {parent}" for r in because)
+
+
+def test_an_organization_whose_paying_member_is_refused_goes_with_its_plan() -> None:
+    alice, org = Ref("s", "users", "a"), Ref("s", "organizations", "o")
+    now = datetime.now(UTC)
+    records = Extract(
+        people=[Person(alice, "a@example.com", "A", parent=Ref("s", "users", "ghost"))],
+        organizations=[Organization(org, "Org", now, [(alice, "owner")])],
+        subscriptions=[
+            Subscription(org.part("plan"), org, alice, "pro", "active", now, now + timedelta(30))
+        ],
+    )
+
+    check(records, ["pro"])
+
+    reasons = refused(records)
+    assert reasons["s/users/a"].startswith("dangling reference")
+    assert reasons["s/organizations/o#plan"] == "depends on refused s/users/a"
+    assert reasons["s/organizations/o"] == "refused with its subscription"
+    assert records.organizations == [] and records.subscriptions == []

@@ -101,6 +101,12 @@ def check(extract: Extract, known_plans: Iterable[str] | None = None) -> None:
                 _refuse_for(refuse, person.ref, bad, refused)
                 changed = True
 
+    for sub in extract.subscriptions:  # an organization whose payer went goes with its plan
+        bad = fault(sub.payer, people)
+        if bad is not None and sub.ref not in refused:
+            _refuse_for(refuse, sub.ref, bad, refused)
+            refuse(sub.owner, "refused with its subscription", sub.ref)
+
     for org in extract.organizations:
         kept: list[tuple[Ref, str]] = []
         for member, role in org.members:
@@ -112,6 +118,7 @@ def check(extract: Extract, known_plans: Iterable[str] | None = None) -> None:
                 _refuse_for(refuse, ref, bad, refused)
         org.members = kept
 
+    # What a row may belong to: the people and organizations kept so far.
     accounts: set[Ref] = set(people) | set(orgs)
 
     def keep(row_ref: Ref, owners: list[Ref | None]) -> bool:
@@ -132,6 +139,7 @@ def check(extract: Extract, known_plans: Iterable[str] | None = None) -> None:
     extract.grants = [g for g in extract.grants if keep(g.ref, [g.owner])]
     extract.usage = [u for u in extract.usage if keep(u.ref, [u.user, u.account])]
     extract.invoices = [i for i in extract.invoices if keep(i.ref, [i.owner])]
+    accounts |= {i.ref for i in extract.invoices}  # a payment may settle one of them
     extract.payments = [p for p in extract.payments if keep(p.ref, [p.owner, p.invoice])]
 
 

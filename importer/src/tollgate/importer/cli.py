@@ -107,6 +107,10 @@ async def run(args: argparse.Namespace, console: Console) -> int:
     except Refused as exc:
         console.print(f"[red]{exc.detail}[/red]")
         return 2
+    except httpx.HTTPError as exc:
+        # Retried with backoff already: the service is down, the run can be resumed later.
+        console.print(f"[red]{_unreachable(exc)}[/red]; run again to resume")
+        return 2
     finally:
         if client is not None:
             await client.close()
@@ -132,6 +136,13 @@ async def _catalog(
             raise
         console.print("billing is unreachable: plans checked against the mapping only")
         return None
+
+
+def _unreachable(exc: httpx.HTTPError) -> str:
+    try:
+        return f"cannot reach {exc.request.url}: {exc}"
+    except RuntimeError:  # an error raised before any request was made
+        return f"cannot reach the services: {exc}"
 
 
 def _count_what_would_go(records: Extract, report: Report) -> None:

@@ -12,6 +12,7 @@ from conftest import EventTap, Users
 from sqlalchemy import func, select
 
 from tollgate.billing.models import Invoice, Payment
+from tollgate.billing.reconcile import reconcile
 from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import UserRegistered
@@ -138,3 +139,17 @@ async def test_past_invoices_and_payments_are_kept_once_as_history(
         stored = await session.get(Payment, paid.json()["id"])
     assert invoices == 1
     assert stored is not None and stored.invoice_id == "import:old/invoices:inv-1"
+
+
+async def test_reconciliation_reports_an_imported_subscription_stripe_does_not_know(
+    app: Any, client: httpx.AsyncClient, users: Users
+) -> None:
+    user = uuid.uuid4()
+    headers = users.auth(uuid.uuid4(), role="superadmin")
+    await client.post("/api/admin/imports/subscriptions", json=subscription(user), headers=headers)
+
+    report = await reconcile(app.state.sessionmaker, app.state.billing.stripe, hours=1)
+
+    (drift,) = [d for d in report.drift if d.account_id == str(user)]
+    assert drift.stripe_subscription_id == f"sub_old{user.hex[:10]}"
+    assert "error" in drift.stripe

@@ -1,6 +1,6 @@
 """Reading an export, one collection or table at a time, as plain dicts.
 
-Four kinds of export, all read lazily so 10,000 usage rows never sit in memory twice:
+Four kinds of export, each read row by row:
 
 - ``mongoexport``: one file per collection, ``<name>.json``, a document per line or
   one JSON array (``--jsonArray``), Extended JSON canonical or relaxed. PyMongo's

@@ -59,8 +59,7 @@ INVOICE_STATUS = {"sent": "open", "overdue": "open", "paid": "paid", "cancelled"
 class Directory:
     """Who is who across collections: people by email, companies by every key they have."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self) -> None:
         self.people: dict[str, Ref] = {}
         self.by_object_id: dict[str, Ref] = {}
         self.by_company_id: dict[str, Ref] = {}
@@ -82,7 +81,7 @@ class Directory:
 def extract(mapping: Mapping, export: Export) -> Extract:
     out = Extract()
     now = datetime.now(UTC)
-    known = Directory(mapping.source)
+    known = Directory()
     orgs: dict[Ref, Organization] = {}
 
     def company(ref: Ref, row: Row) -> None:

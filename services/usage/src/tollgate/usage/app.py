@@ -6,6 +6,7 @@ from tollgate.shared.web import create_service_app
 from tollgate.usage.admin.endpoints import router as admin_router
 from tollgate.usage.analytics.endpoints import router as analytics_router
 from tollgate.usage.config import Settings
+from tollgate.usage.imports.endpoints import router as imports_router
 from tollgate.usage.members.endpoints import router as caps_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(caps_router)
     app.include_router(admin_router)
+    app.include_router(imports_router)
     return app

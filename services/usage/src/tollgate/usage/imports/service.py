@@ -15,18 +15,17 @@ id), so a repeated or resumed import adds nothing.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tollgate.shared.messaging.events import UsageRecorded
 from tollgate.usage.imports import repository
 from tollgate.usage.imports.schemas import BalanceImport, GrantImport, UsageImport
 from tollgate.usage.ledger import repository as ledger
+from tollgate.usage.ledger import store
 from tollgate.usage.ledger.service import ensure_account, grant_plan_allocation
-from tollgate.usage.metering.batch_repository import add_rollup
 
 IMPORT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://tollgate.dev/imports")
 
@@ -46,10 +45,11 @@ async def opening_balance(session: AsyncSession, body: BalanceImport) -> bool:
         await grant_plan_allocation(
             session, account.id, body.period_start, body.period_end, body.allocation, now
         )
-        grant = await ledger.overlapping_plan_grant(
+        period = await ledger.overlapping_plan_grant(
             session, account.id, body.period_start, body.period_end
         )
-        assert grant is not None
+        assert period is not None
+        grant = await repository.grant(session, period.id)
         used_before = min(max(0, body.allocation - body.remaining), grant.amount - grant.used)
         if used_before > 0:
             await repository.spend(session, grant, used_before, key, now)
@@ -102,51 +102,32 @@ async def _grant(
     return True
 
 
-RollupKey = tuple[date, uuid.UUID, uuid.UUID, str, str, str]
-
-
 async def past_usage(session: AsyncSession, body: UsageImport) -> tuple[int, int]:
-    """Insert the rows not in yet, and add exactly those to the rollup."""
-    rows: dict[str, dict[str, Any]] = {
-        f"import:{body.source}:{r.source_id}": {
-            "request_id": f"import:{body.source}:{r.source_id}",
-            "account_id": r.account_id,
-            "user_id": r.user_id,
-            "model": r.model,
-            "provider": r.provider,
-            "endpoint": r.endpoint,
-            "feature": r.feature,
-            "status": r.status,
-            "prompt_tokens": r.prompt_tokens,
-            "completion_tokens": r.completion_tokens,
-            "total_tokens": r.total_tokens,
+    """Record the rows not in yet, and add exactly those to the rollup (the store's one
+    way of writing usage rows): how many went in, and how many were in already."""
+    rows = {
+        r.source_id: store.UsageRow(
+            event=UsageRecorded(
+                request_id=f"import:{body.source}:{r.source_id}",
+                user_id=r.user_id,
+                model=r.model,
+                provider=r.provider,
+                endpoint=r.endpoint,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                total_tokens=r.total_tokens,
+                cost_usd=r.cost_usd,
+                status=r.status,
+                started_at=r.started_at,
+            ),
+            account_id=r.account_id,
+            hold_id=None,
+            feature=r.feature,
+            total_tokens=r.total_tokens,
             # Paid for in the old system: history here, never charged again.
-            "charged_tokens": 0,
-            "uncharged_tokens": r.total_tokens,
-            "cost_usd": r.cost_usd,
-            "started_at": r.started_at,
-        }
+            charged_tokens=0,
+        )
         for r in body.records
     }
-    inserted = await repository.insert_usage(session, list(rows.values()))
-    totals: dict[RollupKey, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, Decimal(0)])
-    for request_id in inserted:
-        row = rows[request_id]
-        day = row["started_at"].astimezone(UTC).date()
-        key = (
-            day,
-            row["account_id"],
-            row["user_id"],
-            row["model"],
-            row["provider"],
-            row["feature"],
-        )
-        sums = totals[key]
-        sums[0] += 1
-        sums[1] += row["prompt_tokens"]
-        sums[2] += row["completion_tokens"]
-        sums[3] += row["total_tokens"]
-        sums[5] += row["cost_usd"]
-    if totals:
-        await add_rollup(session, [(*k, *v) for k, v in totals.items()])
-    return len(inserted), len(rows) - len(inserted)
+    inserted = await store.record_usage(session, list(rows.values()))
+    return inserted, len(rows) - inserted

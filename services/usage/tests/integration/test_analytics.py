@@ -53,21 +53,19 @@ async def test_stats_by_day_model_provider_and_feature_equal_the_sum_of_raw_usag
             "provider": "openrouter",
             "prompt_tokens": 100,
             "completion_tokens": 20,
-            "feature": "chat",
         },
         {
             "model": "gpt-4o-mini",
             "provider": "glama",
             "prompt_tokens": 300,
             "completion_tokens": 40,
-            "feature": "completion",
+            "endpoint": "completions",
         },
         {
             "model": "claude-3-5-haiku",
             "provider": "openrouter",
             "prompt_tokens": 50,
             "completion_tokens": 5,
-            "feature": "chat",
             "cost_usd": "0.5",
         },
         {
@@ -75,6 +73,7 @@ async def test_stats_by_day_model_provider_and_feature_equal_the_sum_of_raw_usag
             "provider": "a4f",
             "prompt_tokens": 7,
             "completion_tokens": 3,
+            "endpoint": "embeddings",
             "started_at": today - timedelta(days=2),
         },
         {

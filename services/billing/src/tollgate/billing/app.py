@@ -12,6 +12,7 @@ from tollgate.billing.admin.endpoints import router as admin_router
 from tollgate.billing.config import Settings
 from tollgate.billing.context import Billing
 from tollgate.billing.customers import consumer as customers
+from tollgate.billing.imports.endpoints import router as imports_router
 from tollgate.billing.invoices.endpoints import router as invoices_router
 from tollgate.billing.members import consumer as members
 from tollgate.billing.models import messaging
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invoices_router,
         webhooks_router,
         admin_router,
+        imports_router,
     ):
         app.include_router(router)
     return app

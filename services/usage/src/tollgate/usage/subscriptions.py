@@ -11,7 +11,7 @@ from tollgate.shared.messaging import Envelope, Subscription
 from tollgate.usage.allocation import service as allocation
 from tollgate.usage.config import Settings
 from tollgate.usage.members.facts import FACT_EVENTS, apply_member_fact
-from tollgate.usage.metering.service import record_usage
+from tollgate.usage.metering.apply import apply_usage_events
 
 __all__ = [
     "ACCOUNTS_QUEUE",
@@ -27,10 +27,10 @@ SUBSCRIPTIONS_QUEUE = "usage.subscriptions"
 
 
 def usage_subscription(settings: Settings, outbox: Table) -> Subscription:
-    """usage.recorded, applied one at a time (the batch ingestor's fallback path)."""
+    """usage.recorded one at a time: the ingestor's fallback when a batch fails."""
 
     async def on_usage(session: AsyncSession, envelope: Envelope) -> None:
-        await record_usage(session, settings, outbox, envelope)
+        await apply_usage_events(session, settings, outbox, [envelope])
 
     return Subscription(USAGE_QUEUE, ["usage.recorded"], on_usage)
 

@@ -46,7 +46,14 @@ async def on_user_registered(session: AsyncSession, settings: Settings, envelope
     # The allocation period starts when the user registered, even if we hear of it late.
     start = min(envelope.occurred_at, datetime.now(UTC))
     await ensure_account(
-        session, event.user_id, kind="user", free_tokens=settings.free_monthly_tokens, now=start
+        session,
+        event.user_id,
+        kind="user",
+        free_tokens=settings.free_monthly_tokens,
+        now=start,
+        # An account moved in from another backend gets its imported subscription and
+        # balance instead of this month's free allocation.
+        grant_free=envelope.data.get("imported") is not True,
     )
     if event.org_id is not None:
         await repo.upsert_member(session, event.org_id, event.user_id, kind="org", role="member")

@@ -69,7 +69,7 @@ async def change(
     sub_user_id: uuid.UUID,
     session: Checked,
     api: ApiDep,
-    token_limit: Limit | None = None,
+    token_limit: Annotated[str | None, Form(max_length=15)] = None,
     active: Annotated[Literal["yes", "no"] | None, Form()] = None,
 ) -> Response:
     body: dict[str, Any] = {}

@@ -58,14 +58,17 @@ class DeliveryProbe:
         if self._channel is None or self._channel.is_closed:
             self._channel = await self.broker.connection.channel()
         for queue in self.queues:
-            # Passive: only read the depth; the consumer declared the queue with its arguments.
-            dlq = await self._channel.declare_queue(f"{queue}.dlq", passive=True)
+            # Declared as the consumer declares it (durable, no arguments), which is a
+            # no-op that reports the depth. A passive declaration would close the
+            # channel whenever the queue does not exist yet (at start, before the
+            # consumer), and robust channels are then restored in the background.
+            dlq = await self._channel.declare_queue(f"{queue}.dlq", durable=True)
             DEAD_LETTERS.labels(queue).set(dlq.declaration_result.message_count or 0)
 
     async def _run(self) -> None:
         while True:
             try:
-                await self.probe_once()
+                await asyncio.wait_for(self.probe_once(), timeout=self.interval)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

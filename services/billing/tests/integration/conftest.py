@@ -20,10 +20,10 @@ from tollgate.billing.app import create_app
 from tollgate.billing.config import Settings
 from tollgate.billing.customers.consumer import QUEUE
 from tollgate.billing.models import Customer, Subscription
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared import testing
 from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
 from tollgate.shared.messaging.events import UserRegistered
+from tollgate.standins.stripe import StripeStandIn
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 DB_URL = testing.test_database_url("billing")

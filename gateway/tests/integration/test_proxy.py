@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tests.integration.conftest import RunningGateway, bearer, gateway_settings, run_gateway
 from tests.integration.standins import StandIn
+from tollgate.shared.errors import OUTAGE_RETRY_AFTER_SECONDS
 from tollgate.shared.testing import SigningKey, free_port
 
 
@@ -96,7 +97,7 @@ async def test_only_idempotent_methods_are_retried_and_then_502(
     server.close()
 
 
-async def test_a_service_that_is_down_gets_502(
+async def test_a_service_that_is_down_gets_502_and_the_outage_retry_after(
     standin: StandIn, jwks_url: str, signing_key: SigningKey
 ) -> None:
     settings = gateway_settings(
@@ -107,6 +108,7 @@ async def test_a_service_that_is_down_gets_502(
         async with http.get(gw.url + "/api/subscriptions/current", headers=bearer(token)) as r:
             assert r.status == 502
             assert (await r.json())["type"].endswith("bad-gateway")
+            assert r.headers["Retry-After"] == str(OUTAGE_RETRY_AFTER_SECONDS)
 
 
 async def test_a_body_over_the_limit_is_refused_with_413(

@@ -10,10 +10,12 @@ proxy needs: 502 (the service cannot be reached) and 504 (it did not answer in t
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
 from tollgate.shared.errors import (
+    OUTAGE_RETRY_AFTER_SECONDS,
     PROBLEM_BASE,
     Forbidden,
     NotFound,
@@ -40,7 +42,13 @@ __all__ = [
 
 
 class BadGateway(TollgateError):
+    """The service could not be reached: an outage, with the one outage ``Retry-After``."""
+
     status_code, type_slug, title = 502, "bad-gateway", "Service unreachable"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+        super().__init__(detail, **kw)
 
 
 class GatewayTimeout(TollgateError):

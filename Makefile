@@ -6,12 +6,13 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy services/web importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps stack browser migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin
+.PHONY: help deps stack browser prometheus migrate up down observe test test-unit test-deploy test-integration test-e2e check fmt bench admin
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
 	@echo "make test   the same set-up, then every test (unit, integration, end-to-end)"
 	@echo "make check  ruff and mypy;  make down  stop what 'make up' started"
+	@echo "make observe  Prometheus with Tollgate's rules against a running 'make up'"
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -21,10 +22,14 @@ $(UV):
 # PYTHONDONTWRITEBYTECODE is set.
 deps: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
-	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src > /dev/null
+	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src devtools/src > /dev/null
 
 stack:
 	bash scripts/stack.sh
+
+# Debian's prometheus (with promtool): the rule checks and the end-to-end alert test.
+prometheus:
+	bash scripts/prometheus.sh
 
 migrate: deps stack
 	$(PY) scripts/devstack.py migrate
@@ -34,6 +39,13 @@ up: deps stack
 
 down:
 	$(PY) scripts/devstack.py down
+
+# Optional, beside `make up` in another terminal: Prometheus on :9090 with Tollgate's
+# rules, scraping the local stack. Data under .run/prometheus.
+observe: prometheus
+	mkdir -p .run/prometheus
+	prometheus --config.file=deploy/observability/prometheus/local.yml \
+	  --storage.tsdb.path=.run/prometheus --web.listen-address=127.0.0.1:9090
 
 # Unit tests need nothing running; integration tests use the real servers.
 test-unit: deps
@@ -53,11 +65,11 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "chromium is missing: apt-get install chromium"; exit 1; }
 
-test-e2e: deps stack browser
+test-e2e: deps stack browser prometheus
 	$(PYTEST) tests-e2e
 
 # Every variable a service reads must reach it in compose, Kubernetes and .env.example.
-test-deploy: deps
+test-deploy: deps prometheus
 	$(PYTEST) deploy/checks
 
 test: deps stack
@@ -69,7 +81,7 @@ bench: deps stack
 check: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy shared/src gateway/src services/*/src importer/src
+	$(PY) -m mypy shared/src gateway/src services/*/src importer/src devtools/src
 	bash deploy/checks/run.sh
 
 fmt: deps

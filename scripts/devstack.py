@@ -257,7 +257,7 @@ def with_standins(stack: Stack) -> list[str]:
         stack.auxiliary["stripe"] = [
             sys.executable,
             "-m",
-            "tollgate.billing.stripe_standin",
+            "tollgate.standins.stripe",
             "--port",
             str(STRIPE_STANDIN_PORT),
             "--secret",
@@ -287,7 +287,7 @@ def with_standins(stack: Stack) -> list[str]:
         stack.auxiliary["llm"] = [
             sys.executable,
             "-m",
-            "tollgate.llm_proxy.standin",
+            "tollgate.standins.llm",
             "--port",
             str(LLM_STANDIN_PORT),
         ]

@@ -36,6 +36,7 @@ from tollgate.shared.errors import (
     unreachable,
     validation_problem,
 )
+from tollgate.shared.inputs import check_json_body
 from tollgate.shared.logs import request_id_var
 from tollgate.shared.telemetry import LATENCY, REQUESTS
 
@@ -57,7 +58,8 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 async def read_body(request: Request, model: type[M], limit: int) -> M:
-    """The JSON body as ``model``: 413 over ``limit`` bytes, 422 as FastAPI words it."""
+    """The JSON body as ``model``: 413 over ``limit`` bytes, 422 as FastAPI words it, and
+    what ``InputGuard`` refuses for FastAPI's routes refused here too."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
@@ -66,6 +68,7 @@ async def read_body(request: Request, model: type[M], limit: int) -> M:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+    check_json_body(body)
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from devstack import Stack
 from journeys import PASSWORD, Person, eventually, login, on_plan, register
 
@@ -135,9 +136,12 @@ class Cast:
 
     def target(self, row: Row) -> str:
         ids = dict(self.ids)
-        # Whose user id a path names: a member of the organization, or (for staff
-        # routes) another person.
-        if "/organizations/" in row.path or "/tokens/caps/" in row.path:
+        # Whose user id a path names: a member of the organization (the organization's
+        # admin where a member would be leaving, which is theirs to do), or, on staff
+        # routes, another person.
+        if row.label == "DELETE /api/organizations/{org_id}/members/{user_id}":
+            ids["user_id"] = self.ids["org_admin_id"]
+        elif "/organizations/" in row.path or "/tokens/caps/" in row.path:
             ids["user_id"] = self.ids["member_id"]
         else:
             ids["user_id"] = self.ids["stranger_id"]
@@ -278,6 +282,7 @@ async def assemble(stack: Stack, outside: Any, admin_headers: dict[str, str]) ->
             "sub_user_id": bare.user_id,
             "org_id": org_id,
             "member_id": member.user_id,
+            "org_admin_id": org_admin.user_id,
             "stranger_id": stranger.user_id,
             "invitation_id": pending.json()["id"],
             "record_id": str(uuid.uuid4()),
@@ -291,8 +296,13 @@ async def assemble(stack: Stack, outside: Any, admin_headers: dict[str, str]) ->
 
 
 @pytest.fixture(scope="module")
-async def cast(stack: Stack, outside: Any, admin: dict[str, str]) -> Cast:
-    return await assemble(stack, outside, admin)
+async def cast(stack: Stack, outside: Any) -> Cast:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gateway:
+        signed_in = await gateway.post(
+            "/api/auth/login-json", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+    assert signed_in.status_code == 200, signed_in.text
+    return await assemble(stack, outside, bearer(signed_in.json()["access_token"]))
 
 
 def verdict(caller: str, allowed: bool, status: int) -> str | None:

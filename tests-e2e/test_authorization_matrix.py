@@ -122,7 +122,8 @@ BODIES: dict[str, Any] = {
         for p in ("/v1", "/api/llm")
     },
     **{
-        f"POST {p}/embeddings": {"model": "gpt-4o-mini", "input": "hi"} for p in ("/v1", "/api/llm")
+        f"POST {p}/embeddings": {"model": "text-embedding-3-small", "input": "hi"}
+        for p in ("/v1", "/api/llm")
     },
 }
 

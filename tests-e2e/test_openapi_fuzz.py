@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from journeys import Person, login, on_plan, register
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
 from schemathesis.errors import FailureGroup
 
 # Cases per operation and generation mode; TOLLGATE_FUZZ_EXAMPLES=100 digs deeper.
@@ -185,7 +186,8 @@ def at_year_one(value: Any) -> Any:
 
 def hostile(case: schemathesis.Case) -> dict[str, tuple[Any, Any]]:
     """(body, query) variants of a valid case, each with one kind of poison."""
-    body, query = case.body, case.query
+    body = None if isinstance(case.body, NotSet) else case.body
+    query = case.query
     nested = {**body, next(iter(body)): deep(300)} if isinstance(body, dict) and body else deep(300)
     return {
         "NUL": (each_leaf(body, with_nul), each_leaf(query, with_nul)),

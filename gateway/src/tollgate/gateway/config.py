@@ -58,6 +58,13 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/admin/revenue", "billing", read=None),
     RouteRule("/api/admin/payments", "billing", read=None),
     RouteRule("/api/admin/plans", "billing", read=None),
+    # Moving in from another backend: each service imports what it owns.
+    RouteRule("/api/admin/imports/subscriptions", "billing", read=None),
+    RouteRule("/api/admin/imports/invoices", "billing", read=None),
+    RouteRule("/api/admin/imports/payments", "billing", read=None),
+    RouteRule("/api/admin/imports/balances", "usage", read=None),
+    RouteRule("/api/admin/imports/grants", "usage", read=None),
+    RouteRule("/api/admin/imports/usage", "usage", read=None),
     RouteRule("/v1", "llm-proxy", read="llm", write="llm"),
     RouteRule("/api/llm", "llm-proxy", read="llm", write="llm"),
     RouteRule("/.well-known/jwks.json", "auth"),

@@ -5,12 +5,16 @@ passwords, names and words, and its rules for repeats (``aaaaaaaa``), sequences
 (``abcdefgh``), keyboard walks and dates. A password it expects to fall within a
 million guesses (score 0 or 1: an online attack's reach) is refused, with zxcvbn's
 own words for why. An estimate costs one to a few milliseconds.
+
+Accounts moved in from another backend keep their bcrypt hashes: a bcrypt hash is
+verified as bcrypt, and replaced with argon2id at the first sign-in that proves it.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
@@ -21,6 +25,9 @@ MAX_LENGTH = 128
 _ESTIMATED_CHARACTERS = 72
 # Scores: 0 under 10^3 guesses, 1 under 10^6, 2 under 10^8.
 MIN_SCORE = 2
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# bcrypt reads only the first 72 bytes; the backends we import from cut there too.
+BCRYPT_MAX_BYTES = 72
 
 
 def password_problem(password: str, email: str | None = None) -> str | None:
@@ -55,6 +62,11 @@ class Passwords:
         return await asyncio.to_thread(self._hasher.hash, password)
 
     def _verify(self, stored: str | None, password: str) -> bool:
+        if stored is not None and is_bcrypt(stored):
+            try:
+                return bcrypt.checkpw(password.encode()[:BCRYPT_MAX_BYTES], stored.encode())
+            except ValueError:  # a malformed hash proves nothing
+                return False
         try:
             return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerificationError, InvalidHashError):
@@ -64,4 +76,8 @@ class Passwords:
         return await asyncio.to_thread(self._verify, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
-        return self._hasher.check_needs_rehash(stored)
+        return is_bcrypt(stored) or self._hasher.check_needs_rehash(stored)
+
+
+def is_bcrypt(stored: str) -> bool:
+    return stored.startswith(BCRYPT_PREFIXES)

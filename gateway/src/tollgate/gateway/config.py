@@ -56,6 +56,14 @@ ROUTES: tuple[RouteRule, ...] = (
 
 # Prefixes whose calls count against the plan's LLM requests per minute.
 LLM_PREFIXES: tuple[str, ...] = ("/v1/", "/api/llm/")
+# Under those prefixes, what only reads the catalog is no LLM call: an extension's model
+# picker refreshing must not eat the chat budget. Each covers itself and what lies below.
+LLM_CATALOG_PATHS: tuple[str, ...] = (
+    "/v1/models",
+    "/v1/providers",
+    "/api/llm/models",
+    "/api/llm/providers",
+)
 
 # Routes that need no token. ``*`` matches one path segment, a trailing ``/**`` any rest.
 # Those of class "auth" are throttled per client IP and refused while Redis is down.

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tollgate.gateway.config import LLM_PREFIXES, RouteClass, RouteRule, Service
+from tollgate.gateway.config import (
+    LLM_CATALOG_PATHS,
+    LLM_PREFIXES,
+    RouteClass,
+    RouteRule,
+    Service,
+)
 
 __all__ = ["Route", "RouteTable"]
 
@@ -27,6 +33,10 @@ def _under(path: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
     if len(path) < len(prefix):
         return False
     return all(p == "*" or p == s for p, s in zip(prefix, path, strict=False))
+
+
+def _reads_catalog(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in LLM_CATALOG_PATHS)
 
 
 def _matches_public(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
@@ -80,7 +90,7 @@ class RouteTable:
         public_class = self._public_class(method, path, segments)
         if public_class is not None:
             return Route(rule.service, public_class, True, rule.prefix)
-        llm = any(path.startswith(p) for p in LLM_PREFIXES)
+        llm = any(path.startswith(p) for p in LLM_PREFIXES) and not _reads_catalog(path)
         return Route(rule.service, "llm" if llm else "general", False, rule.prefix)
 
     def _public_class(self, method: str, path: str, segments: tuple[str, ...]) -> RouteClass | None:

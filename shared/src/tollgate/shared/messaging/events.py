@@ -121,6 +121,8 @@ class UsageRecorded(EventData):
     latency_ms: int | None = None
     ttft_ms: int | None = None
     started_at: datetime
+    # What the extension was doing (X-Tollgate-Feature); usage falls back to the endpoint.
+    feature: str | None = None
 
 
 class BalanceLow(EventData):

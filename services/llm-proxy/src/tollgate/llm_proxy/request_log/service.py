@@ -62,6 +62,7 @@ class CallRecord:
     ttft_ms: int | None
     started_at: datetime
     prompt: str | None = None
+    feature: str | None = None
     completion: str | None = None
 
     @property
@@ -87,6 +88,7 @@ class CallRecord:
             latency_ms=self.latency_ms,
             ttft_ms=self.ttft_ms,
             started_at=self.started_at,
+            feature=self.feature,
         )
 
 

@@ -84,6 +84,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str, RouteClass], ...] = (
     ("GET", "/api/auth/device/**", "auth"),
     ("GET", "/api/auth/device", "auth"),
     ("POST", "/api/auth/device", "auth"),  # the verification page's own form
+    ("GET", "/api/auth/sign-in-methods", "open"),
     ("GET", "/.well-known/jwks.json", "open"),
     ("GET", "/api/subscriptions/plans", "open"),
     ("POST", "/api/billing/webhooks/stripe", "open"),

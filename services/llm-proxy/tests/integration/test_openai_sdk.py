@@ -204,7 +204,11 @@ async def test_a_feature_tag_from_the_header_or_metadata_reaches_the_usage_event
     await client.chat.completions.create(model="gpt-test", messages=messages)
 
     events = await fresh.usage.events_of(user_id, 3)
-    assert sorted(str(e.get("feature")) for e in events) == ["None", "commit-message", "inline-edit"]
+    assert sorted(str(e.get("feature")) for e in events) == [
+        "None",
+        "commit-message",
+        "inline-edit",
+    ]
 
 
 async def test_a_malformed_feature_tag_is_refused_before_any_tokens_are_held(

@@ -1,0 +1,33 @@
+"""The TypeScript client (clients/typescript) against the whole running system.
+
+Its own tests, in Node's test runner, do the journeys an extension does: device sign-in,
+two windows refreshing at once, a chat streamed and aborted, an API key, and the typed
+402 and 429. This file starts the stack and hands them the gateway's URL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack import Stack
+
+CLIENT = Path(__file__).resolve().parents[1] / "clients" / "typescript"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_typescript_client_passes_its_journeys_against_the_real_gateway(stack: Stack) -> None:
+    subprocess.run(["npm", "run", "--silent", "build"], cwd=CLIENT, check=True)
+    result = subprocess.run(
+        ["node", "--test", "--test-reporter=spec", "test/e2e/"],
+        cwd=CLIENT,
+        env={**os.environ, "TOLLGATE_GATEWAY_URL": stack.url("gateway")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -12,15 +12,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from devstack import Stack
 
 CLIENT = Path(__file__).resolve().parents[1] / "clients" / "typescript"
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_the_typescript_client_passes_its_journeys_against_the_real_gateway(stack: Stack) -> None:
+    ready = shutil.which("node") is not None and (CLIENT / "node_modules").is_dir()
+    assert ready, "Node.js and the client's packages are needed: run `make node-deps`"
     subprocess.run(["npm", "run", "--silent", "build"], cwd=CLIENT, check=True)
     result = subprocess.run(
         ["node", "--test", "--test-reporter=spec", "test/e2e/"],

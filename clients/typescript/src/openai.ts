@@ -9,7 +9,7 @@
  * The SDK raises its own errors; `fromOpenAIError` turns one into ours.
  */
 
-import { type ApiError, NetworkError, errorFromBody } from "./errors.js";
+import { NetworkError, TollgateError, errorFromBody } from "./errors.js";
 import { type Credentials, authorizedFetch } from "./transport.js";
 
 /** The constructor options this helper sets; any `openai` 5.x or 6.x accepts them. */
@@ -65,8 +65,12 @@ interface OpenAIErrorLike {
  * a 402, `RateLimitError` with its retry time for a 429, and so on. An error without
  * a status (connection lost, stream cut) becomes a `NetworkError`.
  */
-export function fromOpenAIError(error: unknown, baseUrl: string): ApiError | NetworkError {
-  const e = error as OpenAIErrorLike;
+export function fromOpenAIError(error: unknown, baseUrl: string): TollgateError {
+  const e = error as OpenAIErrorLike & { cause?: unknown };
+  // The SDK wraps what our fetch threw (not signed in, session ended) as a connection error.
+  if (e?.cause instanceof TollgateError) {
+    return e.cause;
+  }
   if (typeof e?.status !== "number") {
     return new NetworkError(e?.message ?? String(error), { cause: error });
   }

@@ -43,13 +43,9 @@ export class MemoryTokenStore implements TokenStore {
  * `vscode` dependency: pass `context.secrets`.
  */
 export interface SecretStorageLike {
-  get(key: string): Thenable<string | undefined> | Promise<string | undefined>;
-  store(key: string, value: string): Thenable<void> | Promise<void>;
-  delete(key: string): Thenable<void> | Promise<void>;
-}
-
-interface Thenable<T> {
-  then<R>(onfulfilled?: (value: T) => R | Thenable<R>): Thenable<R>;
+  get(key: string): PromiseLike<string | undefined>;
+  store(key: string, value: string): PromiseLike<void>;
+  delete(key: string): PromiseLike<void>;
 }
 
 /** Tokens in VS Code's SecretStorage, shared by every window of the same extension. */

@@ -155,6 +155,12 @@ test("a chat streams through the OpenAI SDK, is tagged with its feature and can 
     "the feature in the stats",
   );
   assert.ok(stats.items.every((row) => !/E-/.test(row.cost_usd)));
+  const rows = (await client.usage()).items;
+  assert.ok(rows.some((row) => row.feature === "inline-edit"));
+  assert.ok(rows.every((row) => !/E/.test(row.cost_usd)), JSON.stringify(rows.map((r) => r.cost_usd)));
+
+  const me = await eventually(() => client.me(), (m) => (m.monthly_usage?.api_calls ?? 0) >= 3, "the period's calls");
+  assert.ok(me.monthly_usage.tokens_used > 0);
 });
 
 test("an API key works as credentials for the typed client", async () => {

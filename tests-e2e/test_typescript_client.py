@@ -7,6 +7,7 @@ two windows refreshing at once, a chat streamed and aborted, an API key, and the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,3 +31,22 @@ def test_the_typescript_client_passes_its_journeys_against_the_real_gateway(stac
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_the_clients_committed_types_are_generated_from_the_document_the_apis_publish(
+    tmp_path: Path,
+) -> None:
+    """An API change without `make openapi-client` would leave the client's types stale."""
+    from openapi_document import merged_document
+
+    committed = json.loads((CLIENT / "openapi.json").read_text())
+    assert committed == merged_document(), "the API changed: run `make openapi-client`"
+    generated = tmp_path / "api.ts"
+    subprocess.run(
+        ["npx", "--no-install", "openapi-typescript", "openapi.json", "--output", str(generated)],
+        cwd=CLIENT,
+        check=True,
+        capture_output=True,
+    )
+    current = (CLIENT / "src" / "generated" / "api.ts").read_text()
+    assert generated.read_text() == current, "run `make openapi-client`"

@@ -421,7 +421,7 @@ export interface paths {
         };
         /**
          * Me
-         * @description The signed-in user.
+         * @description The signed-in user, with this period's usage.
          */
         get: operations["me_api_auth_me_get"];
         put?: never;
@@ -592,6 +592,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/sign-in-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Enabled Sign In Methods
+         * @description How a person can sign in here (no token needed): password, device code, OAuth providers.
+         */
+        get: operations["enabled_sign_in_methods_api_auth_sign_in_methods_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/verify-email/confirm": {
         parameters: {
             query?: never;
@@ -641,7 +661,7 @@ export interface paths {
         };
         /**
          * Vscode Config
-         * @description Where the extension sends requests, and what the caller's plan allows.
+         * @description Where the extension sends requests, the models it can call, and how people sign in.
          */
         get: operations["vscode_config_api_auth_vscode_config_get"];
         put?: never;
@@ -1920,6 +1940,19 @@ export interface components {
              */
             joined_at: string;
         };
+        /** ModelPrice */
+        ModelPrice: {
+            /**
+             * Input Per Million
+             * @description US dollars per million prompt tokens
+             */
+            input_per_million: string;
+            /**
+             * Output Per Million
+             * @description US dollars per million completion tokens
+             */
+            output_per_million: string;
+        };
         /** MonthlyUsage */
         MonthlyUsage: {
             /**
@@ -2022,6 +2055,22 @@ export interface components {
              */
             role: "owner" | "admin" | "member";
         };
+        /** ServedModel */
+        ServedModel: {
+            /** Id */
+            id: string;
+            /** Context Window */
+            context_window: number;
+            /** Max Output Tokens */
+            max_output_tokens: number;
+            /**
+             * Endpoints
+             * @description chat, completions, embeddings
+             */
+            endpoints: string[];
+            /** @description What the provider charges, when known */
+            price?: components["schemas"]["ModelPrice"] | null;
+        };
         /** ServiceToken */
         ServiceToken: {
             /** Access Token */
@@ -2074,6 +2123,24 @@ export interface components {
             machine_id: string;
             /** Extension Version */
             extension_version: string;
+        };
+        /** SignInMethods */
+        SignInMethods: {
+            /**
+             * Password
+             * @default true
+             */
+            password: boolean;
+            /**
+             * Device Code
+             * @default true
+             */
+            device_code: boolean;
+            /**
+             * Oauth Providers
+             * @description Providers for /api/auth/oauth/{provider}/authorize, e.g. github, google
+             */
+            oauth_providers: string[];
         };
         /** SubUserCreate */
         SubUserCreate: {
@@ -2169,8 +2236,8 @@ export interface components {
             role: string;
             /** Subscription Tier */
             subscription_tier: string;
-            /** @description Always zero here: the usage service serves real figures at /api/tokens/usage. */
-            monthly_usage?: components["schemas"]["MonthlyUsage"];
+            /** @description This period's calls and charged tokens, from the usage service, in sign-in answers and /api/auth/me; null when usage did not answer in time (and in lists). */
+            monthly_usage?: components["schemas"]["MonthlyUsage"] | null;
             /**
              * Email Verified
              * @default false
@@ -2221,9 +2288,10 @@ export interface components {
             plan: string;
             /**
              * Models
-             * @description Models the plan may use; "*" means every model
+             * @description The models the LLM proxy serves for this plan; null when it did not answer in time
              */
-            models: string[];
+            models: components["schemas"]["ServedModel"][] | null;
+            sign_in_methods: components["schemas"]["SignInMethods"];
             /** Limits */
             limits: {
                 [key: string]: unknown;
@@ -4246,6 +4314,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    enabled_sign_in_methods_api_auth_sign_in_methods_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInMethods"];
                 };
             };
         };

@@ -133,11 +133,15 @@ class UpstreamRejected(ProxyError):
 
 
 def openai_error_body(
-    message: str, type_: str, code: str | None, param: str | None = None
+    message: str,
+    type_: str,
+    code: str | None,
+    param: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    )
+    # Extra fields (a 402's ``available``) sit beside OpenAI's own; its SDKs keep them.
+    error = {**(extra or {}), "message": message, "type": type_, "param": param, "code": code}
+    return orjson.dumps({"error": error})
 
 
 def openai_response(exc: TollgateError) -> Response:
@@ -146,7 +150,7 @@ def openai_response(exc: TollgateError) -> Response:
     else:
         type_ = _TYPE_BY_STATUS.get(exc.status_code, "api_error")
         code, param = exc.type_slug.replace("-", "_"), None
-    body = openai_error_body(exc.detail, type_, code, param)
+    body = openai_error_body(exc.detail, type_, code, param, exc.extra)
     return Response(body, exc.status_code, dict(exc.headers), media_type="application/json")
 
 

@@ -11,21 +11,32 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 from devstack import Stack
+from oauth_standin import Identity
 
 CLIENT = Path(__file__).resolve().parents[1] / "clients" / "typescript"
 
 
-def test_the_typescript_client_passes_its_journeys_against_the_real_gateway(stack: Stack) -> None:
+def test_the_typescript_client_passes_its_journeys_against_the_real_gateway(
+    stack: Stack, outside: object
+) -> None:
     ready = shutil.which("node") is not None and (CLIENT / "node_modules").is_dir()
     assert ready, "Node.js and the client's packages are needed: run `make node-deps`"
+    github_email = f"octo-{uuid.uuid4().hex[:8]}@example.com"
+    provider = outside.oauth  # type: ignore[attr-defined]
+    provider.next_identity = Identity(subject=str(uuid.uuid4().int % 10**9), email=github_email)
     subprocess.run(["npm", "run", "--silent", "build"], cwd=CLIENT, check=True)
     result = subprocess.run(
         ["node", "--test", "--test-reporter=spec", "test/e2e/"],
         cwd=CLIENT,
-        env={**os.environ, "TOLLGATE_GATEWAY_URL": stack.url("gateway")},
+        env={
+            **os.environ,
+            "TOLLGATE_GATEWAY_URL": stack.url("gateway"),
+            "TOLLGATE_OAUTH_EMAIL": github_email,
+        },
         capture_output=True,
         text=True,
         timeout=300,

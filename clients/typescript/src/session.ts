@@ -44,6 +44,13 @@ export interface DeviceSignIn {
   approved(signal?: AbortSignal): Promise<LoginResponse>;
 }
 
+export interface OAuthSignIn {
+  /** Open this in the browser; the provider returns there, the gateway then to `redirectUri`. */
+  authorizeUrl: string;
+  /** Finishes with the URI your handler received (`redirectUri?code=…&state=…`). */
+  complete(callback: string | URL): Promise<LoginResponse>;
+}
+
 export class TollgateSession {
   readonly baseUrl: string;
   readonly store: TokenStore;
@@ -80,6 +87,26 @@ export class TollgateSession {
       verificationUriComplete: code.verification_uri_complete,
       expiresInSeconds: code.expires_in,
       approved: (signal) => this.pollDevice(code, signal),
+    };
+  }
+
+  /**
+   * Starts "Sign in with <provider>" (authorization code with PKCE). `redirectUri` must be
+   * registered at auth (`AUTH_OAUTH_REDIRECT_URIS`), e.g. `vscode://publisher.name/auth-callback`.
+   */
+  async startOAuthSignIn(provider: string, redirectUri: string): Promise<OAuthSignIn> {
+    const verifier = randomToken(48);
+    const state = randomToken(16);
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+    const query = new URLSearchParams({
+      redirect_uri: redirectUri,
+      code_challenge: base64url(new Uint8Array(digest)),
+      code_challenge_method: "S256",
+      state,
+    });
+    return {
+      authorizeUrl: `${this.baseUrl}/api/auth/oauth/${encodeURIComponent(provider)}/authorize?${query}`,
+      complete: (callback) => this.completeOAuth(new URL(String(callback)), state, verifier, redirectUri),
     };
   }
 
@@ -163,6 +190,37 @@ export class TollgateSession {
     throw error;
   }
 
+  private async completeOAuth(
+    callback: URL,
+    state: string,
+    verifier: string,
+    redirectUri: string,
+  ): Promise<LoginResponse> {
+    const refused = (code: string, message: string): SessionEndedError =>
+      new SessionEndedError({ status: 400, code, message, body: null, headers: new Headers() });
+    if (callback.searchParams.get("state") !== state) {
+      throw refused("state_mismatch", "The sign-in answer does not belong to this attempt");
+    }
+    const error = callback.searchParams.get("error");
+    if (error !== null) throw refused(error, `Sign-in was not completed (${error})`);
+    const code = callback.searchParams.get("code");
+    if (code === null) throw refused("invalid_request", "The sign-in answer has no code");
+    const response = await this.send("/api/auth/oauth/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code,
+        code_verifier: verifier,
+        redirect_uri: redirectUri,
+      }),
+    });
+    if (!response.ok) throw await errorFromResponse(response, { baseUrl: this.baseUrl });
+    const answer = (await response.json()) as LoginResponse;
+    await this.keep(answer);
+    return answer;
+  }
+
   private async pollDevice(code: DeviceCode, signal?: AbortSignal): Promise<LoginResponse> {
     let interval = Math.max(1, code.interval) * 1000;
     const deadline = Date.now() + code.expires_in * 1000;
@@ -233,4 +291,14 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+function randomToken(bytes: number): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }

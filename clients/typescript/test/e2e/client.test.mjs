@@ -68,6 +68,24 @@ test("a device sign-in approved in the browser gives the extension a working ses
   assert.equal(me.id, answer.user.id);
 });
 
+test("Sign in with GitHub goes through the gateway to the extension's redirect URI, with PKCE", async () => {
+  const session = new TollgateSession({ baseUrl: GATEWAY, store: new MemoryTokenStore() });
+  const attempt = await session.startOAuthSignIn("github", "vscode://tollgate.tollgate/auth-callback");
+
+  // What the browser does: follow the redirects until VS Code's own URI.
+  let url = attempt.authorizeUrl;
+  for (let hop = 0; hop < 5 && !url.startsWith("vscode://"); hop += 1) {
+    const response = await fetch(url, { redirect: "manual" });
+    assert.equal(response.status, 302, await response.text());
+    url = new URL(response.headers.get("location"), url).toString();
+  }
+  await assert.rejects(attempt.complete(url.replace(/state=[^&]+/, "state=forged")), SessionEndedError);
+  const answer = await attempt.complete(url);
+
+  assert.equal(answer.user.email, process.env.TOLLGATE_OAUTH_EMAIL);
+  assert.ok(await session.isSignedIn());
+});
+
 test("two windows refreshing at once both stay signed in", async () => {
   const shared = new MemoryTokenStore();
   const { store } = await signedIn("windows", shared);

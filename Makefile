@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
-PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy
+PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: help deps node-deps stack migrate up down test test-unit test-ts test-deploy test-integration test-e2e check fmt bench admin openapi-client
@@ -21,7 +21,7 @@ $(UV):
 # PYTHONDONTWRITEBYTECODE is set.
 deps: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
-	$(PY) -m compileall -q shared/src gateway/src services/*/src > /dev/null
+	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src > /dev/null
 
 # The TypeScript client and the sample extension: Debian's Node.js when none is installed,
 # then exactly the locked packages.
@@ -80,7 +80,7 @@ check: deps node-deps
 	@for p in $(NODE_PACKAGES); do (cd $$p && npx tsc --noEmit -p .); done
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy shared/src gateway/src services/*/src
+	$(PY) -m mypy shared/src gateway/src services/*/src importer/src
 	bash deploy/checks/run.sh
 
 fmt: deps

@@ -62,3 +62,12 @@ def test_reading_the_model_catalog_is_not_an_llm_call() -> None:
         assert route is not None and route.route_class == "general", path
     lookalike = table.resolve("GET", "/v1/modelsx")
     assert lookalike is not None and lookalike.route_class == "llm"
+
+
+def test_each_import_goes_to_the_service_that_owns_what_it_imports() -> None:
+    assert service("POST", "/api/admin/imports/users") == "auth"
+    assert service("PUT", "/api/admin/imports/organizations/1/members/2") == "auth"
+    assert service("POST", "/api/admin/imports/subscriptions") == "billing"
+    assert service("POST", "/api/admin/imports/payments") == "billing"
+    assert service("POST", "/api/admin/imports/balances") == "usage"
+    assert service("POST", "/api/admin/imports/usage") == "usage"

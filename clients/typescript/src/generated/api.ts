@@ -44,6 +44,186 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/imports/balances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Balance
+         * @description Set an account's current period to what it had left before the move (200 if done).
+         */
+        post: operations["import_balance_api_admin_imports_balances_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Grant
+         * @description Carry a promotional or bonus grant over with its expiry (200 if it is in already).
+         */
+        post: operations["import_grant_api_admin_imports_grants_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Invoice
+         * @description Record a past invoice as read-only history (201; 200 if it is in already).
+         */
+        post: operations["import_invoice_api_admin_imports_invoices_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/organizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Organization
+         * @description Import one organization (201), or find it imported already (200).
+         */
+        post: operations["import_organization_api_admin_imports_organizations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/organizations/{org_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Import Member
+         * @description Make an imported account a member of an imported organization (201; 200 if it is).
+         */
+        put: operations["import_member_api_admin_imports_organizations__org_id__members__user_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Payment
+         * @description Record a past payment as read-only history (201; 200 if it is in already).
+         */
+        post: operations["import_payment_api_admin_imports_payments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Subscription
+         * @description Give an imported account its subscription (201), unless it has one already (200).
+         */
+        post: operations["import_subscription_api_admin_imports_subscriptions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Usage
+         * @description Add past calls to the usage history and its daily rollup; rows already in are skipped.
+         */
+        post: operations["import_usage_api_admin_imports_usage_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/imports/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import User
+         * @description Import one account with its bcrypt hash (201), or find it imported already (200).
+         */
+        post: operations["import_user_api_admin_imports_users_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/payments/{payment_id}/refund": {
         parameters: {
             query?: never;
@@ -1805,6 +1985,19 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /**
+         * Imported
+         * @description The Tollgate id of the record, and whether this call created it (false: already in).
+         */
+        Imported: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Created */
+            created: boolean;
+        };
         /** Introspection */
         Introspection: {
             /** Key */
@@ -1918,6 +2111,15 @@ export interface components {
              */
             refresh_token?: string | null;
         };
+        /** MemberImport */
+        MemberImport: {
+            /**
+             * Role
+             * @default member
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+        };
         /** MemberOut */
         MemberOut: {
             /**
@@ -1982,6 +2184,17 @@ export interface components {
         OrganizationCreate: {
             /** Name */
             name: string;
+        };
+        /** OrganizationImport */
+        OrganizationImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /** Name */
+            name: string;
+            /** Created At */
+            created_at?: string | null;
         };
         /** OrganizationOut */
         OrganizationOut: {
@@ -2221,6 +2434,46 @@ export interface components {
             /** Is Active */
             is_active?: boolean | null;
         };
+        /** UserImport */
+        UserImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /**
+             * Email
+             * Format: email
+             */
+            email: string;
+            /** Name */
+            name?: string | null;
+            /**
+             * Role
+             * @default user
+             * @enum {string}
+             */
+            role: "user" | "developer" | "admin" | "superadmin";
+            /**
+             * Email Verified
+             * @default false
+             */
+            email_verified: boolean;
+            /**
+             * Is Active
+             * @default true
+             */
+            is_active: boolean;
+            /** Created At */
+            created_at?: string | null;
+            /** Password Hash */
+            password_hash?: string | null;
+            /** Parent Id */
+            parent_id?: string | null;
+            /** Permissions */
+            permissions?: string[];
+            /** Token Limit */
+            token_limit?: number | null;
+        };
         /** UserOut */
         UserOut: {
             /**
@@ -2353,6 +2606,57 @@ export interface components {
             /** Session Id */
             session_id: string;
         };
+        /**
+         * Imported
+         * @description The record's id here, and whether this call created it (false: already in).
+         */
+        billing_Imported: {
+            /** Id */
+            id: string;
+            /** Created */
+            created: boolean;
+        };
+        /** InvoiceImport */
+        InvoiceImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /** Number */
+            number?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "open" | "paid" | "void" | "uncollectible";
+            /**
+             * Currency
+             * @default usd
+             */
+            currency: string;
+            /** Amount Due */
+            amount_due: number;
+            /** Amount Paid */
+            amount_paid: number;
+            /**
+             * Created
+             * Format: date-time
+             */
+            created: string;
+            /** Paid At */
+            paid_at?: string | null;
+            /** Period Start */
+            period_start?: string | null;
+            /** Period End */
+            period_end?: string | null;
+            /** Hosted Invoice Url */
+            hosted_invoice_url?: string | null;
+        };
         /** InvoiceOut */
         InvoiceOut: {
             /** Id */
@@ -2416,6 +2720,42 @@ export interface components {
             /** Offset */
             offset: number;
         };
+        /** PaymentImport */
+        PaymentImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /** Invoice Id */
+            invoice_id?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "succeeded" | "pending" | "failed" | "refunded";
+            /**
+             * Currency
+             * @default usd
+             */
+            currency: string;
+            /** Amount */
+            amount: number;
+            /**
+             * Amount Refunded
+             * @default 0
+             */
+            amount_refunded: number;
+            /**
+             * Created
+             * Format: date-time
+             */
+            created: string;
+        };
         /** PaymentOut */
         PaymentOut: {
             /** Id */
@@ -2478,7 +2818,7 @@ export interface components {
             /** Name */
             name?: string | null;
             /** Price */
-            price?: number | string | null;
+            price?: (number | string) | null;
             /** Monthly Tokens */
             monthly_tokens?: number | null;
             /** Limits */
@@ -2573,6 +2913,61 @@ export interface components {
             success_url?: string | null;
             /** Cancel Url */
             cancel_url?: string | null;
+        };
+        /** SubscriptionImport */
+        SubscriptionImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /** Org Id */
+            org_id?: string | null;
+            /** Email */
+            email?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Plan */
+            plan: string;
+            /**
+             * Status
+             * @default active
+             * @enum {string}
+             */
+            status: "active" | "trialing" | "past_due" | "unpaid" | "canceled" | "paused";
+            /**
+             * Current Period Start
+             * Format: date-time
+             */
+            current_period_start: string;
+            /**
+             * Current Period End
+             * Format: date-time
+             */
+            current_period_end: string;
+            /**
+             * Cancel At Period End
+             * @default false
+             */
+            cancel_at_period_end: boolean;
+            /**
+             * Seats
+             * @default 1
+             */
+            seats: number;
+            /** Stripe Customer Id */
+            stripe_customer_id?: string | null;
+            /** Stripe Subscription Id */
+            stripe_subscription_id?: string | null;
         };
         /** SubscriptionOut */
         SubscriptionOut: {
@@ -2691,6 +3086,41 @@ export interface components {
             /** Requests */
             requests: number;
         };
+        /**
+         * BalanceImport
+         * @description What an account had left of its current period when it moved in.
+         */
+        BalanceImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /**
+             * Kind
+             * @default user
+             * @enum {string}
+             */
+            kind: "user" | "org";
+            /**
+             * Period Start
+             * Format: date-time
+             */
+            period_start: string;
+            /**
+             * Period End
+             * Format: date-time
+             */
+            period_end: string;
+            /** Allocation */
+            allocation: number;
+            /** Remaining */
+            remaining: number;
+        };
         /** BalanceOut */
         BalanceOut: {
             /**
@@ -2785,6 +3215,41 @@ export interface components {
                 [key: string]: string | number | boolean;
             } | null;
         };
+        /** GrantImport */
+        GrantImport: {
+            /** Source */
+            source: string;
+            /** Source Id */
+            source_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /**
+             * Kind
+             * @default user
+             * @enum {string}
+             */
+            kind: "user" | "org";
+            /** Amount */
+            amount: number;
+            /**
+             * Grant Source
+             * @default promotional
+             * @enum {string}
+             */
+            grant_source: "promotional" | "admin";
+            /** Starts At */
+            starts_at?: string | null;
+            /** Expires At */
+            expires_at?: string | null;
+            /**
+             * Reason
+             * @default moved in from the previous system
+             */
+            reason: string;
+        };
         /** GrantOut */
         GrantOut: {
             /**
@@ -2811,6 +3276,11 @@ export interface components {
             expires_at: string | null;
             /** Reason */
             reason: string | null;
+        };
+        /** Imported */
+        usage_Imported: {
+            /** Created */
+            created: boolean;
         };
         /** LimitsOut */
         LimitsOut: {
@@ -2958,6 +3428,20 @@ export interface components {
             /** Accepted */
             accepted: number;
         };
+        /** UsageImport */
+        UsageImport: {
+            /** Source */
+            source: string;
+            /** Records */
+            records: components["schemas"]["UsageRowImport"][];
+        };
+        /** UsageImported */
+        UsageImported: {
+            /** Imported */
+            imported: number;
+            /** Skipped */
+            skipped: number;
+        };
         /** UsagePage */
         UsagePage: {
             /** Items */
@@ -3004,6 +3488,59 @@ export interface components {
             api_key_id: string | null;
             /** Session Id */
             session_id: string | null;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+        };
+        /** UsageRowImport */
+        UsageRowImport: {
+            /** Source Id */
+            source_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /** Model */
+            model: string;
+            /**
+             * Provider
+             * @default unknown
+             */
+            provider: string;
+            /**
+             * Endpoint
+             * @default imported
+             */
+            endpoint: string;
+            /**
+             * Feature
+             * @default chat
+             */
+            feature: string;
+            /**
+             * Status
+             * @default ok
+             */
+            status: string;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Cost Usd
+             * @default 0
+             */
+            cost_usd: number | string;
             /**
              * Started At
              * Format: date-time
@@ -3388,6 +3925,306 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_balance_api_admin_imports_balances_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BalanceImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["usage_Imported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_grant_api_admin_imports_grants_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["usage_Imported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_invoice_api_admin_imports_invoices_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvoiceImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billing_Imported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_organization_api_admin_imports_organizations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Imported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_member_api_admin_imports_organizations__org_id__members__user_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Imported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_payment_api_admin_imports_payments_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["billing_Imported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_subscription_api_admin_imports_subscriptions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_usage_api_admin_imports_usage_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UsageImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageImported"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_user_api_admin_imports_users_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Imported"];
                 };
             };
             /** @description Validation Error */

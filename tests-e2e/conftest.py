@@ -126,6 +126,9 @@ def stack(
         # Every test client is 127.0.0.1: the per-address sign-in limit would throttle
         # the suite itself. Auth's own per-account throttle stays as configured.
         "GATEWAY_AUTH_REQUESTS_PER_MINUTE_PER_IP": "100000",
+        # Auth's per-address failure count is shared by the whole suite for the same reason:
+        # the fuzz's and the importer's refused sign-ins would throttle later tests.
+        "AUTH_THROTTLE_IP_FAILURES": "100000",
         **{f"AUTH_{key.upper()}": value for key, value in oauth.settings().items()},
     }
     stack.outside = Outside(mail, stripe, llm, oauth)  # type: ignore[attr-defined]

@@ -6,12 +6,13 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps node-deps stack migrate up down test test-unit test-ts test-deploy test-integration test-e2e check fmt bench admin openapi-client
+.PHONY: help deps node-deps stack prometheus migrate up down observe test test-unit test-ts test-deploy test-integration test-e2e check fmt bench admin openapi-client
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
 	@echo "make test   the same set-up, then every test (unit, integration, end-to-end)"
 	@echo "make check  ruff and mypy;  make down  stop what 'make up' started"
+	@echo "make observe  Prometheus with Tollgate's rules against a running 'make up'"
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -21,7 +22,7 @@ $(UV):
 # PYTHONDONTWRITEBYTECODE is set.
 deps: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
-	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src > /dev/null
+	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src devtools/src > /dev/null
 
 # The TypeScript client and the sample extension: Debian's Node.js when none is installed,
 # then exactly the locked packages.
@@ -39,6 +40,10 @@ openapi-client: deps node-deps
 stack:
 	bash scripts/stack.sh
 
+# Debian's prometheus (with promtool): the rule checks and the end-to-end alert test.
+prometheus:
+	bash scripts/prometheus.sh
+
 migrate: deps stack
 	$(PY) scripts/devstack.py migrate
 
@@ -47,6 +52,13 @@ up: deps stack
 
 down:
 	$(PY) scripts/devstack.py down
+
+# Optional, beside `make up` in another terminal: Prometheus on :9090 with Tollgate's
+# rules, scraping the local stack. Data under .run/prometheus.
+observe: prometheus
+	mkdir -p .run/prometheus
+	prometheus --config.file=deploy/observability/prometheus/local.yml \
+	  --storage.tsdb.path=.run/prometheus --web.listen-address=127.0.0.1:9090
 
 # Unit tests need nothing running; integration tests use the real servers.
 test-unit: deps
@@ -63,11 +75,11 @@ test-integration: deps stack
 	  if [ -d $$p/tests/integration ]; then echo "== integration: $$p"; $(PYTEST) $$p/tests/integration || [ $$? -eq 5 ]; fi; \
 	done
 
-test-e2e: deps node-deps stack
+test-e2e: deps node-deps stack prometheus
 	$(PYTEST) tests-e2e
 
 # Every variable a service reads must reach it in compose, Kubernetes and .env.example.
-test-deploy: deps
+test-deploy: deps prometheus
 	$(PYTEST) deploy/checks
 
 test: deps stack
@@ -80,7 +92,7 @@ check: deps node-deps
 	@for p in $(NODE_PACKAGES); do (cd $$p && npx tsc --noEmit -p .); done
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy shared/src gateway/src services/*/src importer/src
+	$(PY) -m mypy shared/src gateway/src services/*/src importer/src devtools/src
 	bash deploy/checks/run.sh
 
 fmt: deps

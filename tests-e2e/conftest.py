@@ -20,8 +20,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tollgate.llm_proxy.standin import FakeProvider
 from tollgate.shared.testing import reset_database, test_redis_url
+from tollgate.standins.llm import FakeProvider
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -123,11 +123,10 @@ def stack(
         "LLM_PROXY_RESERVATION_TTL_SECONDS": "15",
         "USAGE_SWEEP_INTERVAL_SECONDS": "1",
         "AUTH_OAUTH_CALLBACK_BASE_URL": gateway,
-        # Every test client is 127.0.0.1: the per-address sign-in limit would throttle
-        # the suite itself. Auth's own per-account throttle stays as configured.
+        # Every test client is 127.0.0.1: the per-address sign-in limits (the gateway's
+        # requests, auth's failed attempts) would throttle the suite itself. Auth's own
+        # per-account throttle stays as configured.
         "GATEWAY_AUTH_REQUESTS_PER_MINUTE_PER_IP": "100000",
-        # Auth's per-address failure count is shared by the whole suite for the same reason:
-        # the fuzz's and the importer's refused sign-ins would throttle later tests.
         "AUTH_THROTTLE_IP_FAILURES": "100000",
         **{f"AUTH_{key.upper()}": value for key, value in oauth.settings().items()},
     }

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tollgate.gateway.config import PUBLIC_ROUTES, ROUTES, Settings
-from tollgate.gateway.errors import GatewayTimeout, TooManyRequests, error_response
+from tollgate.gateway.errors import GatewayTimeout, TooManyRequests, Unauthorized, error_response
 from tollgate.gateway.openapi import merge_documents
 from tollgate.gateway.routing import RouteTable
 
@@ -17,8 +17,19 @@ def test_api_errors_are_problem_json_and_v1_errors_openai_shaped() -> None:
     assert json.loads(problem.body)["type"].endswith("/gateway-timeout")  # type: ignore[arg-type]
     openai = error_response("/v1/chat/completions", TooManyRequests(retry_after=3))
     body = json.loads(openai.body)  # type: ignore[arg-type]
-    assert body["error"]["type"] == "rate_limit_exceeded"
+    assert body["error"]["type"] == "requests"
+    assert body["error"]["code"] == "rate_limit_exceeded"
     assert openai.headers["Retry-After"] == "3"
+
+
+def test_the_llm_routes_under_api_answer_errors_as_openai_does_like_v1() -> None:
+    for path in ("/api/llm/chat/completions", "/v1/chat/completions"):
+        refused = error_response(
+            path, Unauthorized("API key is not valid", type_slug="invalid-api-key")
+        )
+        assert refused.content_type == "application/json", path
+        error = json.loads(refused.body)["error"]  # type: ignore[arg-type]
+        assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_api_key")
 
 
 def test_cors_origins_read_as_a_comma_list_or_a_json_list() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from tollgate.gateway.identity import Caller, TokenCache
+from tollgate.gateway.identity import Caller
 from tollgate.gateway.revocations import LocalDenylist
 
 
@@ -22,26 +22,33 @@ def caller(exp_in: float = 600, iat: int | None = None, **kw: str | None) -> Cal
     return Caller(**values)  # type: ignore[arg-type]
 
 
-def test_a_cached_token_is_never_served_past_its_expiry() -> None:
-    cache = TokenCache(max_entries=10, max_seconds=300)
-    cache.put("soon-expired", caller(exp_in=-1))
-    cache.put("valid", caller())
-    assert cache.get("soon-expired") is None
-    assert cache.get("valid") is not None
-
-
-def test_the_token_cache_evicts_the_least_recently_used() -> None:
-    cache = TokenCache(max_entries=2, max_seconds=300)
-    cache.put("a", caller())
-    cache.put("b", caller())
-    cache.get("a")
-    cache.put("c", caller())
-    assert cache.get("a") is not None and cache.get("b") is None
-
-
-def test_api_key_callers_are_limited_per_key_and_others_per_user() -> None:
-    assert caller(api_key_id="k9").rate_key == "k:k9"
+def test_every_key_and_token_of_one_account_shares_one_bucket() -> None:
+    assert caller(api_key_id="k9").rate_key == caller(api_key_id="k8").rate_key == "u:u1"
     assert caller().rate_key == "u:u1"
+
+
+def test_a_sub_user_counts_against_its_parents_bucket() -> None:
+    assert caller(user_id="child", parent_id="u1").rate_key == "u:u1"
+
+
+def test_scopes_limit_api_keys_and_never_an_interactive_sign_in() -> None:
+    llm_key = caller(api_key_id="k1", scopes="llm")
+    assert llm_key.may_use_key_for("llm")
+    assert not llm_key.may_use_key_for("read")
+    assert not llm_key.may_use_key_for(None)
+    assert not caller(api_key_id="k2", scopes="").may_use_key_for("llm")
+    assert caller(api_key_id="k3", scopes="llm,read").may_use_key_for("read")
+    assert caller().may_use_key_for(None) and caller().may_use_key_for("llm")
+
+
+def test_a_re_scoped_key_refuses_tokens_minted_with_its_old_scopes() -> None:
+    denylist = LocalDenylist()
+    denylist.change_api_key_scopes("k1", changed_at=2000, scopes="read", ttl=60)
+    assert denylist.is_revoked(caller(session_id=None, api_key_id="k1", scopes="llm,read"))
+    assert not denylist.is_revoked(caller(session_id=None, api_key_id="k1", scopes="read"))
+    # An older change arriving late does not undo the newer one.
+    denylist.change_api_key_scopes("k1", changed_at=1000, scopes="llm,read", ttl=60)
+    assert not denylist.is_revoked(caller(session_id=None, api_key_id="k1", scopes="read"))
 
 
 def test_the_local_denylist_refuses_revoked_sessions_keys_and_older_tokens() -> None:

@@ -941,11 +941,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Chat Completions
-         * @description Create a chat completion, streamed or not, paid from the caller's token balance.
-         */
-        post: operations["chat_completions_api_llm_chat_completions_post"];
+        /** Create a chat completion, streamed or not, paid from the caller's token balance. */
+        post: operations["chat_completions_api_llm_chat_completions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -961,11 +958,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Completions
-         * @description Create a (legacy) text completion, paid from the caller's token balance.
-         */
-        post: operations["completions_api_llm_completions_post"];
+        /** Create a (legacy) text completion, paid from the caller's token balance. */
+        post: operations["completions_api_llm_completions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -981,11 +975,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Embeddings
-         * @description Create embeddings, paid from the caller's token balance (input tokens only).
-         */
-        post: operations["embeddings_api_llm_embeddings_post"];
+        /** Create embeddings, paid from the caller's token balance (input tokens only). */
+        post: operations["embeddings_api_llm_embeddings"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1701,11 +1692,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Chat Completions
-         * @description Create a chat completion, streamed or not, paid from the caller's token balance.
-         */
-        post: operations["chat_completions_v1_chat_completions_post"];
+        /** Create a chat completion, streamed or not, paid from the caller's token balance. */
+        post: operations["chat_completions_v1_chat_completions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1721,11 +1709,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Completions
-         * @description Create a (legacy) text completion, paid from the caller's token balance.
-         */
-        post: operations["completions_v1_completions_post"];
+        /** Create a (legacy) text completion, paid from the caller's token balance. */
+        post: operations["completions_v1_completions"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1741,11 +1726,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Embeddings
-         * @description Create embeddings, paid from the caller's token balance (input tokens only).
-         */
-        post: operations["embeddings_v1_embeddings_post"];
+        /** Create embeddings, paid from the caller's token balance (input tokens only). */
+        post: operations["embeddings_v1_embeddings"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3314,43 +3296,6 @@ export interface components {
             /** Available */
             available: number;
         };
-        /** ReservationOut */
-        ReservationOut: {
-            /**
-             * Reservation Id
-             * Format: uuid
-             */
-            reservation_id: string;
-            /**
-             * Account Id
-             * Format: uuid
-             */
-            account_id: string;
-            /** Held Tokens */
-            held_tokens: number;
-            /** Max Completion Tokens */
-            max_completion_tokens: number;
-            /** Available */
-            available: number;
-            /**
-             * Expires At
-             * Format: date-time
-             */
-            expires_at: string;
-        };
-        /** ReservationRequest */
-        ReservationRequest: {
-            /** Request Id */
-            request_id: string;
-            /** Model */
-            model: string;
-            /** Prompt Tokens */
-            prompt_tokens: number;
-            /** Max Completion Tokens */
-            max_completion_tokens?: number | null;
-            /** Ttl Seconds */
-            ttl_seconds?: number | null;
-        };
         /** StatsOut */
         StatsOut: {
             /**
@@ -3546,6 +3491,49 @@ export interface components {
              * Format: date-time
              */
             started_at: string;
+        };
+        /** ReservationOut */
+        ReservationOut: {
+            /**
+             * Reservation Id
+             * Format: uuid
+             */
+            reservation_id: string;
+            /**
+             * Account Id
+             * Format: uuid
+             */
+            account_id: string;
+            /** Held Tokens */
+            held_tokens: number;
+            /** Max Completion Tokens */
+            max_completion_tokens: number;
+            /** Available */
+            available: number;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** ReservationRequest */
+        ReservationRequest: {
+            /** Request Id */
+            request_id: string;
+            /** Model */
+            model: string;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /**
+             * Max Completion Tokens
+             * @default null
+             */
+            max_completion_tokens: number | null;
+            /**
+             * Ttl Seconds
+             * @default null
+             */
+            ttl_seconds: number | null;
         };
         /** ChatCompletionRequest */
         ChatCompletionRequest: {
@@ -5369,7 +5357,7 @@ export interface operations {
             };
         };
     };
-    chat_completions_api_llm_chat_completions_post: {
+    chat_completions_api_llm_chat_completions: {
         parameters: {
             query?: never;
             header?: never;
@@ -5387,13 +5375,11 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
         };
     };
-    completions_api_llm_completions_post: {
+    completions_api_llm_completions: {
         parameters: {
             query?: never;
             header?: never;
@@ -5411,13 +5397,11 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
         };
     };
-    embeddings_api_llm_embeddings_post: {
+    embeddings_api_llm_embeddings: {
         parameters: {
             query?: never;
             header?: never;
@@ -5435,9 +5419,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
         };
     };
@@ -6695,7 +6677,7 @@ export interface operations {
             };
         };
     };
-    chat_completions_v1_chat_completions_post: {
+    chat_completions_v1_chat_completions: {
         parameters: {
             query?: never;
             header?: never;
@@ -6713,13 +6695,11 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
         };
     };
-    completions_v1_completions_post: {
+    completions_v1_completions: {
         parameters: {
             query?: never;
             header?: never;
@@ -6737,13 +6717,11 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
         };
     };
-    embeddings_v1_embeddings_post: {
+    embeddings_v1_embeddings: {
         parameters: {
             query?: never;
             header?: never;
@@ -6761,9 +6739,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
         };
     };

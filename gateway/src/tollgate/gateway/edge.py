@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import re
+from aiohttp import web, web_response
 
-from aiohttp import web
+from tollgate.shared.logs import request_id_for
 
-__all__ = ["REQUEST_ID", "Cors", "client_ip", "request_id", "secure_headers"]
+__all__ = [
+    "REQUEST_ID",
+    "SERVER_NAME",
+    "Cors",
+    "client_ip",
+    "name_the_server_plainly",
+    "request_id",
+    "secure_headers",
+]
+
+SERVER_NAME = "tollgate"
 
 REQUEST_ID = web.RequestKey("request_id", str)
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -39,8 +47,7 @@ def request_id(request: web.Request) -> str:
     """The caller's X-Request-ID when it is well formed, otherwise a new one."""
     if REQUEST_ID in request:
         return request[REQUEST_ID]
-    candidate = request.headers.get("X-Request-ID")
-    value = candidate if candidate and _SAFE_REQUEST_ID.match(candidate) else os.urandom(16).hex()
+    value = request_id_for(request.headers.get("X-Request-ID"))
     request[REQUEST_ID] = value
     return value
 
@@ -67,6 +74,14 @@ def secure_headers(response: web.StreamResponse) -> None:
     ):
         headers["Content-Security-Policy"] = _API_CSP
     headers.popall("Server", None)
+
+
+def name_the_server_plainly() -> None:
+    """aiohttp answers a request it cannot parse itself, before any hook of ours runs,
+    and names itself there (``Server: Python/3.11 aiohttp/3.x``): a free hint of what to
+    attack. aiohttp offers no setting for it, so its default name is replaced by ours.
+    Our own answers carry no ``Server`` at all (``secure_headers``)."""
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 
 class Cors:

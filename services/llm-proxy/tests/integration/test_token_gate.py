@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from llm_helpers import chat, logged
 from llm_stack import Stack
@@ -85,7 +87,7 @@ async def test_when_every_provider_rate_limits_the_caller_gets_429_with_retry_af
         response = await http.post("/v1/chat/completions", json=chat("[[fail:alpha:429,beta:429]]"))
 
     assert response.status_code == 429
-    assert response.json()["error"]["type"] == "rate_limit_error"
+    assert response.json()["error"]["type"] == "requests"
     assert int(response.headers["Retry-After"]) >= 1
 
 
@@ -100,6 +102,22 @@ async def test_a_request_the_provider_rejects_is_a_400_and_costs_nothing(fresh: 
     await fresh.usage.events_of(user_id, 1)
     assert fresh.usage.balances[str(user_id)] == 1_000
 
+
+def nested(depth: int) -> Any:
+    value: Any = {"type": "string"}
+    for _ in range(depth):
+        value = {"type": "array", "items": value}
+    return value
+
+
+DEEP_TOOL = {"type": "function", "function": {"name": "f", "parameters": nested(300)}}
+DEEP_TOOL_CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": nested(300)}}
+    ],
+}
 
 BAD_REQUESTS = [
     ("unknown model", {"model": "nope", "messages": [{"role": "user", "content": "x"}]}, 404,
@@ -118,6 +136,10 @@ BAD_REQUESTS = [
     ("unsupported parameter", chat("x", frobnicate=True), 400, "unsupported_parameter"),
     ("oversized prompt", chat("word " * 5_000), 400, "context_length_exceeded"),
     ("chat model on embeddings", None, 400, "invalid_request"),
+    ("tool schema nested 300 deep", chat("x", tools=[DEEP_TOOL]), 400, "unsafe_input"),
+    ("tool call nested 300 deep", {"model": "gpt-test", "messages": [DEEP_TOOL_CALL]}, 400,
+     "unsafe_input"),
+    ("NUL in a message", chat("a\x00b"), 400, "unsafe_input"),
 ]  # fmt: skip
 
 
@@ -161,7 +183,8 @@ async def test_a_missing_or_forged_token_is_a_401_in_openai_shape(fresh: Stack) 
         anonymous = await http.get("/v1/models", headers={"Authorization": ""})
 
     assert forged.status_code == 401 and anonymous.status_code == 401
-    assert forged.json()["error"]["type"] == "authentication_error"
+    assert forged.json()["error"]["type"] == "invalid_request_error"
+    assert forged.json()["error"]["code"] == "invalid_token"
 
 
 async def test_a_service_token_cannot_spend_tokens(fresh: Stack) -> None:

@@ -1,4 +1,4 @@
-"""The integration events of DESIGN.md §5: one envelope, one data model per type.
+"""The integration events between services: one envelope, one data model per type.
 
 Data models accept extra fields, so a producer can add to an event without
 breaking consumers still on the older model.
@@ -17,6 +17,7 @@ from tollgate.shared.decimals import PlainDecimal
 __all__ = [
     "EVENT_TYPES",
     "ApiKeyRevoked",
+    "ApiKeyScopesChanged",
     "BalanceLow",
     "Envelope",
     "EventData",
@@ -74,6 +75,16 @@ class ApiKeyRevoked(EventData):
     event_type: ClassVar[str] = "apikey.revoked"
     key_id: uuid.UUID
     user_id: uuid.UUID
+
+
+class ApiKeyScopesChanged(EventData):
+    """A key's scopes were changed; ``changed_at`` orders two changes of one key."""
+
+    event_type: ClassVar[str] = "apikey.scopes_changed"
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+    scopes: list[str]
+    changed_at: datetime
 
 
 class OrgMemberAdded(EventData):
@@ -170,6 +181,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         UserDeleted,
         SessionsRevoked,
         ApiKeyRevoked,
+        ApiKeyScopesChanged,
         OrgMemberAdded,
         OrgMemberRemoved,
         OrgMemberUpdated,

@@ -220,7 +220,9 @@ async def test_all_keys_and_tokens_of_one_account_share_the_plans_budget(
         credentials.append(key)
 
     async def call(credential: str) -> int:
-        async with http.get(gateway.url + "/v1/models", headers=bearer(credential)) as response:
+        async with http.get(
+            gateway.url + "/v1/completions", headers=bearer(credential)
+        ) as response:
             return response.status
 
     statuses = await asyncio.gather(*(call(credentials[i % 5]) for i in range(FREE_LLM * 3)))
@@ -236,7 +238,7 @@ async def test_a_sub_user_spends_its_parents_request_budget(
     ]
 
     async def call(token: str) -> int:
-        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+        async with http.get(gateway.url + "/v1/completions", headers=bearer(token)) as response:
             return response.status
 
     statuses = await asyncio.gather(*(call(tokens[i % 3]) for i in range(FREE_LLM * 2)))

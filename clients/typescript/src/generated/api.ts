@@ -224,6 +224,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Account Payments
+         * @description An account's payments, newest first (admins): where a refund is chosen from.
+         */
+        get: operations["account_payments_api_admin_payments_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/payments/{payment_id}/refund": {
         parameters: {
             query?: never;
@@ -4226,6 +4246,39 @@ export interface operations {
             };
         };
     };
+    account_payments_api_admin_payments_get: {
+        parameters: {
+            query: {
+                account_id: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PaymentOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     refund_api_admin_payments__payment_id__refund_post: {
         parameters: {
             query?: never;
@@ -6338,6 +6391,8 @@ export interface operations {
                 group_by?: "day" | "model" | "provider" | "feature";
                 start?: string | null;
                 end?: string | null;
+                /** @description Only this model's calls */
+                model?: string | null;
             };
             header?: never;
             path?: never;

@@ -118,9 +118,11 @@ test("vscode-config lists the served models and the sign-in methods; me has the 
   await funded(client);
 
   const config = await client.vscodeConfig();
-  assert.deepEqual(config.models?.map((m) => m.id), ["gpt-4o-mini"]);
-  assert.equal(config.models?.[0]?.context_window, 128000);
-  assert.deepEqual(config.models?.[0]?.price, { input_per_million: "0.15", output_per_million: "0.6" });
+  // The free plan's models in the suite's catalogue; gpt-4o is for pro and enterprise only.
+  assert.deepEqual(config.models?.map((m) => m.id).sort(), ["gpt-4o-mini", "text-embedding-3-small"]);
+  const mini = config.models?.find((m) => m.id === "gpt-4o-mini");
+  assert.equal(mini?.context_window, 128000);
+  assert.deepEqual(mini?.price, { input_per_million: "0.15", output_per_million: "0.6" });
   assert.equal(config.sign_in_methods.device_code, true);
   assert.deepEqual(config.sign_in_methods.oauth_providers, ["github", "google"]);
   assert.deepEqual((await client.me()).monthly_usage, { api_calls: 0, tokens_used: 0 });

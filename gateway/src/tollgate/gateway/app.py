@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tollgate.gateway.components import GATEWAY, Gateway, build_gateway, close_gateway
 from tollgate.gateway.config import Settings
-from tollgate.gateway.ops import docs, healthz, metrics, openapi_document, readyz
+from tollgate.gateway.ops import docs, docs_asset, healthz, metrics, openapi_document, readyz
 from tollgate.gateway.pipeline import on_prepare, proxy
 from tollgate.shared.heap import freeze_startup_heap
 
@@ -61,5 +61,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_document)
     app.router.add_get("/docs", docs)
+    app.router.add_get("/docs/assets/{name}", docs_asset)
     app.router.add_route("*", "/{tail:.*}", proxy)
     return app

@@ -15,8 +15,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from tollgate.shared.api_docs import docs_router
 from tollgate.shared.errors import install_problem_handlers
 from tollgate.shared.logs import request_id_var
+from tollgate.shared.openapi import describe_service
 from tollgate.shared.telemetry import PrometheusMiddleware, metrics_endpoint, setup_tracing
 
 __all__ = [
@@ -128,12 +130,24 @@ def create_service_app(
     readiness: dict[str, ReadinessCheck],
     otlp_endpoint: str | None = None,
     version: str = "0.1.0",
+    openai_prefixes: tuple[str, ...] = (),
+    amend_openapi: Callable[[dict[str, Any]], None] | None = None,
 ) -> FastAPI:
     # FastAPI's own telemetry stays off: the instrumentor below makes the spans, once.
     quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=quiet)
+    # FastAPI's own docs pages load Swagger UI from a CDN; ours serve it locally.
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        telemetry=quiet,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_problem_handlers(app)
+    describe_service(app, openai_prefixes=openai_prefixes, amend=amend_openapi)
     app.include_router(health_router(readiness))
+    app.include_router(docs_router(title))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     setup_tracing(service, otlp_endpoint)
     if otlp_endpoint:

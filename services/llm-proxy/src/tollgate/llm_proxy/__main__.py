@@ -19,7 +19,7 @@ def main() -> None:
     if settings.workers <= 1 or "migrate" in sys.argv[1:]:
         service_main(Settings, create_app, SERVICE_DIR)
         return
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     # Each worker builds its own app from the environment (pools, relay, consumers).
     uvicorn.run(
         "tollgate.llm_proxy.app:create_app",

@@ -19,11 +19,11 @@ from tollgate.llm_proxy.completions.endpoints import router as completions_route
 from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.direct_routes import serve_completions_directly
-from tollgate.llm_proxy.errors import install_openai_errors
+from tollgate.llm_proxy.errors import OPENAI_PREFIXES, install_openai_errors
 from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging
-from tollgate.llm_proxy.openapi import describe_request_bodies
+from tollgate.llm_proxy.openapi import amend_document
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
@@ -151,9 +151,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
+        openai_prefixes=OPENAI_PREFIXES,
+        amend_openapi=amend_document,
     )
     install_openai_errors(app)
-    describe_request_bodies(app)
     for prefix in ("/v1", "/api/llm"):
         app.include_router(completions_router, prefix=prefix)
         app.include_router(catalog_router, prefix=prefix)

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tollgate.shared.errors import Forbidden
+from tollgate.shared.openapi import raises
 from tollgate.shared.security import Principal, bearer_token
 from tollgate.shared.security import VerifiedTokens as SharedVerifiedTokens
 
@@ -29,6 +30,7 @@ class VerifiedTokens(SharedVerifiedTokens):
         return principal
 
 
+@raises(401, 403, authenticates=True)
 async def current_caller(request: Request) -> Principal:
     tokens: VerifiedTokens = request.app.state.verified_tokens
     return await tokens.user(request)

@@ -24,11 +24,14 @@ from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.openapi import body_of
 from tollgate.shared.errors import PayloadTooLarge
 from tollgate.shared.logs import request_id_var
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import Principal
 
 __all__ = ["DIRECT_HANDLERS", "router"]
 
-router = APIRouter(tags=["completions"])
+# Bad or unknown parameters, no tokens left, a model outside the plan or unknown, a body
+# too large, every provider rate-limiting or down, usage out of reach.
+router = APIRouter(tags=["completions"], responses=problems(400, 402, 403, 404, 413, 429, 502, 503))
 # OpenAI's own default for the legacy completions endpoint; the hold is sized to it.
 LEGACY_DEFAULT_MAX_TOKENS = 16
 

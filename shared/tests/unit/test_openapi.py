@@ -1,0 +1,148 @@
+"""A service's OpenAPI document says who may call each operation and every error it sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
+from tollgate.shared.security import AdminUser, CurrentUser, ServiceCaller
+from tollgate.shared.web import create_service_app
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+OPENAI_ERROR = {"$ref": "#/components/schemas/OpenAIError"}
+
+
+class Registration(BaseModel):
+    email: str
+
+
+class Hold(BaseModel):
+    tokens: int
+
+
+def make_app() -> FastAPI:
+    app = create_service_app(
+        service="example",
+        title="Example",
+        lifespan=None,
+        readiness={},
+        openai_prefixes=("/v1/",),
+    )
+    accounts = APIRouter(prefix="/api/accounts", responses=problems(409))
+
+    @accounts.post("/register", status_code=201)
+    async def register(body: Registration, db: SessionDep) -> dict[str, str]:
+        """Open an account."""
+        return {"email": body.email}
+
+    @accounts.get("/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"id": str(user.sub)}
+
+    @accounts.delete("/{account_id}", status_code=204)
+    async def close(account_id: int, admin: AdminUser) -> None:
+        return None
+
+    internal = APIRouter(prefix="/internal")
+
+    @internal.post("/holds")
+    async def hold(body: Hold, caller: ServiceCaller) -> dict[str, int]:
+        return {"tokens": body.tokens}
+
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/models/{model_id}")
+    async def model(model_id: str, user: CurrentUser) -> dict[str, str]:
+        return {"id": model_id}
+
+    for router in (accounts, internal, v1):
+        app.include_router(router)
+    return app
+
+
+def operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    found: dict[str, Any] = document["paths"][path][method]
+    return found
+
+
+def test_a_route_without_a_signed_in_caller_needs_no_token() -> None:
+    document = make_app().openapi()
+
+    assert "security" not in operation(document, "post", "/api/accounts/register")
+    assert "401" not in operation(document, "post", "/api/accounts/register")["responses"]
+
+
+def test_a_route_with_a_signed_in_caller_needs_a_bearer_token_and_can_answer_401_and_403() -> None:
+    document = make_app().openapi()
+    me = operation(document, "get", "/api/accounts/me")
+
+    assert me["security"] == [{"bearer": []}]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    unauthorized = me["responses"]["401"]
+    assert unauthorized["content"] == {"application/problem+json": {"schema": PROBLEM}}
+    assert "WWW-Authenticate" in unauthorized["headers"]
+    assert "403" in me["responses"]
+
+
+def test_errors_come_from_dependencies_router_declarations_and_path_parameters() -> None:
+    document = make_app().openapi()
+
+    register = operation(document, "post", "/api/accounts/register")["responses"]
+    # 409 declared by the router, 422 for the body, 503 from the database session.
+    assert {"201", "409", "422", "503"} <= set(register)
+    assert "Retry-After" in register["503"]["headers"]
+    close = operation(document, "delete", "/api/accounts/{account_id}")["responses"]
+    assert {"401", "403", "404"} <= set(close)
+
+
+def test_a_validation_error_is_documented_as_the_problem_sent_not_fastapis_shape() -> None:
+    document = make_app().openapi()
+
+    invalid = operation(document, "post", "/api/accounts/register")["responses"]["422"]
+    assert invalid["content"] == {"application/problem+json": {"schema": PROBLEM}}
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert {"type", "title", "status", "detail"} <= set(schemas["Problem"]["required"])
+
+
+def test_openai_routes_document_openai_errors_and_a_400_for_invalid_input() -> None:
+    document = make_app().openapi()
+
+    responses = operation(document, "get", "/v1/models/{model_id}")["responses"]
+    assert "422" not in responses
+    for status in ("400", "401", "404"):
+        assert responses[status]["content"] == {"application/json": {"schema": OPENAI_ERROR}}
+
+
+def test_internal_routes_and_the_schemas_only_they_use_are_left_out() -> None:
+    document = make_app().openapi()
+
+    assert not any(path.startswith("/internal") for path in document["paths"])
+    assert "Hold" not in document["components"]["schemas"]
+    assert "Registration" in document["components"]["schemas"]
+
+
+async def test_the_docs_page_and_its_assets_are_served_by_the_service_itself() -> None:
+    transport = httpx.ASGITransport(app=make_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        page = await client.get("/docs")
+        assert page.status_code == 200
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        # Nothing is fetched from elsewhere: every asset is a path on this service.
+        assert "http://" not in page.text and "https://" not in page.text
+        for asset, kind in (
+            ("swagger-ui-bundle.js", "javascript"),
+            ("swagger-ui.css", "text/css"),
+            ("start.js", "javascript"),
+        ):
+            answer = await client.get(f"/docs/assets/{asset}")
+            assert answer.status_code == 200, asset
+            assert kind in answer.headers["content-type"]
+            assert f"/docs/assets/{asset}" in page.text
+        # Only the page's own files: other files of the package are not served.
+        assert (await client.get("/docs/assets/redoc.standalone.js")).status_code == 404

@@ -62,5 +62,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/openapi.json", openapi_document)
     app.router.add_get("/docs", docs)
     app.router.add_get("/docs/assets/{name}", docs_asset)
-    app.router.add_route("*", "/{tail:.*}", proxy)
+    # [\s\S], not ".": a path with an encoded line break must reach proxy() too, and get
+    # its problem+json 404, not aiohttp's plain-text one.
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", proxy)
     return app

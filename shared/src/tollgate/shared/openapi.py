@@ -9,7 +9,7 @@ rewrites the document once, when it is first asked for:
 - the errors an operation can answer come from the dependencies it uses (each
   marked with ``raises``), from the ``responses`` its router or route declares
   (``responses=problems(404, 409)``), and from its shape: a path parameter can
-  404, a parameter or a body can fail validation;
+  404, a body can fail to parse (400), a parameter or a body can fail validation;
 - every error is the one ``Problem`` schema sent as ``application/problem+json``,
   except under the OpenAI prefixes, where it is ``OpenAIError`` as
   ``application/json`` (and a failed validation is OpenAI's 400, not a 422);
@@ -178,6 +178,8 @@ def _describe_operation(
         # The OpenAI routes answer a request that does not validate with OpenAI's 400.
         del responses["422"]
         statuses.add(400)
+    if "requestBody" in operation:
+        statuses.add(400)  # a body that is not JSON at all never reaches validation
     declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
     for status in sorted(statuses | declared):
         responses[str(status)] = error_response(status, (shape,))

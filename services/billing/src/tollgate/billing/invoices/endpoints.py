@@ -20,9 +20,11 @@ from tollgate.billing.invoices.schemas import (
 from tollgate.billing.subscriptions.schemas import PortalRequest
 from tollgate.billing.subscriptions.service import account_of, stripe_customer
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser, CurrentUser
 
-router = APIRouter(tags=["billing"])
+# Stripe refusing (400) or unreachable (503), no billing account yet or a refund already made (409).
+router = APIRouter(tags=["billing"], responses=problems(400, 404, 409))
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]

@@ -196,7 +196,7 @@ class VerifiedTokens:
     A caller on a hot path (llm-proxy for its users, usage for llm-proxy) sends the
     same token with every request for its whole lifetime, and an Ed25519 signature
     check plus the claims costs more than the rest of such a request's work. A token
-    stays valid until its ``exp`` (revocation is the gateway's job, DESIGN.md §3).
+    stays valid until its ``exp`` (revocation is the gateway's job, docs/architecture.md §3).
     """
 
     def __init__(self, verifier: JWKSVerifier, *, capacity: int = 10_000) -> None:

@@ -3,7 +3,7 @@
 A client sends the same token with every call for its whole lifetime (15 minutes by
 default), and checking an Ed25519 signature plus the claims costs more than the rest
 of the request's own work. A token verified once stays valid until its ``exp``
-(revocation is the gateway's job, DESIGN.md §3), so the verified principal is kept
+(revocation is the gateway's job, docs/architecture.md §3), so the verified principal is kept
 until then, in a bounded table keyed by the exact token text.
 """
 

@@ -1,7 +1,7 @@
 """Holds at usage: reserve before the upstream call, release when it failed before any token.
 
 Settlement itself travels as a ``usage.recorded`` event through our outbox; this
-client only makes the synchronous part of the contract (DESIGN.md §6).
+client only makes the synchronous part of the contract (docs/architecture.md §6).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ class RouteRule:
     service: Service
 
 
-# Routes by owner (docs/architecture.md §2). Services serve the public paths themselves: nothing is stripped.
+# Routes by owner (docs/architecture.md §2). Services serve the public paths themselves:
+# nothing is stripped.
 ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/auth", "auth"),
     RouteRule("/api/users", "auth"),

@@ -12,6 +12,7 @@ the document can then trust it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections import Counter
@@ -19,13 +20,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 import requests
 import schemathesis
 from devstack import Stack
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from journeys import Person, login, on_plan, register
+from journeys import Person, funded, login, on_plan, register
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -34,6 +36,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core import NOT_SET
 from schemathesis.errors import FailureGroup
 
 # Cases per operation and generation mode; TOLLGATE_FUZZ_EXAMPLES=100 digs deeper.
@@ -172,3 +175,64 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
     )
     # The run means something only if the user's token was taken: most answers are not 401.
     assert statuses[401] < sum(statuses.values()) / 4, statuses
+
+
+async def funded_person(base_url: str) -> Person:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        person = await register(client, "Caller")
+        await funded(client, person)
+        return person
+
+
+def sse_events(text: str) -> list[Any]:
+    """The JSON ``data:`` events of a server-sent event stream, up to ``[DONE]``."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            events.append(json.loads(line[len("data: ") :]))
+    assert text.rstrip().endswith("data: [DONE]"), text[-200:]
+    return events
+
+
+@pytest.mark.timeout(120)
+def test_the_openai_routes_answer_what_their_document_describes(stack: Stack) -> None:
+    """Generated cases rarely name a served model, so the answers a paying call gets
+    (JSON, and each event of a stream) are checked here, against the same document."""
+    base_url = stack.url("gateway")
+    schema = merged_schema(base_url)
+    document = schema.raw_schema
+    person = asyncio.run(funded_person(base_url))
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hi"}]}
+    calls: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
+        ("POST", "/v1/chat/completions", {**chat, "max_tokens": 16}, {}),
+        ("POST", "/v1/completions", {"model": "gpt-4o-mini", "prompt": "Hi", "max_tokens": 8}, {}),
+        ("GET", "/v1/models", None, {}),
+        ("GET", "/v1/models/{model_id}", None, {"model_id": "gpt-4o-mini"}),
+        ("GET", "/v1/providers", None, {}),
+        ("POST", "/v1/chat/completions", {**chat, "model": "gpt-4o"}, {}),  # not in free: 403
+    ]
+    for method, path, body, path_parameters in calls:
+        operation = schema[path][method]
+        case = operation.Case(
+            path_parameters=path_parameters,
+            body=body if body is not None else NOT_SET,
+            media_type="application/json" if body is not None else None,
+        )
+        response = case.call(base_url=base_url, headers=person.headers, timeout=30)
+        assert response.status_code in (200, 403), (path, response.status_code, response.text)
+        case.validate_response(response, checks=CHECKS)
+
+    streamed = schema["/v1/chat/completions"]["POST"].Case(
+        body={**chat, "stream": True, "stream_options": {"include_usage": True}},
+        media_type="application/json",
+    )
+    response = streamed.call(base_url=base_url, headers=person.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    streamed.validate_response(response, checks=CHECKS)  # text/event-stream is documented
+    ok = document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]
+    chunk = ok["content"]["text/event-stream"]["x-itemSchema"]
+    validator = jsonschema_rs.validator_for({**chunk, "components": document["components"]})
+    events = sse_events(response.text)
+    assert events
+    for event in events:
+        assert validator.is_valid(event), event

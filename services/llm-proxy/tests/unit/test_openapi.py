@@ -22,14 +22,18 @@ def test_the_openai_routes_document_their_request_bodies_under_both_prefixes() -
     assert refs and all(ref.rsplit("/", 1)[-1] in schemas for ref in refs)
 
 
-def test_a_chat_completion_answers_json_or_a_stream_of_chunks() -> None:
+def test_a_chat_completion_answers_json_or_a_stream_of_chunks_ending_in_done() -> None:
     document = create_app(Settings()).openapi()
 
     for prefix in ("/v1", "/api/llm"):
         ok = document["paths"][f"{prefix}/chat/completions"]["post"]["responses"]["200"]
         assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
-        stream = ok["content"]["text/event-stream"]
-        assert stream["x-itemSchema"]["$ref"].endswith("/ChatCompletionChunk")
+        event = ok["content"]["text/event-stream"]["schema"]["properties"]["data"]
+        payload, done = event["anyOf"]
+        assert payload["contentMediaType"] == "application/json"
+        pieces = {ref["$ref"].rsplit("/", 1)[-1] for ref in payload["contentSchema"]["anyOf"]}
+        assert pieces == {"ChatCompletionChunk", "OpenAIError"}
+        assert done == {"const": "[DONE]"}
         assert "X-Tollgate-Tokens-Remaining" in ok["headers"]
     chunk = document["components"]["schemas"]["ChatCompletionChunk"]
     assert chunk["properties"]["object"]["const"] == "chat.completion.chunk"

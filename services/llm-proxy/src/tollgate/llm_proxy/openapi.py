@@ -185,23 +185,40 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
 
 
+def _event(chunk: type[BaseModel]) -> dict[str, Any]:
+    """One server-sent event of a streamed answer (OpenAPI 3.1 describes a stream by its
+    events): a chunk of the answer as JSON, an in-band error, or the final ``[DONE]``."""
+    return {
+        "type": "object",
+        "description": (
+            f"`data: <{chunk.__name__} as JSON>` events, one per piece of the answer, then "
+            "`data: [DONE]`. A failure after the first event arrives as a "
+            '`data: {"error": {...}}` event before `[DONE]`.'
+        ),
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {
+                            "anyOf": [_ref(chunk), {"$ref": REF.format(model="OpenAIError")}]
+                        },
+                    },
+                    {"const": "[DONE]"},
+                ]
+            }
+        },
+    }
+
+
 def _success(answer: type[BaseModel], chunk: type[BaseModel] | None) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": _ref(answer)}}
     description = "The answer, in OpenAI's shape"
     if chunk is not None:
         description += "; with `stream: true`, server-sent events instead"
-        content["text/event-stream"] = {
-            "schema": {
-                "type": "string",
-                "description": (
-                    f"`data: <{chunk.__name__} as JSON>` events, one per piece of the "
-                    "answer, then `data: [DONE]`. A failure after the first event "
-                    'arrives as a `data: {"error": {...}}` event before `[DONE]`.'
-                ),
-            },
-            # OpenAPI 3.2's name for the schema of each event of a sequential media type.
-            "x-itemSchema": _ref(chunk),
-        }
+        content["text/event-stream"] = {"schema": _event(chunk)}
     return {"description": description, "headers": BALANCE_HEADER, "content": content}
 
 

@@ -106,6 +106,8 @@ def test_the_errors_the_gateway_answers_itself_are_documented_in_the_shape_it_se
     assert {"413", "429", "503"} <= set(register) and "401" not in register
     # Plans are open to anyone: no rate limit applies before them.
     assert "429" not in paths["/api/subscriptions/plans"]["get"]["responses"]
+    # The HTTP parser's own refusal of an overlong request line comes before any of ours.
+    assert "text/plain" in me["400"]["content"]
     chat = paths["/v1/chat/completions"]["post"]["responses"]
     assert chat["401"]["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}

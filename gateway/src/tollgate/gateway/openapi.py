@@ -4,7 +4,8 @@ Only operations the gateway routes to that service are kept (never ``/internal``
 Each is marked public or not from the gateway's own routing table (the one that
 decides), and gains the errors the gateway answers itself: 401 and 429 before a
 signed-in route, 429 and 503 before a sign-in route, 413 for a body too large,
-502/503/504 when the service cannot answer. Schema names that two services define
+502/503/504 when the service cannot answer, and the plain-text 400 of the HTTP
+parser for a request line or header over its limits. Schema names that two services define
 differently are prefixed with the service's name, and that service's references
 are rewritten to match; schemas no operation reaches are dropped. A service that
 does not answer is left out and named under ``x-tollgate-unavailable``; the merged
@@ -53,6 +54,16 @@ UNREACHABLE = (502, 503, 504)
 SIGNED_IN = (401, 429)  # no valid credentials; the caller's plan's rate limit
 SIGN_IN = (429, 503)  # per-address throttle; refused while the counters (Redis) are down
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+# aiohttp's HTTP parser answers a request line over 8 KiB or a header over 16 KiB itself,
+# in plain text, before any handler of ours runs.
+PARSER_REFUSAL = {
+    "text/plain": {
+        "schema": {
+            "type": "string",
+            "description": "The request line or a header is too long for the HTTP parser",
+        }
+    }
+}
 DESCRIPTION = """\
 Every route is reached through this gateway. Routes that need a caller take an access
 token (`Authorization: Bearer <JWT>`) or an API key (`Authorization: Bearer tg_…` or
@@ -86,6 +97,8 @@ def _add_gateway_errors(path: str, method: str, operation: dict[str, Any], route
             theirs.setdefault("content", {}).setdefault(media, body)
         for name, header in ours.get("headers", {}).items():
             theirs.setdefault("headers", {}).setdefault(name, header)
+    refused = responses.setdefault("400", {"description": "The request cannot be served as sent"})
+    refused.setdefault("content", {}).update(PARSER_REFUSAL)
     operation["responses"] = dict(sorted(responses.items()))
 
 

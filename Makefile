@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
-PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy
+PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: help deps stack migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin
@@ -21,7 +21,7 @@ $(UV):
 # PYTHONDONTWRITEBYTECODE is set.
 deps: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
-	$(PY) -m compileall -q shared/src gateway/src services/*/src > /dev/null
+	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src > /dev/null
 
 stack:
 	bash scripts/stack.sh
@@ -62,7 +62,7 @@ bench: deps stack
 check: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy shared/src gateway/src services/*/src
+	$(PY) -m mypy shared/src gateway/src services/*/src importer/src
 	bash deploy/checks/run.sh
 
 fmt: deps

@@ -54,3 +54,12 @@ def test_llm_routes_are_their_own_class() -> None:
     for path in ("/v1/chat/completions", "/api/llm/embeddings"):
         route = table.resolve("POST", path)
         assert route is not None and route.route_class == "llm"
+
+
+def test_each_import_goes_to_the_service_that_owns_what_it_imports() -> None:
+    assert service("POST", "/api/admin/imports/users") == "auth"
+    assert service("PUT", "/api/admin/imports/organizations/1/members/2") == "auth"
+    assert service("POST", "/api/admin/imports/subscriptions") == "billing"
+    assert service("POST", "/api/admin/imports/payments") == "billing"
+    assert service("POST", "/api/admin/imports/balances") == "usage"
+    assert service("POST", "/api/admin/imports/usage") == "usage"

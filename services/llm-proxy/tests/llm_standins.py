@@ -50,6 +50,8 @@ class FakeUsage:
     reservation_calls: int = 0
     # Accounts whose reservations are made but never answered (the connection drops).
     lose_answers_for: set[str] = field(default_factory=set)
+    # Callers usage refuses any hold, as it does a sub-user without the llm permission.
+    refuse_holds_to: set[str] = field(default_factory=set)
     url: str = ""
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -125,6 +127,17 @@ class FakeUsage:
             return web.json_response({"title": "unauthorized"}, status=401)
         body = await request.json()
         assert isinstance(body["prompt_tokens"], int) and body["prompt_tokens"] >= 0
+        if str(user["sub"]) in self.refuse_holds_to:
+            return web.json_response(
+                {
+                    "type": "https://tollgate.dev/problems/llm-not-permitted",
+                    "title": "Not allowed",
+                    "status": 403,
+                    "detail": "This sub-user may not call the LLM",
+                },
+                status=403,
+                content_type="application/problem+json",
+            )
         existing = self.by_request.get(body["request_id"])
         account = str(user.get("org") or user["sub"])
         available = self.balances.get(account, 0)

@@ -41,6 +41,8 @@ def test_every_event_of_the_design_has_a_model() -> None:
         "apikey.revoked",
         "org.member_added",
         "org.member_removed",
+        "org.member_updated",
+        "sub_user.updated",
         "subscription.changed",
         "usage.recorded",
         "balance.low",

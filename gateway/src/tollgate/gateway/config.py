@@ -50,6 +50,13 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/admin/revenue", "billing"),
     RouteRule("/api/admin/payments", "billing"),
     RouteRule("/api/admin/plans", "billing"),
+    # Moving in from another backend: each service imports what it owns.
+    RouteRule("/api/admin/imports/subscriptions", "billing"),
+    RouteRule("/api/admin/imports/invoices", "billing"),
+    RouteRule("/api/admin/imports/payments", "billing"),
+    RouteRule("/api/admin/imports/balances", "usage"),
+    RouteRule("/api/admin/imports/grants", "usage"),
+    RouteRule("/api/admin/imports/usage", "usage"),
     RouteRule("/v1", "llm-proxy"),
     RouteRule("/api/llm", "llm-proxy"),
     RouteRule("/.well-known/jwks.json", "auth"),

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from sqlalchemy import select
 from tollgate.billing.app import create_app
 from tollgate.billing.config import Settings
 from tollgate.billing.customers.consumer import QUEUE
-from tollgate.billing.models import Customer, Subscription
+from tollgate.billing.members.consumer import QUEUE as MEMBERS_QUEUE
+from tollgate.billing.models import Customer, OrgMember, Subscription
 from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared import testing
 from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
-from tollgate.shared.messaging.events import UserRegistered
+from tollgate.shared.messaging.events import EventData, OrgMemberAdded, UserRegistered
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 DB_URL = testing.test_database_url("billing")
@@ -71,7 +73,7 @@ async def signing_key() -> AsyncIterator[tuple[testing.SigningKey, str]]:
 
 @pytest.fixture(scope="session")
 async def tap() -> AsyncIterator[EventTap]:
-    await testing.delete_queues(AMQP_URL, [QUEUE, EVENTS_QUEUE])
+    await testing.delete_queues(AMQP_URL, [QUEUE, MEMBERS_QUEUE, EVENTS_QUEUE])
     tap = EventTap()
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
@@ -174,6 +176,33 @@ class Users:
                 select(Customer).where(Customer.user_id == user_id)
             )
             return result
+
+    async def announce(self, data: EventData, *, seconds_ago: float = 0) -> None:
+        """An event from auth, made ``seconds_ago`` (however late it arrives)."""
+        envelope = make_envelope("auth", uuid.uuid4(), data)
+        if seconds_ago:
+            then = envelope.occurred_at - timedelta(seconds=seconds_ago)
+            envelope = envelope.model_copy(update={"occurred_at": then})
+        await self.broker.publish(envelope)
+
+    async def membership(self, org_id: uuid.UUID, user_id: uuid.UUID) -> OrgMember | None:
+        async with self.app.state.sessionmaker() as session:
+            return await session.get(OrgMember, (org_id, user_id))
+
+    async def until_member(
+        self, org_id: uuid.UUID, user_id: uuid.UUID, check: Callable[[OrgMember], bool]
+    ) -> None:
+        for _ in range(200):
+            member = await self.membership(org_id, user_id)
+            if member is not None and check(member):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"membership of {user_id} in {org_id} never matched")
+
+    async def join(self, org_id: uuid.UUID, user_id: uuid.UUID, role: str = "member") -> None:
+        """What auth announces when the user joins the organization, applied by billing."""
+        await self.announce(OrgMemberAdded(org_id=org_id, user_id=user_id, role=role))
+        await self.until_member(org_id, user_id, lambda m: m.active and m.role == role)
 
     def auth(self, user_id: uuid.UUID, *, role: str = "user", **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key.mint(user_id, role=role, **claims)}"}

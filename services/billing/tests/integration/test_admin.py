@@ -158,3 +158,34 @@ async def test_an_admin_changes_the_catalog(users: Users, client: httpx.AsyncCli
     assert (
         await client.put("/api/admin/plans/gold", json={}, headers=users.admin())
     ).status_code == 404
+
+
+async def test_money_amounts_are_whole_numbers_never_strings(
+    users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
+) -> None:
+    user_id, _ = await subscribed_user(users, client, stripe_standin)
+    charge = await paid_charge(users, client, user_id)
+    url = f"/api/admin/payments/{charge}/refund"
+    plans_before = (await client.get("/api/subscriptions/plans")).json()
+
+    refunds = [
+        await client.post(
+            url, json={"amount": amount}, headers={**users.admin(), "Idempotency-Key": str(amount)}
+        )
+        for amount in ("100", 100.0, True)
+    ]
+    prices = [
+        await client.put("/api/admin/plans/pro", json={"price": price}, headers=users.admin())
+        for price in ("19.00", True)
+    ]
+    seats = await client.post(
+        "/api/subscriptions/subscribe",
+        json={"plan": "enterprise", "seats": "5"},
+        headers=users.auth(await users.register()),
+    )
+
+    assert [r.status_code for r in refunds] == [422, 422, 422]
+    assert [p.status_code for p in prices] == [422, 422]
+    assert seats.status_code == 422
+    assert not [r for r in stripe_standin.refunds.values() if r["charge"] == charge]
+    assert (await client.get("/api/subscriptions/plans")).json() == plans_before

@@ -13,7 +13,7 @@ from tollgate.billing.webhooks.signature import (
 from tollgate.shared.errors import BadRequest
 
 NOW = 1_800_000_000
-BODY = b'{"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {"object": {}}}'
+BODY = b'{"id": "evt_1", "type": "invoice.paid", "created": 1, "data": {"object": {"id": "in_1"}}}'
 
 
 def header(secret: str = "whsec_new", at: int = NOW, body: bytes = BODY) -> str:

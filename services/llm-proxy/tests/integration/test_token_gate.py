@@ -19,6 +19,21 @@ async def test_an_empty_balance_gets_402_and_the_upstream_is_never_called(fresh:
     assert await logged(fresh.engine, user_id) == []
 
 
+async def test_a_caller_usage_refuses_to_let_spend_gets_an_openai_403_and_no_upstream_call(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user(tokens=10_000)
+    fresh.usage.refuse_holds_to.add(str(user_id))
+    async with fresh.http(token) as http:
+        response = await http.post("/v1/chat/completions", json=chat("hello"))
+
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["type"] == "permission_error" and error["code"] == "llm_not_permitted"
+    assert error["message"] == "This sub-user may not call the LLM"
+    assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
+
+
 async def test_a_max_tokens_larger_than_the_balance_is_refused_before_any_call(
     fresh: Stack,
 ) -> None:

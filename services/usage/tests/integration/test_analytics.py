@@ -53,21 +53,19 @@ async def test_stats_by_day_model_provider_and_feature_equal_the_sum_of_raw_usag
             "provider": "openrouter",
             "prompt_tokens": 100,
             "completion_tokens": 20,
-            "feature": "chat",
         },
         {
             "model": "gpt-4o-mini",
             "provider": "glama",
             "prompt_tokens": 300,
             "completion_tokens": 40,
-            "feature": "completion",
+            "endpoint": "completions",
         },
         {
             "model": "claude-3-5-haiku",
             "provider": "openrouter",
             "prompt_tokens": 50,
             "completion_tokens": 5,
-            "feature": "chat",
             "cost_usd": "0.5",
         },
         {
@@ -75,6 +73,7 @@ async def test_stats_by_day_model_provider_and_feature_equal_the_sum_of_raw_usag
             "provider": "a4f",
             "prompt_tokens": 7,
             "completion_tokens": 3,
+            "endpoint": "embeddings",
             "started_at": today - timedelta(days=2),
         },
         {
@@ -212,9 +211,16 @@ async def test_admin_grants_refuse_bad_amounts_unknown_accounts_and_non_admins(
     not_admin = await usage.http.post(
         "/api/admin/grants", json=body, headers=auth(usage.user_token(uuid.uuid4()))
     )
+    texts = [
+        await usage.http.post(
+            "/api/admin/grants", json={**body, "amount": amount}, headers=auth(admin)
+        )
+        for amount in ("100", 10.0, True)
+    ]
 
     assert unknown.status_code == 404
     assert negative.status_code == absurd.status_code == 422
+    assert [t.status_code for t in texts] == [422, 422, 422], "money is a whole number"
     assert not_admin.status_code == 403
 
 

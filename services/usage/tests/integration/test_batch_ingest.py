@@ -10,7 +10,7 @@ from usage_builders import usage_recorded
 from usage_harness import Usage, eventually, give_plan, spent
 
 from tollgate.shared.messaging import make_envelope
-from tollgate.usage.metering.batch import apply_usage_batch
+from tollgate.usage.metering.apply import apply_usage_events
 from tollgate.usage.models import Hold, UsageRecord, messaging
 
 
@@ -34,7 +34,7 @@ async def test_a_batch_with_repeats_charges_every_call_once_and_commits_each_hol
     batch = [*envelopes, envelopes[0], make_envelope("llm-proxy", users[0], events[0])]
 
     async def apply(session: object) -> None:
-        await apply_usage_batch(
+        await apply_usage_events(
             session,  # type: ignore[arg-type]
             usage.settings,
             messaging.outbox,

@@ -181,10 +181,11 @@ async def test_one_by_one_reservations_also_let_exactly_the_balance_through(
 ) -> None:
     from tollgate.shared.errors import PaymentRequired
     from tollgate.shared.security import Principal
-    from tollgate.usage.reservations.batch import Ask, reserve_many
+    from tollgate.usage.reservations.decisions import Ask
+    from tollgate.usage.reservations.reserve import reserve_group
     from tollgate.usage.reservations.schemas import ReservationRequest
 
-    # The path the reservation desk falls back on when a whole group fails: each
+    # What the reservation desk falls back on when a whole group fails: each
     # request a group of its own, in its own transaction, all at once.
     user = uuid.uuid4()
     await give_plan(usage, user, 20 * 150)
@@ -195,11 +196,50 @@ async def test_one_by_one_reservations_also_let_exactly_the_balance_through(
             request_id=f"solo-{user}-{i}", model="m", prompt_tokens=100, max_completion_tokens=50
         )
         (answer,) = await usage.db(
-            lambda s: reserve_many(s, usage.settings, [Ask(caller, request)])
+            lambda s: reserve_group(s, usage.settings, [Ask(caller, request)])
         )
         return not isinstance(answer, PaymentRequired)
 
     results = await asyncio.gather(*(one(i) for i in range(60)))
 
     assert results.count(True) == 20
+    assert (await usage.balance(usage.user_token(user)))["available"] == 0
+
+
+async def test_a_retry_inside_a_group_gets_its_hold_back_and_leaves_the_others_their_room(
+    usage: Usage,
+) -> None:
+    from tollgate.shared.security import Principal
+    from tollgate.usage.reservations.decisions import Ask
+    from tollgate.usage.reservations.reserve import reserve_group
+    from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
+
+    user = uuid.uuid4()
+    await give_plan(usage, user, 1_000)
+    first = await usage.reserve(
+        usage.user_token(user),
+        request_id=f"first-{user}",
+        prompt_tokens=500,
+        max_completion_tokens=100,
+    )
+    assert first.status_code == 201
+    caller = Principal(sub=user, typ="access", exp=2**40)
+
+    def asking(request_id: str, completion: int) -> Ask:
+        request = ReservationRequest(
+            request_id=request_id, model="m", prompt_tokens=0, max_completion_tokens=completion
+        )
+        return Ask(caller, request)
+
+    # Were the retry sized again (300 of the 400 left), the other request would not fit:
+    # the retry gets its first hold back, and the other request the 400.
+    retry, other = await usage.db(
+        lambda s: reserve_group(
+            s, usage.settings, [asking(f"first-{user}", 300), asking(f"other-{user}", 400)]
+        )
+    )
+
+    assert isinstance(retry, ReservationOut)
+    assert str(retry.reservation_id) == first.json()["reservation_id"]
+    assert isinstance(other, ReservationOut) and other.held_tokens == 400
     assert (await usage.balance(usage.user_token(user)))["available"] == 0

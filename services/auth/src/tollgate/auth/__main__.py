@@ -24,5 +24,9 @@ if __name__ == "__main__":
         from tollgate.auth.cli import main
 
         main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "announce-facts":
+        from tollgate.auth.cli import announce_main
+
+        announce_main(sys.argv[2:])
     else:
         service_main(Settings, serve, SERVICE_DIR)

@@ -18,6 +18,7 @@ from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
 from tollgate.auth.device.endpoints import router as device_router
 from tollgate.auth.housekeeping import run_housekeeping
+from tollgate.auth.imports.endpoints import router as imports_router
 from tollgate.auth.mail.sender import Mailer, SmtpConfig
 from tollgate.auth.models import messaging
 from tollgate.auth.oauth.endpoints import accounts as oauth_accounts_router
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vscode_config_router,
         vscode_router,
         admin_router,
+        imports_router,
     ):
         app.include_router(router)
     return app

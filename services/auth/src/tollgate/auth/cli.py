@@ -1,7 +1,14 @@
-"""``python -m tollgate.auth create-superadmin --email ...``: the first administrator.
+"""Auth's commands.
 
+``python -m tollgate.auth create-superadmin --email ...``: the first administrator.
 The password is read from ``AUTH_SUPERADMIN_PASSWORD`` or asked for on the terminal,
 never taken from the command line (it would land in shell history and ``ps``).
+
+``python -m tollgate.auth announce-facts``: publish every current organization
+membership (``org.member_added`` with today's role) and every sub-user's terms
+(``sub_user.updated``) again. Usage and billing authorize from what these events
+told them; a service that started keeping them after the facts were made (or lost
+them) learns them here. Announcing a current fact again changes nothing else.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ import sys
 
 from tollgate.auth.accounts.passwords import Passwords
 from tollgate.auth.accounts.repository import UserRepository
-from tollgate.auth.accounts.service import Accounts, user_updated
+from tollgate.auth.accounts.service import Accounts, sub_user_updated, user_updated
 from tollgate.auth.config import Settings
 from tollgate.auth.events import publish
+from tollgate.auth.orgs.repository import OrganizationRepository
 from tollgate.shared.db import create_engine, create_sessionmaker
+from tollgate.shared.messaging.events import OrgMemberAdded
 
 
 async def create_superadmin(settings: Settings, email: str, password: str, name: str | None) -> str:
@@ -42,6 +51,28 @@ async def create_superadmin(settings: Settings, email: str, password: str, name:
             return f"created superadmin {email}"
     finally:
         await engine.dispose()
+
+
+async def announce_facts(settings: Settings) -> str:
+    """Publish every membership and sub-user's terms again, in one transaction."""
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as db, db.begin():
+            members = await OrganizationRepository(db).all_members()
+            for m in members:
+                added = OrgMemberAdded(org_id=m.org_id, user_id=m.user_id, role=m.role)
+                await publish(db, m.user_id, added)
+            sub_users = await UserRepository(db).sub_users()
+            for user in sub_users:
+                await publish(db, user.id, sub_user_updated(user))
+            return f"announced {len(members)} memberships and {len(sub_users)} sub-users"
+    finally:
+        await engine.dispose()
+
+
+def announce_main(argv: list[str]) -> None:
+    argparse.ArgumentParser(prog="python -m tollgate.auth announce-facts").parse_args(argv)
+    print(asyncio.run(announce_facts(Settings())))
 
 
 def main(argv: list[str]) -> None:

@@ -12,7 +12,9 @@ from tollgate.billing.admin.endpoints import router as admin_router
 from tollgate.billing.config import Settings
 from tollgate.billing.context import Billing
 from tollgate.billing.customers import consumer as customers
+from tollgate.billing.imports.endpoints import router as imports_router
 from tollgate.billing.invoices.endpoints import router as invoices_router
+from tollgate.billing.members import consumer as members
 from tollgate.billing.models import messaging
 from tollgate.billing.plans.endpoints import router as plans_router
 from tollgate.billing.plans.service import seed_catalog
@@ -43,7 +45,9 @@ async def _renew_forever(app: FastAPI, interval: float) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     billing = Billing(settings)
-    runtime = ServiceRuntime(settings, messaging, subscriptions=[customers.subscription(billing)])
+    runtime = ServiceRuntime(
+        settings, messaging, subscriptions=[customers.subscription(billing), members.subscription()]
+    )
 
     async def start(app: FastAPI) -> None:
         app.state.billing = billing
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invoices_router,
         webhooks_router,
         admin_router,
+        imports_router,
     ):
         app.include_router(router)
     return app

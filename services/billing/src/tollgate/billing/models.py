@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     func,
@@ -163,3 +164,51 @@ class Refund(Base):
     reason: Mapped[str | None] = mapped_column(String(100))
     requested_by: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OrgMember(Base):
+    """Who is in an organization, and as what, as auth's events last said.
+
+    Organization billing is authorized from these rows, not from the token's ``org``
+    claim, which can be 15 minutes old. ``fact_at`` is the time of the auth change
+    applied last, so a late event never undoes a newer one.
+    """
+
+    __tablename__ = "org_members"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "user_id"),)
+
+    org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    role: Mapped[str | None] = mapped_column(String(20))  # owner | admin | member
+    active: Mapped[bool] = mapped_column(Boolean)
+    fact_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OpenCheckout(Base):
+    """The Checkout page an account was sent to for a plan; reused while Stripe keeps it open."""
+
+    __tablename__ = "open_checkouts"
+    __table_args__ = (PrimaryKeyConstraint("account_id", "plan"),)
+
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    plan: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[str] = mapped_column(String(255), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DuplicateSubscription(Base):
+    """A second paid subscription of an account that already paid: cancelled and refunded."""
+
+    __tablename__ = "duplicate_subscriptions"
+
+    stripe_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    # The subscription the account keeps.
+    kept_subscription_id: Mapped[str] = mapped_column(String(255))
+    refund_id: Mapped[str | None] = mapped_column(String(255))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    detected_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

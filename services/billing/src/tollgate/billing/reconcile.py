@@ -24,7 +24,7 @@ from tollgate.billing.subscriptions import repository as subscriptions
 from tollgate.billing.subscriptions.sync import now_utc, state_of
 from tollgate.billing.webhooks import repository as stripe_events
 from tollgate.billing.webhooks.service import apply_event
-from tollgate.shared.errors import TollgateError
+from tollgate.shared.errors import BadRequest, TollgateError
 
 log = logging.getLogger("tollgate.billing.reconcile")
 
@@ -80,7 +80,18 @@ async def compare(session: AsyncSession, stripe: StripeApi) -> list[Drift]:
     by_price = {p.stripe_price_id: p.code for p in by_code.values() if p.stripe_price_id}
     for row in await subscriptions.all_with_stripe(session):
         assert row.stripe_subscription_id is not None
-        obj = await stripe.get_subscription(row.stripe_subscription_id)
+        try:
+            obj = await stripe.get_subscription(row.stripe_subscription_id)
+        except BadRequest as exc:
+            # Stripe does not know it (a wrong id moved in from another backend): that is
+            # drift to report, not a reason to stop comparing the others.
+            error = {"error": exc.detail}
+            drift.append(
+                Drift(
+                    str(row.account_id), row.stripe_subscription_id, _fields(state_of(row)), error
+                )
+            )
+            continue
         sub = domain.StripeSubscription.parse(obj)
         ours = state_of(row)
         theirs = domain.apply_stripe(ours, sub, by_price.get(sub.price_id or "", "?"), now_utc())

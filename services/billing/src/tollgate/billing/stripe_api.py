@@ -107,6 +107,11 @@ class StripeApi:
             self.client.v1.checkout.sessions.create_async(params, _options(idempotency_key)),
         )
 
+    async def get_checkout_session(self, session_id: str) -> StripeObjectDict:
+        return await self._call(
+            "read a checkout", self.client.v1.checkout.sessions.retrieve_async(session_id)
+        )
+
     async def create_portal_session(self, customer_id: str, return_url: str) -> StripeObjectDict:
         return await self._call(
             "open the billing portal",

@@ -203,6 +203,8 @@ class StripeStandIn:
                 return self.delete_customer(cid)
             case "POST", ["checkout", "sessions"]:
                 return self.create_checkout_session(p)
+            case "GET", ["checkout", "sessions", sid]:
+                return self._public(self._get(self.sessions, sid))
             case "POST", ["billing_portal", "sessions"]:
                 self._get(self.customers, p.get("customer", ""))
                 sid = self.new_id("bps")
@@ -361,6 +363,12 @@ class StripeStandIn:
         session.update(status="complete", subscription=sub["id"])
         self.emit("checkout.session.completed", self._public(session))
         return str(sub["id"])
+
+    def expire_checkout(self, session_id: str) -> None:
+        """The Checkout page outlives its 24 hours unpaid (or is expired through the API)."""
+        session = self.sessions[session_id]
+        session.update(status="expired")
+        self.emit("checkout.session.expired", self._public(session))
 
     @staticmethod
     def _public(obj: dict[str, Any]) -> dict[str, Any]:

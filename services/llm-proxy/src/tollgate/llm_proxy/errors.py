@@ -10,6 +10,7 @@ OpenAI clients understand them; every other route keeps problem+json. The same
         ├── ModelNotFound       404 model_not_found
         ├── ModelNotAllowed     403 model_not_in_plan
         ├── InsufficientQuota   402 insufficient_quota
+        ├── SpendingRefused     403 usage refused this caller a hold (a sub-user without llm)
         ├── MeteringUnavailable 503 usage cannot be asked
         │   └── HoldAnswerLost      503 usage may have made the hold, its answer was lost
         ├── UpstreamRejected    400 the provider refused the request itself
@@ -39,6 +40,7 @@ __all__ = [
     "ModelNotAllowed",
     "ModelNotFound",
     "ProxyError",
+    "SpendingRefused",
     "UpstreamRateLimited",
     "UpstreamRejected",
     "UpstreamUnavailable",
@@ -100,6 +102,13 @@ class ModelNotAllowed(ProxyError):
 class InsufficientQuota(ProxyError):
     status_code, type_slug, title = 402, "insufficient-quota", "Not enough tokens"
     openai_type, code = "insufficient_quota", "insufficient_quota"
+
+
+class SpendingRefused(ProxyError):
+    """Usage refused the caller any hold: not a matter of tokens, so never a 402."""
+
+    status_code, type_slug, title = 403, "spending-refused", "Not allowed to spend"
+    openai_type, code = "permission_error", "spending_refused"
 
 
 class UpstreamRateLimited(ProxyError):

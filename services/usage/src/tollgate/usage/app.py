@@ -6,6 +6,7 @@ from tollgate.shared.web import create_service_app
 from tollgate.usage.admin.endpoints import router as admin_router
 from tollgate.usage.analytics.endpoints import router as analytics_router
 from tollgate.usage.config import Settings
+from tollgate.usage.imports.endpoints import router as imports_router
 from tollgate.usage.members.endpoints import router as caps_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
@@ -21,7 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, messaging, subscriptions=subscriptions(settings))
 
     async def start_workers(app: FastAPI) -> None:
-        assert runtime.sessionmaker is not None and runtime.broker is not None
+        assert runtime.engine is not None and runtime.sessionmaker is not None
+        assert runtime.broker is not None
         sweeper = HoldSweeper(runtime.sessionmaker, interval=settings.sweep_interval_seconds)
         sweeper.start()
         app.state.hold_sweeper = sweeper
@@ -36,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await ingestor.start()
         app.state.usage_ingestor = ingestor
-        desk = ReservationDesk(runtime.sessionmaker, settings, engine=runtime.engine)
+        desk = ReservationDesk(runtime.engine, settings)
         desk.start()
         app.state.reservation_desk = desk
 
@@ -64,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(caps_router)
     app.include_router(admin_router)
+    app.include_router(imports_router)
     return app

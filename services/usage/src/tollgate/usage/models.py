@@ -152,6 +152,10 @@ class Member(Base):
     role: Mapped[str | None] = mapped_column(String(30))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     cap_tokens: Mapped[int | None] = mapped_column(BigInteger)  # per period; None: no cap
+    # A sub-user's permissions as its parent set them; None: not restricted (org members).
+    permissions: Mapped[list[str] | None] = mapped_column(JSONB)
+    # When auth made the change applied last (its event's occurred_at): older events lose.
+    fact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate.shared.messaging import Envelope, Subscription
 from tollgate.usage.allocation import service as allocation
 from tollgate.usage.config import Settings
-from tollgate.usage.metering.service import record_usage
+from tollgate.usage.members.facts import FACT_EVENTS, apply_member_fact
+from tollgate.usage.metering.apply import apply_usage_events
 
 __all__ = [
     "ACCOUNTS_QUEUE",
@@ -26,10 +27,10 @@ SUBSCRIPTIONS_QUEUE = "usage.subscriptions"
 
 
 def usage_subscription(settings: Settings, outbox: Table) -> Subscription:
-    """usage.recorded, applied one at a time (the batch ingestor's fallback path)."""
+    """usage.recorded one at a time: the ingestor's fallback when a batch fails."""
 
     async def on_usage(session: AsyncSession, envelope: Envelope) -> None:
-        await record_usage(session, settings, outbox, envelope)
+        await apply_usage_events(session, settings, outbox, [envelope])
 
     return Subscription(USAGE_QUEUE, ["usage.recorded"], on_usage)
 
@@ -42,10 +43,8 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
             await allocation.on_user_registered(session, settings, envelope)
         elif envelope.type == "user.deleted":
             await allocation.on_user_deleted(session, envelope)
-        elif envelope.type == "org.member_added":
-            await allocation.on_member_added(session, envelope)
-        elif envelope.type == "org.member_removed":
-            await allocation.on_member_removed(session, envelope)
+        elif envelope.type in FACT_EVENTS:
+            await apply_member_fact(session, envelope)
 
     async def on_subscription(session: AsyncSession, envelope: Envelope) -> None:
         await allocation.apply_subscription_changed(session, settings, envelope)
@@ -53,7 +52,7 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
     return [
         Subscription(
             ACCOUNTS_QUEUE,
-            ["user.registered", "user.deleted", "org.member_added", "org.member_removed"],
+            ["user.registered", "user.deleted", *FACT_EVENTS],
             on_account_event,
         ),
         Subscription(SUBSCRIPTIONS_QUEUE, ["subscription.changed"], on_subscription),

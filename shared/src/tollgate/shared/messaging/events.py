@@ -21,8 +21,10 @@ __all__ = [
     "EventData",
     "OrgMemberAdded",
     "OrgMemberRemoved",
+    "OrgMemberUpdated",
     "QuotaExhausted",
     "SessionsRevoked",
+    "SubUserUpdated",
     "SubscriptionChanged",
     "UsageRecorded",
     "UserDeleted",
@@ -87,6 +89,26 @@ class OrgMemberRemoved(EventData):
     role: str | None = None
 
 
+class OrgMemberUpdated(EventData):
+    """A member's role changed; consumers compare ``occurred_at`` to drop a stale one."""
+
+    event_type: ClassVar[str] = "org.member_updated"
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+
+
+class SubUserUpdated(EventData):
+    """A sub-user's terms changed: cap (None: no cap), permissions, or enabled/disabled."""
+
+    event_type: ClassVar[str] = "sub_user.updated"
+    user_id: uuid.UUID
+    parent_user_id: uuid.UUID
+    token_limit: int | None = None
+    permissions: list[str] = Field(default_factory=list)
+    is_active: bool = True
+
+
 class SubscriptionChanged(EventData):
     event_type: ClassVar[str] = "subscription.changed"
     account_id: uuid.UUID
@@ -147,6 +169,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ApiKeyRevoked,
         OrgMemberAdded,
         OrgMemberRemoved,
+        OrgMemberUpdated,
+        SubUserUpdated,
         SubscriptionChanged,
         UsageRecorded,
         BalanceLow,

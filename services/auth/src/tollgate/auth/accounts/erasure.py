@@ -10,29 +10,20 @@ from tollgate.auth.accounts.repository import UserRepository
 from tollgate.auth.api_keys.service import ApiKeys
 from tollgate.auth.events import publish
 from tollgate.auth.models import User
-from tollgate.auth.orgs.repository import OrganizationRepository
+from tollgate.auth.orgs.service import Organizations
 from tollgate.auth.sessions.service import Sessions
-from tollgate.shared.messaging.events import OrgMemberRemoved, UserDeleted
+from tollgate.shared.messaging.events import UserDeleted
 
 
 async def erase_account(db: AsyncSession, sessions: Sessions, user: User) -> None:
     """Erase personal data and end every way in; the row stays so references keep resolving.
 
     A parent's sub-users are erased with it: they spend from an account that is gone.
+    The organization is settled first, since its sole owner may be refused (409).
     """
+    await Organizations(db).leave_with_account(user)
     for child in await UserRepository(db).children(user.id):
         await erase_account(db, sessions, child)
-    if user.org_id is not None:
-        orgs = OrganizationRepository(db)
-        membership = await orgs.membership(user.org_id, user.id)
-        if membership is not None:
-            await orgs.remove_member(user.org_id, user.id)
-            await publish(
-                db,
-                user.id,
-                OrgMemberRemoved(org_id=user.org_id, user_id=user.id, role=membership.role),
-            )
-        user.org_id = None
     user.email = None
     user.name = None
     user.password_hash = None

@@ -1,15 +1,23 @@
-"""Argon2id hashing, and the rules a new password must pass."""
+"""Argon2id hashing, and the rules a new password must pass.
+
+Accounts moved in from another backend keep their bcrypt hashes: a bcrypt hash is
+verified as bcrypt, and replaced with argon2id at the first sign-in that proves it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from importlib import resources
 
+import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# bcrypt reads only the first 72 bytes; the backends we import from cut there too.
+BCRYPT_MAX_BYTES = 72
 
 
 def _common_passwords() -> frozenset[str]:
@@ -47,6 +55,11 @@ class Passwords:
         return await asyncio.to_thread(self._hasher.hash, password)
 
     def _verify(self, stored: str | None, password: str) -> bool:
+        if stored is not None and is_bcrypt(stored):
+            try:
+                return bcrypt.checkpw(password.encode()[:BCRYPT_MAX_BYTES], stored.encode())
+            except ValueError:  # a malformed hash proves nothing
+                return False
         try:
             return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerificationError, InvalidHashError):
@@ -56,4 +69,8 @@ class Passwords:
         return await asyncio.to_thread(self._verify, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
-        return self._hasher.check_needs_rehash(stored)
+        return is_bcrypt(stored) or self._hasher.check_needs_rehash(stored)
+
+
+def is_bcrypt(stored: str) -> bool:
+    return stored.startswith(BCRYPT_PREFIXES)

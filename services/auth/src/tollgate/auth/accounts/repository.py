@@ -42,6 +42,16 @@ class UserRepository:
         )
         return int(count or 0)
 
+    async def sub_users(self) -> Sequence[User]:
+        """Every sub-user not deleted, share-locked: no changes under a reader announcing them."""
+        rows = await self.session.scalars(
+            select(User)
+            .where(User.parent_user_id.is_not(None), User.deleted_at.is_(None))
+            .order_by(User.created_at)
+            .with_for_update(read=True)
+        )
+        return rows.all()
+
     async def children(self, parent_id: uuid.UUID) -> Sequence[User]:
         rows = await self.session.scalars(
             select(User)

@@ -17,7 +17,7 @@ from tollgate.auth.events import publish
 from tollgate.auth.models import User
 from tollgate.auth.plans.repository import AccountPlanRepository
 from tollgate.shared.errors import BadRequest, Conflict, Unauthorized, UnprocessableEntity
-from tollgate.shared.messaging.events import UserRegistered, UserUpdated
+from tollgate.shared.messaging.events import SubUserUpdated, UserRegistered, UserUpdated
 
 # One answer for unknown email, wrong password and disabled account: nothing to enumerate.
 INVALID_CREDENTIALS = "Incorrect email or password"
@@ -85,6 +85,18 @@ def user_updated(user: User) -> UserUpdated:
             "is_active": user.is_active,
             **sub_user_terms(user),
         }
+    )
+
+
+def sub_user_updated(user: User) -> SubUserUpdated:
+    """The terms usage enforces on every reservation: the whole of them, so the newest suffices."""
+    assert user.parent_user_id is not None
+    return SubUserUpdated(
+        user_id=user.id,
+        parent_user_id=user.parent_user_id,
+        token_limit=user.token_limit,
+        permissions=list(user.permissions),
+        is_active=user.is_active,
     )
 
 

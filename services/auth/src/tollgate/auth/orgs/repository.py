@@ -32,6 +32,13 @@ class OrganizationRepository:
         )
         return [(m, u) for m, u in rows.all()]
 
+    async def all_members(self) -> Sequence[OrgMember]:
+        """Every membership of every organization."""
+        rows = await self.db.scalars(
+            select(OrgMember).order_by(OrgMember.org_id, OrgMember.joined_at)
+        )
+        return rows.all()
+
     async def owners(self, org_id: uuid.UUID) -> int:
         count = await self.db.scalar(
             select(func.count())

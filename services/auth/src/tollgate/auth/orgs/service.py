@@ -2,7 +2,9 @@
 
 A user belongs to at most one organization, because the ``org`` claim names one.
 Members learn of a membership change in their next access token (a refresh at
-most 15 minutes away); usage and billing learn of it from the events at once.
+most 15 minutes away); usage and billing learn of it from the events at once and
+authorize from what they learnt, never from the claim. Every change of who is in
+an organization, or of their role, is published in the transaction that makes it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tollgate.auth.events import publish
 from tollgate.auth.models import Organization, OrgInvitation, OrgMember, User
 from tollgate.auth.orgs.repository import OrganizationRepository
 from tollgate.shared.errors import BadRequest, Conflict, Forbidden, NotFound
-from tollgate.shared.messaging.events import OrgMemberAdded, OrgMemberRemoved
+from tollgate.shared.messaging.events import OrgMemberAdded, OrgMemberRemoved, OrgMemberUpdated
 
 MANAGERS = frozenset({"owner", "admin"})
 
@@ -89,7 +91,11 @@ class Organizations:
             raise NotFound("No such member")
         if target.role == "owner" and role != "owner" and await self.repo.owners(org_id) <= 1:
             raise Conflict("An organization keeps at least one owner", type_slug="last-owner")
-        target.role = role
+        if target.role != role:
+            target.role = role
+            await publish(
+                self.db, target_id, OrgMemberUpdated(org_id=org_id, user_id=target_id, role=role)
+            )
         return target
 
     async def remove(self, org_id: uuid.UUID, user: User, target_id: uuid.UUID) -> None:
@@ -111,6 +117,45 @@ class Organizations:
         await publish(
             self.db, target_id, OrgMemberRemoved(org_id=org_id, user_id=target_id, role=target.role)
         )
+
+    async def leave_with_account(self, user: User) -> None:
+        """Take a user being deleted out of their organization, which always keeps an owner.
+
+        The sole owner hands the organization to its longest-standing admin; an
+        organization with nobody else in it goes with its owner; one with members but
+        no admin refuses (409), since nobody could administer it afterwards.
+        """
+        if user.org_id is None:
+            return
+        org_id = user.org_id
+        member = await self.repo.membership(org_id, user.id)
+        if member is not None and member.role == "owner" and await self.repo.owners(org_id) <= 1:
+            others = [(m, u) for m, u in await self.repo.members(org_id) if u.id != user.id]
+            admins = [m for m, _ in others if m.role == "admin"]
+            if admins:
+                heir = admins[0]
+                heir.role = "owner"
+                await publish(
+                    self.db,
+                    heir.user_id,
+                    OrgMemberUpdated(org_id=org_id, user_id=heir.user_id, role="owner"),
+                )
+            elif others:
+                raise Conflict(
+                    "You are the only owner of your organization and it has no admin to take "
+                    "over: make a member an admin or owner, or delete the organization, first",
+                    type_slug="sole-owner",
+                )
+        if member is not None:
+            await self.repo.remove_member(org_id, user.id)
+            await publish(
+                self.db, user.id, OrgMemberRemoved(org_id=org_id, user_id=user.id, role=member.role)
+            )
+        user.org_id = None
+        if member is not None and member.role == "owner" and await self.repo.owners(org_id) == 0:
+            org = await self.repo.get(org_id)
+            if org is not None:
+                await self.repo.delete(org)
 
     async def invite(
         self, org_id: uuid.UUID, user: User, email: str, role: str, ttl: timedelta

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from tollgate.auth.accounts.erasure import erase_account
 from tollgate.auth.accounts.repository import UserRepository
-from tollgate.auth.accounts.service import Accounts, user_updated
+from tollgate.auth.accounts.service import Accounts, sub_user_updated, user_updated
 from tollgate.auth.deps import Caller, PasswordsDep, SessionsDep, SignedIn
 from tollgate.auth.events import publish
 from tollgate.auth.models import User
@@ -92,6 +92,7 @@ async def update_sub_user(
         if not body.is_active:
             await sessions.revoke_user_everywhere(user.id, reason="disabled-by-parent")
     await publish(db, user.id, user_updated(user))
+    await publish(db, user.id, sub_user_updated(user))
     return sub_user_out(user)
 
 

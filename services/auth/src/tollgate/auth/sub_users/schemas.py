@@ -22,13 +22,15 @@ class SubUserCreate(StrictBody):
     password: str = Field(max_length=1024)
     name: str | None = Field(None, max_length=200)
     permissions: list[Permission] = Field(default_factory=default_permissions)
-    token_limit: int | None = Field(None, ge=0, description="Monthly token cap; null: none")
+    token_limit: int | None = Field(
+        None, ge=0, strict=True, description="Monthly token cap; null: none"
+    )
 
 
 class SubUserUpdate(StrictBody):
     name: str | None = Field(None, max_length=200)
     permissions: list[Permission] | None = None
-    token_limit: int | None = Field(None, ge=0)
+    token_limit: int | None = Field(None, ge=0, strict=True)
     clear_token_limit: bool = False
     is_active: bool | None = None
 

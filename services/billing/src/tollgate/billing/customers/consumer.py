@@ -47,6 +47,10 @@ async def user_registered(
     if data.parent_user_id is not None:
         # A sub-user spends from its parent's pool and never pays on its own.
         return
+    if envelope.data.get("imported") is True:
+        # Moved in from another backend: the import brings the subscription and keeps the
+        # old Stripe customer; one is made here only when first needed (stripe_customer).
+        return
     if customer.stripe_customer_id is None:
         customer.stripe_customer_key = customer.stripe_customer_key or customer_idempotency_key(
             envelope

@@ -17,8 +17,9 @@ from tollgate.billing.invoices.schemas import (
     RefundRequest,
     RevenueOut,
 )
+from tollgate.billing.members.access import Access, account_of
 from tollgate.billing.subscriptions.schemas import PortalRequest
-from tollgate.billing.subscriptions.service import account_of, stripe_customer
+from tollgate.billing.subscriptions.service import stripe_customer
 from tollgate.shared.db import SessionDep
 from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser, CurrentUser
@@ -36,7 +37,7 @@ async def portal(
 ) -> dict[str, str]:
     """A Stripe Customer Portal link where the caller manages cards and downloads invoices."""
     body = body or PortalRequest()
-    account_of(user, body.org_id)
+    await account_of(session, user, body.org_id, Access.MANAGE)
     customer = await stripe_customer(session, billing.stripe, user.user_id)
     assert customer.stripe_customer_id is not None
     portal_session = await billing.stripe.create_portal_session(
@@ -54,8 +55,8 @@ async def invoices(
     org_id: uuid.UUID | None = None,
 ) -> Page[InvoiceOut]:
     """The account's invoices, newest first."""
-    account, _ = account_of(user, org_id)
-    return await service.invoices(session, account, limit, offset)
+    account = await account_of(session, user, org_id, Access.READ)
+    return await service.invoices(session, account.id, limit, offset)
 
 
 @router.get("/api/billing/payments", response_model=Page[PaymentOut])
@@ -67,8 +68,8 @@ async def payments(
     org_id: uuid.UUID | None = None,
 ) -> Page[PaymentOut]:
     """The account's payments, newest first, with what was refunded of each."""
-    account, _ = account_of(user, org_id)
-    return await service.payments(session, account, limit, offset)
+    account = await account_of(session, user, org_id, Access.READ)
+    return await service.payments(session, account.id, limit, offset)
 
 
 @router.post("/api/admin/payments/{payment_id}/refund", response_model=RefundOut)

@@ -16,7 +16,8 @@ from tollgate.billing.subscriptions.domain import parse_uuid, utc
 log = logging.getLogger("tollgate.billing.invoices")
 
 
-def _id(value: Any) -> str | None:
+def object_id(value: Any) -> str | None:
+    """The id of an expanded object or of a bare reference; None if absent."""
     if isinstance(value, dict):
         value = value.get("id")
     return str(value) if value else None
@@ -25,7 +26,7 @@ def _id(value: Any) -> str | None:
 def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The invoice's subscription id and its metadata, wherever this API version puts them."""
     details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
-    sub_id = _id(invoice.get("subscription")) or _id(details.get("subscription"))
+    sub_id = object_id(invoice.get("subscription")) or object_id(details.get("subscription"))
     metadata = details.get("metadata") or (invoice.get("subscription_details") or {}).get(
         "metadata"
     )
@@ -53,7 +54,7 @@ async def mirror_invoice(session: AsyncSession, stripe: StripeApi, invoice_id: s
     """Refetch and store an invoice, and the charge that paid it; returns its subscription id."""
     invoice = await stripe.get_invoice(invoice_id)
     sub_id, meta = invoice_subscription(invoice)
-    account = await _account(session, _id(invoice.get("customer")), sub_id, meta)
+    account = await _account(session, object_id(invoice.get("customer")), sub_id, meta)
     if account is None:
         log.warning("invoice %s belongs to no account we know; not mirrored", invoice_id)
         return sub_id
@@ -76,7 +77,7 @@ async def mirror_invoice(session: AsyncSession, stripe: StripeApi, invoice_id: s
             "paid_at": utc(transitions.get("paid_at")),
         },
     )
-    charge_id = _id(invoice.get("charge"))
+    charge_id = object_id(invoice.get("charge"))
     if charge_id:
         await mirror_charge(session, stripe, charge_id, account=account)
     return sub_id
@@ -95,12 +96,12 @@ async def mirror_charge(
     session: AsyncSession, stripe: StripeApi, charge_id: str, *, account: uuid.UUID | None = None
 ) -> None:
     charge = await stripe.get_charge(charge_id)
-    invoice_id = _id(charge.get("invoice"))
+    invoice_id = object_id(charge.get("invoice"))
     if account is None and invoice_id:
         invoice = await repository.get_invoice(session, invoice_id)
         account = invoice.account_id if invoice else None
     if account is None:
-        account = await _account(session, _id(charge.get("customer")), None, {})
+        account = await _account(session, object_id(charge.get("customer")), None, {})
     if account is None:
         log.warning("charge %s belongs to no account we know; not mirrored", charge_id)
         return

@@ -51,7 +51,7 @@ class RefundRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Absent: refund whatever has not been refunded yet.
-    amount: int | None = Field(None, gt=0)
+    amount: int | None = Field(None, gt=0, strict=True)  # cents; "100" is refused
     reason: str | None = Field(None, pattern="^(duplicate|fraudulent|requested_by_customer)$")
 
 

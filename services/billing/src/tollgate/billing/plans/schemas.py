@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def number_not_text(value: Any) -> Any:
+    """Money is a JSON number: ``"19.00"`` or ``true`` is refused, not coerced."""
+    if isinstance(value, (str, bool)):
+        raise ValueError("must be a number, not a string or a boolean")
+    return value
 
 
 class PlanOut(BaseModel):
@@ -28,8 +35,10 @@ class PlanUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=100)
-    price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
-    monthly_tokens: int | None = Field(None, ge=0)
+    price: Annotated[Decimal, BeforeValidator(number_not_text)] | None = Field(
+        None, ge=0, max_digits=12, decimal_places=2
+    )
+    monthly_tokens: int | None = Field(None, ge=0, strict=True)
     limits: dict[str, Any] | None = None
     features: list[str] | None = None
     stripe_price_id: str | None = Field(None, min_length=1, max_length=255)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.billing.models import Customer, Subscription
+from tollgate.billing.models import Customer, DuplicateSubscription, OpenCheckout, Subscription
 
 
 async def get(session: AsyncSession, account_id: uuid.UUID) -> Subscription | None:
@@ -125,3 +125,57 @@ async def upsert_customer(
     )
     assert customer is not None
     return customer
+
+
+async def open_checkout(
+    session: AsyncSession, account_id: uuid.UUID, plan: str
+) -> OpenCheckout | None:
+    return await session.get(OpenCheckout, (account_id, plan))
+
+
+async def remember_checkout(
+    session: AsyncSession, account_id: uuid.UUID, plan: str, session_id: str, url: str
+) -> None:
+    stmt = insert(OpenCheckout).values(
+        account_id=account_id, plan=plan, session_id=session_id, url=url
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "plan"],
+            set_={"session_id": session_id, "url": url, "created_at": stmt.excluded.created_at},
+        )
+    )
+
+
+async def duplicate(
+    session: AsyncSession, stripe_subscription_id: str
+) -> DuplicateSubscription | None:
+    return await session.get(DuplicateSubscription, stripe_subscription_id, with_for_update=True)
+
+
+async def record_duplicate(
+    session: AsyncSession, stripe_subscription_id: str, account_id: uuid.UUID, kept: str
+) -> DuplicateSubscription:
+    await session.execute(
+        insert(DuplicateSubscription)
+        .values(
+            stripe_subscription_id=stripe_subscription_id,
+            account_id=account_id,
+            kept_subscription_id=kept,
+        )
+        .on_conflict_do_nothing()
+    )
+    row = await duplicate(session, stripe_subscription_id)
+    assert row is not None
+    return row
+
+
+async def duplicates_of(
+    session: AsyncSession, account_id: uuid.UUID
+) -> list[DuplicateSubscription]:
+    rows = await session.scalars(
+        select(DuplicateSubscription)
+        .where(DuplicateSubscription.account_id == account_id)
+        .order_by(DuplicateSubscription.detected_at)
+    )
+    return list(rows)

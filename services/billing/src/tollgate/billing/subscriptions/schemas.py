@@ -18,7 +18,7 @@ class AccountChoice(BaseModel):
 
 class SubscribeRequest(AccountChoice):
     plan: str = Field(min_length=1, max_length=40)
-    seats: int = Field(1, ge=1, le=10_000)
+    seats: int = Field(1, ge=1, le=10_000, strict=True)
     # A saved card (pm_...): subscribe at once, without a Checkout page.
     payment_method_id: str | None = Field(None, min_length=3, max_length=255)
     success_url: HttpUrl | None = None

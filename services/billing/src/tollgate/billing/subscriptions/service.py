@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.billing.config import Settings
-from tollgate.billing.models import Customer, Plan, Subscription
+from tollgate.billing.members.access import Access, account_of
+from tollgate.billing.models import Customer, OpenCheckout, Plan, Subscription
 from tollgate.billing.plans import repository as plans
 from tollgate.billing.plans.service import require_plan
 from tollgate.billing.stripe_api import StripeApi
@@ -24,21 +24,8 @@ from tollgate.billing.subscriptions.schemas import (
     SubscribeRequest,
     SubscriptionOut,
 )
-from tollgate.shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from tollgate.shared.errors import BadRequest, Conflict, NotFound
 from tollgate.shared.security import Principal
-
-
-def account_of(
-    principal: Principal, org_id: uuid.UUID | None
-) -> tuple[uuid.UUID, uuid.UUID | None]:
-    """(account, org) the caller acts on: themselves, or the organization their token names."""
-    if principal.parent is not None:
-        raise Forbidden("A sub-user's billing is managed by its parent account")
-    if org_id is None:
-        return principal.user_id, None
-    if principal.org != org_id:
-        raise Forbidden("You can only manage the subscription of your own organization")
-    return org_id, org_id
 
 
 async def describe(session: AsyncSession, row: Subscription) -> SubscriptionOut:
@@ -66,8 +53,8 @@ async def describe(session: AsyncSession, row: Subscription) -> SubscriptionOut:
 async def current(
     session: AsyncSession, principal: Principal, org_id: uuid.UUID | None
 ) -> SubscriptionOut:
-    account, _ = account_of(principal, org_id)
-    row = await subscriptions.get(session, account)
+    account = await account_of(session, principal, org_id, Access.READ)
+    row = await subscriptions.get(session, account.id)
     if row is None:
         raise NotFound("This account has no subscription yet", type_slug="no-subscription")
     return await describe(session, row)
@@ -104,15 +91,24 @@ def purchasable(plan: Plan) -> str:
     return str(plan.stripe_price_id)
 
 
-def checkout_key(row: Subscription, params: dict[str, Any]) -> str:
-    """A double-click gets the same Checkout page, so the customer cannot pay twice.
+def checkout_key(row: Subscription, params: dict[str, Any], previous: str | None) -> str:
+    """Stripe's idempotency key for a new Checkout page, ours whatever the client sends.
 
-    The key changes with the account's state (its sequence) and every hour, so a
-    customer who comes back later gets a fresh page rather than an expired one.
+    It changes with the account's state (its sequence) and with the page it replaces,
+    so a lost answer is replayed by Stripe while a page that expired is replaced.
     """
-    material = json.dumps([str(row.account_id), row.sequence, params], sort_keys=True)
-    hour = int(time.time() // 3600)
-    return f"tollgate-checkout-{hashlib.sha256(material.encode()).hexdigest()[:32]}-{hour}"
+    material = json.dumps([str(row.account_id), row.sequence, previous, params], sort_keys=True)
+    return f"tollgate-checkout-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
+
+
+async def still_open(stripe: StripeApi, kept: OpenCheckout | None) -> bool:
+    if kept is None:
+        return False
+    try:
+        page = await stripe.get_checkout_session(kept.session_id)
+    except BadRequest:
+        return False  # gone from Stripe
+    return page.get("status") == "open"
 
 
 def has_paid_subscription(row: Subscription) -> bool:
@@ -127,7 +123,8 @@ async def subscribe(
     request: SubscribeRequest,
     idempotency_key: str | None,
 ) -> SubscribeOut:
-    account, org = account_of(principal, request.org_id)
+    account_choice = await account_of(session, principal, request.org_id, Access.MANAGE)
+    account, org = account_choice.id, account_choice.org_id
     plan = await require_plan(session, request.plan)
     price = purchasable(plan)
     if request.seats > 1 and org is None:
@@ -170,19 +167,23 @@ async def subscribe(
         "metadata": metadata,
         "subscription_data": {"metadata": metadata},
     }
-    checkout = await stripe.create_checkout_session(
-        params, idempotency_key or checkout_key(row, params)
-    )
-    return SubscribeOut(
-        checkout=CheckoutOut(checkout_url=str(checkout["url"]), session_id=str(checkout["id"]))
-    )
+    # One open Checkout page per account and plan: a second request, whatever its
+    # Idempotency-Key, is sent to the first page, so nobody pays for a plan twice.
+    kept = await subscriptions.open_checkout(session, account, plan.code)
+    if kept is not None and await still_open(stripe, kept):
+        return SubscribeOut(checkout=CheckoutOut(checkout_url=kept.url, session_id=kept.session_id))
+    previous = kept.session_id if kept is not None else None
+    checkout = await stripe.create_checkout_session(params, checkout_key(row, params, previous))
+    url, session_id = str(checkout["url"]), str(checkout["id"])
+    await subscriptions.remember_checkout(session, account, plan.code, session_id, url)
+    return SubscribeOut(checkout=CheckoutOut(checkout_url=url, session_id=session_id))
 
 
 async def _paid_row(
     session: AsyncSession, principal: Principal, org_id: uuid.UUID | None
 ) -> Subscription:
-    account, _ = account_of(principal, org_id)
-    row = await subscriptions.lock(session, account)
+    account = await account_of(session, principal, org_id, Access.MANAGE)
+    row = await subscriptions.lock(session, account.id)
     if row is None or not has_paid_subscription(row):
         raise Conflict("This account has no paid subscription", type_slug="no-paid-subscription")
     return row

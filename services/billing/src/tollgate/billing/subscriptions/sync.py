@@ -13,7 +13,7 @@ from tollgate.billing.context import SOURCE
 from tollgate.billing.models import Subscription, messaging
 from tollgate.billing.plans import repository as plans
 from tollgate.billing.stripe_api import StripeApi
-from tollgate.billing.subscriptions import domain
+from tollgate.billing.subscriptions import domain, duplicates
 from tollgate.billing.subscriptions import repository as subscriptions
 from tollgate.billing.subscriptions.domain import AccountPlan, StripeSubscription
 from tollgate.shared.messaging import add_event
@@ -166,6 +166,9 @@ async def sync_subscription(
         return False
     row = await lock_account(session, *owner)
     current = await stripe.get_subscription(str(snapshot["id"]))
+    if await duplicates.is_duplicate(session, row, current):
+        await duplicates.settle(session, stripe, row, current)
+        return False
     return await apply_subscription(session, row, current)
 
 

@@ -14,11 +14,27 @@ from tollgate.billing.subscriptions import repository as subscriptions
 from tollgate.billing.subscriptions import sync
 from tollgate.billing.subscriptions.domain import on_free
 from tollgate.billing.webhooks import repository
+from tollgate.billing.webhooks.signature import stripe_id
 from tollgate.shared.errors import BadRequest
 
 log = logging.getLogger("tollgate.billing.webhooks")
 
 Effect = Callable[[AsyncSession, StripeApi, dict[str, Any]], Awaitable[None]]
+
+
+def _customer(obj: dict[str, Any]) -> str | None:
+    """The object's customer id, checked: it is looked up in our tables."""
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return None if customer is None else stripe_id(customer, "customer")
+
+
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadRequest("The webhook's metadata is not an object", type_slug="invalid-webhook")
+    return metadata
 
 
 async def _checkout_completed(
@@ -27,26 +43,31 @@ async def _checkout_completed(
     sub_id = obj.get("subscription")
     if obj.get("mode") != "subscription" or not sub_id:
         return
-    sub_id = sub_id["id"] if isinstance(sub_id, dict) else sub_id
+    sub_id = stripe_id(sub_id.get("id") if isinstance(sub_id, dict) else sub_id, "subscription")
     snapshot = {
         "id": sub_id,
-        "customer": obj.get("customer"),
-        "metadata": obj.get("metadata") or {},
+        "customer": _customer(obj),
+        "metadata": _metadata(obj),
     }
     await sync.sync_subscription(session, stripe, snapshot)
 
 
 async def _subscription(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
-    await sync.sync_subscription(session, stripe, obj)
+    # Only the ids and metadata are read from the event: the rest is refetched from Stripe.
+    snapshot = {"id": obj["id"], "customer": _customer(obj), "metadata": _metadata(obj)}
+    await sync.sync_subscription(session, stripe, snapshot)
 
 
 async def _invoice(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
     sub_id = await mirror.mirror_invoice(session, stripe, str(obj["id"]))
     if sub_id:
         # A paid or failed invoice moves the subscription's status (past_due, active).
-        _, meta = mirror.invoice_subscription(obj)
+        try:
+            _, meta = mirror.invoice_subscription(obj)
+        except (AttributeError, TypeError, ValueError):
+            meta = {}  # the invoice mirrored above came from Stripe; this only helps find its owner
         await sync.sync_subscription(
-            session, stripe, {"id": sub_id, "customer": obj.get("customer"), "metadata": meta}
+            session, stripe, {"id": sub_id, "customer": _customer(obj), "metadata": meta}
         )
 
 

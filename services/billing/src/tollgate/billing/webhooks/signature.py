@@ -9,11 +9,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
 from tollgate.shared.errors import BadRequest
 
 MAX_HEADER_LENGTH = 4096
+STRIPE_ID = re.compile(r"[\x21-\x7e]{1,255}")
+EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+# The year 9999: any later ``created`` is not a time, and would not fit the column either.
+LATEST_CREATED = 253_402_300_799
 
 
 class InvalidSignature(BadRequest):
@@ -63,24 +68,40 @@ def verify(
     raise InvalidSignature("No signing secret matches the signature")
 
 
+def _invalid(detail: str) -> BadRequest:
+    return BadRequest(detail, type_slug="invalid-webhook")
+
+
+def stripe_id(value: Any, what: str) -> str:
+    """An id as Stripe writes them (``evt_…``, ``sub_…``): printable, no spaces, ≤ 255 long."""
+    if isinstance(value, str) and STRIPE_ID.fullmatch(value):
+        return value
+    raise _invalid(f"The webhook's {what} is not a Stripe id")
+
+
 def parse_event(payload: bytes) -> dict[str, Any]:
-    """The event object of a verified body; a body that is not a Stripe event is a 400."""
+    """The event object of a verified body; a body that is not a Stripe event is a 400.
+
+    Signed is not the same as well-formed: a 400 is an answer Stripe stops retrying,
+    and nothing of a malformed event is written.
+    """
     try:
         event = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("The webhook body is not JSON", type_slug="invalid-webhook") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise _invalid("The webhook body is not JSON (or is nested too deep)") from exc
     if not isinstance(event, dict):
-        raise BadRequest("The webhook body is not an event", type_slug="invalid-webhook")
+        raise _invalid("The webhook body is not an event")
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
-    ok = (
-        isinstance(event.get("id"), str)
-        and isinstance(event.get("type"), str)
-        and isinstance(event.get("created"), int)
-        and isinstance(obj, dict)
-    )
-    if not ok:
-        raise BadRequest(
-            "The webhook body lacks id, type, created or data.object", type_slug="invalid-webhook"
-        )
+    if not isinstance(obj, dict):
+        raise _invalid("The webhook body lacks data.object")
+    stripe_id(event.get("id"), "event id")
+    stripe_id(obj.get("id"), "object id")
+    if not (isinstance(event.get("type"), str) and EVENT_TYPE.fullmatch(event["type"])):
+        raise _invalid("The webhook's event type is not a Stripe event type")
+    created = event.get("created")
+    if not (isinstance(created, int) and not isinstance(created, bool)):
+        raise _invalid("The webhook's created is not a whole number of seconds")
+    if not 0 <= created <= LATEST_CREATED:
+        raise _invalid("The webhook's created is not a plausible time")
     return event

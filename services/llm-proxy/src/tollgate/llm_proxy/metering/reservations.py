@@ -16,7 +16,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tollgate.llm_proxy.errors import HoldAnswerLost, InsufficientQuota, MeteringUnavailable
+from tollgate.llm_proxy.errors import (
+    HoldAnswerLost,
+    InsufficientQuota,
+    MeteringUnavailable,
+    SpendingRefused,
+)
 from tollgate.llm_proxy.metrics import HOLD_SECONDS
 from tollgate.shared.service_tokens import ServiceTokenClient
 
@@ -81,7 +86,8 @@ class ReservationClient:
         max_completion_tokens: int | None,
         ttl_seconds: int | None,
     ) -> Hold:
-        """A hold for the call, or InsufficientQuota (402), MeteringUnavailable (503)."""
+        """A hold for the call, or InsufficientQuota (402), SpendingRefused (403),
+        MeteringUnavailable (503)."""
         asked = time.perf_counter()
         try:
             return await self._reserve(
@@ -133,6 +139,13 @@ class ReservationClient:
             raise InsufficientQuota(
                 f"Not enough tokens for this request ({available} available)",
                 extra={"available": available},
+            )
+        if status == 403:
+            # Usage's reason (its problem type's last segment) becomes the OpenAI code.
+            reason = str(body.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
+            raise SpendingRefused(
+                str(body.get("detail") or "This caller may not spend tokens"),
+                code=reason.replace("-", "_") or None,
             )
         if status not in (200, 201):
             log.warning("usage refused a reservation: %s %s", status, body)

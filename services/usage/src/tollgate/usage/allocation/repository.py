@@ -19,7 +19,7 @@ from tollgate.usage.models import (
     UsageRecord,
 )
 
-__all__ = ["deactivate_member", "erase_user", "upsert_member"]
+__all__ = ["erase_user", "upsert_member"]
 
 
 async def upsert_member(
@@ -39,38 +39,6 @@ async def upsert_member(
         set_["cap_tokens"] = cap_tokens
     await session.execute(
         stmt.on_conflict_do_update(index_elements=["account_id", "user_id"], set_=set_)
-    )
-
-
-async def set_member_cap(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    user_id: uuid.UUID,
-    kind: str,
-    cap_tokens: int | None,
-) -> None:
-    stmt = insert(Member).values(
-        account_id=account_id, user_id=user_id, kind=kind, role=kind, cap_tokens=cap_tokens
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["account_id", "user_id"],
-            set_={"cap_tokens": cap_tokens, "updated_at": func.now()},
-        )
-    )
-
-
-async def deactivate_member(
-    session: AsyncSession, account_id: uuid.UUID, user_id: uuid.UUID
-) -> None:
-    stmt = insert(Member).values(
-        account_id=account_id, user_id=user_id, kind="org", role=None, active=False
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["account_id", "user_id"],
-            set_={"active": False, "updated_at": func.now()},
-        )
     )
 
 

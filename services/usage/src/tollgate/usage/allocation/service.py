@@ -15,8 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.shared.messaging import Envelope
 from tollgate.shared.messaging.events import (
-    OrgMemberAdded,
-    OrgMemberRemoved,
     SubscriptionChanged,
     UserDeleted,
     UserRegistered,
@@ -24,12 +22,11 @@ from tollgate.shared.messaging.events import (
 from tollgate.usage.allocation import repository as repo
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger.service import ensure_account, grant_plan_allocation
+from tollgate.usage.members.facts import sub_user_registered
 
 __all__ = [
     "GRANTING_STATUSES",
     "apply_subscription_changed",
-    "on_member_added",
-    "on_member_removed",
     "on_user_deleted",
     "on_user_registered",
 ]
@@ -44,21 +41,19 @@ GRANTING_STATUSES = frozenset({"active", "trialing", "past_due"})
 async def on_user_registered(session: AsyncSession, settings: Settings, envelope: Envelope) -> None:
     event = UserRegistered.model_validate(envelope.data)
     if event.parent_user_id is not None:
-        # Sub-users spend from their parent's account, within the cap set for them.
-        cap = envelope.data.get("token_limit")
-        await repo.upsert_member(
-            session,
-            event.parent_user_id,
-            event.user_id,
-            kind="sub_user",
-            role="sub_user",
-            cap_tokens=int(cap) if isinstance(cap, int) and cap >= 0 else None,
-        )
+        await sub_user_registered(session, envelope)
         return
     # The allocation period starts when the user registered, even if we hear of it late.
     start = min(envelope.occurred_at, datetime.now(UTC))
     await ensure_account(
-        session, event.user_id, kind="user", free_tokens=settings.free_monthly_tokens, now=start
+        session,
+        event.user_id,
+        kind="user",
+        free_tokens=settings.free_monthly_tokens,
+        now=start,
+        # An account moved in from another backend gets its imported subscription and
+        # balance instead of this month's free allocation.
+        grant_free=envelope.data.get("imported") is not True,
     )
     if event.org_id is not None:
         await repo.upsert_member(session, event.org_id, event.user_id, kind="org", role="member")
@@ -107,24 +102,6 @@ async def apply_subscription_changed(
             event.monthly_tokens,
             now,
         )
-
-
-async def on_member_added(session: AsyncSession, envelope: Envelope) -> None:
-    event = OrgMemberAdded.model_validate(envelope.data)
-    cap = envelope.data.get("token_limit")
-    await repo.upsert_member(
-        session,
-        event.org_id,
-        event.user_id,
-        kind="org",
-        role=event.role,
-        cap_tokens=int(cap) if isinstance(cap, int) and cap >= 0 else None,
-    )
-
-
-async def on_member_removed(session: AsyncSession, envelope: Envelope) -> None:
-    event = OrgMemberRemoved.model_validate(envelope.data)
-    await repo.deactivate_member(session, event.org_id, event.user_id)
 
 
 async def on_user_deleted(session: AsyncSession, envelope: Envelope) -> None:

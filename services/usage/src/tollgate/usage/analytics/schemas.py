@@ -162,7 +162,7 @@ class AdminGrantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account_id: uuid.UUID
-    amount: int = Field(ge=1, le=1_000_000_000)
+    amount: int = Field(ge=1, le=1_000_000_000, strict=True)  # "100" is refused, not coerced
     source: Literal["admin", "promotional"] = "admin"
     priority: int = Field(default=0, ge=-1000, le=1000)
     expires_at: datetime | None = None
@@ -187,7 +187,7 @@ class AdminStatsOut(BaseModel):
 class CapIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cap_tokens: int | None = Field(ge=0, le=1_000_000_000_000)
+    cap_tokens: int | None = Field(ge=0, le=1_000_000_000_000, strict=True)
 
 
 class CapOut(BaseModel):

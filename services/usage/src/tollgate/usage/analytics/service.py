@@ -29,6 +29,7 @@ from tollgate.usage.analytics.schemas import (
 )
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger import repository as ledger
+from tollgate.usage.ledger import store
 from tollgate.usage.ledger.service import account_limits, available, ensure_current_period
 from tollgate.usage.members.service import Spender, resolve_spender
 
@@ -40,10 +41,9 @@ async def balance(session: AsyncSession, settings: Settings, user: Principal) ->
     current = await available(session, account.id, now)
     room = current.available
     if spender.cap_tokens is not None:
-        spent = await ledger.member_spent(
-            session, account.id, user.user_id, account.period_start, now
-        )
-        room = min(room, max(0, spender.cap_tokens - spent))
+        member = (account.id, user.user_id)
+        spent = await store.member_spent(session, {member: account.period_start}, now)
+        room = min(room, max(0, spender.cap_tokens - spent[member]))
     grants = await ledger.list_grants(session, account.id, now)
     used = await repo.charged_between(session, account.id, account.period_start, account.period_end)
     return BalanceOut(
@@ -91,15 +91,15 @@ async def limits(session: AsyncSession, settings: Settings, user: Principal) -> 
     spender = await _spender(session, settings, user, now)
     account = spender.account
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    member = (account.id, user.user_id)
+    made_today = await store.requests_since(session, {member}, midnight)
     return LimitsOut(
         account_id=account.id,
         plan=account.plan,
         monthly_tokens=account.monthly_tokens,
         limits=account_limits(account),
         member_cap=spender.cap_tokens,
-        daily_requests_used=await ledger.requests_since(
-            session, account.id, user.user_id, midnight
-        ),
+        daily_requests_used=made_today.get(member, 0),
     )
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "Balance",
     "GrantState",
     "HoldSize",
     "InsufficientTokens",
     "add_month",
+    "current_period",
     "draw",
     "size_hold",
     "spendable_for_settlement",
@@ -35,6 +37,26 @@ class GrantState:
 
     def is_active(self, at: datetime) -> bool:
         return self.starts_at <= at and (self.expires_at is None or self.expires_at > at)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An account's balance: what its active grants still hold (granted minus committed) and
+    what its open holds set aside."""
+
+    granted_remaining: int
+    held: int
+
+    @classmethod
+    def of(cls, grants: Iterable[GrantState], held: int, now: datetime) -> Balance:
+        """The balance from the account's grants in memory (``store.balances`` reads the
+        same from the database)."""
+        return cls(sum(g.remaining for g in grants if g.is_active(now)), held)
+
+    @property
+    def available(self) -> int:
+        # A grant can lapse under an open hold; the balance shown never goes below zero.
+        return max(0, self.granted_remaining - self.held)
 
 
 class InsufficientTokens(Exception):
@@ -114,6 +136,21 @@ def size_hold(
             raise ValueError("a reservation must hold at least one token")
         raise InsufficientTokens(max(0, available))
     return HoldSize(wanted, max_completion_tokens)
+
+
+def current_period(
+    plan: str, start: datetime, end: datetime, now: datetime
+) -> tuple[datetime, datetime]:
+    """The period an account is in at ``now``.
+
+    Free accounts renew monthly on their own schedule (same day of month); a paid
+    plan's period is billing's to announce, so it stays as it is.
+    """
+    if plan != "free":
+        return start, end
+    while end <= now:
+        start, end = end, add_month(end)
+    return start, end
 
 
 def add_month(moment: datetime, months: int = 1) -> datetime:

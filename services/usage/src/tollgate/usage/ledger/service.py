@@ -1,14 +1,14 @@
-"""Ledger operations shared by reservations, metering and plan allocation.
+"""Ledger operations shared by reservations, metering, plan allocation and reads.
 
-Every function here expects the caller to hold the account row lock
-(``repository.lock_account``), so balance reads and writes of one account are
-serialised while different accounts proceed in parallel.
+Every function here that changes a balance expects the caller to hold the
+account row lock, so balance reads and writes of one account are serialised
+while different accounts proceed in parallel.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,30 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.shared.plans import limits_for
 from tollgate.usage.ledger import repository as repo
-from tollgate.usage.ledger.domain import add_month, draw, spendable_for_settlement
+from tollgate.usage.ledger import store
+from tollgate.usage.ledger.domain import Balance, add_month, current_period
+from tollgate.usage.ledger.store import AccountRow, Db
 from tollgate.usage.models import Account
 
 __all__ = [
-    "Balance",
     "PlanFacts",
     "account_limits",
     "available",
-    "charge",
     "ensure_account",
     "ensure_current_period",
     "grant_plan_allocation",
+    "lock_paying_accounts",
+    "renew_free_periods",
 ]
-
-
-@dataclass(frozen=True)
-class Balance:
-    granted_remaining: int  # what active grants still hold
-    held: int
-
-    @property
-    def available(self) -> int:
-        # A grant can lapse under an open hold; the balance shown never goes below zero.
-        return max(0, self.granted_remaining - self.held)
 
 
 class PlanFacts(Protocol):
@@ -56,7 +47,7 @@ def account_limits(account: PlanFacts) -> dict[str, Any]:
 
 
 async def grant_plan_allocation(
-    session: AsyncSession,
+    db: Db,
     account_id: uuid.UUID,
     start: datetime,
     end: datetime,
@@ -72,18 +63,16 @@ async def grant_plan_allocation(
     """
     if amount <= 0 or end <= start:
         return False
-    existing = await repo.overlapping_plan_grant(session, account_id, start, end)
+    existing = await repo.overlapping_plan_grant(db, account_id, start, end)
     if existing is not None:
         new_expiry = max(existing.expires_at or end, end)
         if amount > existing.amount or new_expiry != existing.expires_at:
-            await repo.enlarge_grant(
-                session, existing, max(amount, existing.amount), new_expiry, now
-            )
+            await repo.enlarge_grant(db, existing, max(amount, existing.amount), new_expiry, now)
             grew: bool = amount > existing.amount
             return grew
         return False
     grant_id = await repo.insert_grant(
-        session,
+        db,
         {
             "id": uuid.uuid4(),
             "account_id": account_id,
@@ -131,52 +120,56 @@ async def ensure_account(
 
 
 async def ensure_current_period(session: AsyncSession, account: Account, now: datetime) -> None:
-    """Free accounts renew monthly on their own schedule, granted once per period."""
-    if account.plan != "free" or account.period_end > now:
+    """Move a free account into its current period, granting that period once."""
+    start, end = current_period(account.plan, account.period_start, account.period_end, now)
+    if end == account.period_end:
         return
-    start, end = account.period_start, account.period_end
-    while end <= now:
-        start, end = end, add_month(end)
     account.period_start, account.period_end = start, end
     await session.flush()
     await grant_plan_allocation(session, account.id, start, end, account.monthly_tokens, now)
 
 
-async def available(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> Balance:
-    remaining, held = await repo.balance_totals(session, account_id, now)
-    return Balance(remaining, held)
+async def available(db: Db, account_id: uuid.UUID, now: datetime) -> Balance:
+    return (await store.balances(db, [account_id], now))[account_id]
 
 
-async def charge(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    tokens: int,
+async def lock_paying_accounts(
+    db: Db,
+    ids: Collection[uuid.UUID],
     *,
-    since: datetime,
+    creatable: Collection[uuid.UUID],
+    free_tokens: int,
     now: datetime,
-    hold_id: uuid.UUID | None,
-    request_id: str,
-    occurred_at: datetime,
-) -> int:
-    """Charge up to ``tokens`` from grants alive since ``since``; returns what was charged.
+) -> dict[uuid.UUID, AccountRow]:
+    """Lock the accounts that pay for a group, creating the ``creatable`` ones we have not
+    heard of yet on the free plan, with this month's allocation (events may lag behind a
+    user's first call).
 
-    The settling hold (``hold_id``) no longer counts against the balance; other
-    open holds keep their tokens, so a call that used more than it reserved only
-    takes what is truly free.
+    The existing accounts are locked in id order; the new ones, created in id order too,
+    after them: nobody else can have locked a row that did not exist.
     """
-    if tokens <= 0:
-        return 0
-    grants = await repo.grants_since(session, account_id, since, now)
-    others = await repo.active_hold_total(session, account_id, now, excluding=hold_id)
-    charged: int = min(tokens, spendable_for_settlement(grants, others, now))
-    if charged <= 0:
-        return 0
-    await repo.apply_draws(
-        session,
-        account_id,
-        draw(grants, charged),
-        hold_id=hold_id,
-        request_id=request_id,
-        occurred_at=occurred_at,
-    )
-    return charged
+    accounts = await store.lock_accounts(db, ids)
+    missing = [a for a in ids if a not in accounts and a in creatable]
+    if missing:
+        end = add_month(now)
+        created = await store.create_free_accounts(db, missing, free_tokens, now, end)
+        accounts.update(await store.lock_accounts(db, missing))
+        for account_id in sorted(created):
+            await grant_plan_allocation(db, account_id, now, end, free_tokens, now)
+    return accounts
+
+
+async def renew_free_periods(db: Db, accounts: dict[uuid.UUID, AccountRow], now: datetime) -> None:
+    """Move locked free accounts whose period ended into the current one (granted once)."""
+    renewed = {
+        a.id: period
+        for a in accounts.values()
+        if (period := current_period(a.plan, a.period_start, a.period_end, now))[1] != a.period_end
+    }
+    if not renewed:
+        return
+    await store.set_periods(db, renewed)
+    for account_id, (start, end) in sorted(renewed.items()):
+        account = accounts[account_id]
+        accounts[account_id] = account._replace(period_start=start, period_end=end)
+        await grant_plan_allocation(db, account_id, start, end, account.monthly_tokens, now)

@@ -1,10 +1,13 @@
-"""The ``usage.recorded`` consumer: the shared Consumer, fed in batches.
+"""The ``usage.recorded`` consumer: the shared Consumer, fed in batches of deliveries.
 
-One worker gathers deliveries for a few milliseconds (up to ``batch_size``)
-and applies them in one transaction with ``apply_usage_batch``; the inbox rows go in the
-same transaction, and every message is acked only after it commits. If a batch
-fails, each of its messages goes through the shared one-at-a-time path, with
-its retries and dead-letter queue, so one poison event cannot hold up the rest.
+One worker gathers deliveries for a few milliseconds (up to ``batch_size``) and
+applies them in one transaction with ``apply_usage_events``; no inbox row is
+written for them (the call's ``request_id`` already makes a redelivery harmless),
+and every message is acked only after the transaction commits. If a batch fails,
+each of its messages goes through the shared one-at-a-time path (an inbox row,
+its own transaction, retries and the dead-letter queue), applied by the same
+``apply_usage_events`` as a batch of one, so one poison event cannot hold up the
+rest.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.shared.messaging import Broker, Consumer, Envelope, Subscription
 from tollgate.usage.config import Settings
-from tollgate.usage.metering.batch import apply_usage_batch
+from tollgate.usage.metering.apply import apply_usage_events
 
 __all__ = ["UsageIngestor"]
 
@@ -58,7 +61,8 @@ class UsageIngestor(Consumer):
 
     async def stop(self) -> None:
         # Worker first: whatever it has not acked is redelivered when the channel
-        # closes, and the inbox drops what its last transaction already applied.
+        # closes, and the usage rows' request_ids drop what its last transaction
+        # already applied.
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,7 +113,7 @@ class UsageIngestor(Consumer):
             except ValidationError as exc:
                 raise ValueError("a message does not parse") from exc
         async with self.sessionmaker() as session, session.begin():
-            await apply_usage_batch(session, self.settings, self.outbox, envelopes)
+            await apply_usage_events(session, self.settings, self.outbox, envelopes)
         # One worker takes deliveries in order, so every earlier one on this channel is
         # already settled: a single cumulative ack covers the batch.
         await batch[-1].ack(multiple=True)

@@ -1,18 +1,19 @@
 """Deciding a group of reservations once its facts are read: no I/O here.
 
-Both ways of reading those facts (``batch``, through the ORM, for every kind of
-caller; ``direct``, a few fixed statements, for plain users) hand them to
-``decide``, so the rules of a hold (daily quota, balance, member caps, sizing,
-retries of a request_id) live in one place. Requests are sized one after
-another against the balance the ones before them left.
+``reserve.reserve_group`` reads the facts (who pays, accounts, balances, daily
+counts, cap spending, retried request_ids) and hands them to ``decide``, so the
+rules of a hold (a sub-user's permission, daily quota, balance, member caps,
+sizing, retries of a request_id) live in this one place. Requests are sized one
+after another against the balance the ones before them left.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from tollgate.shared.errors import (
     Conflict,
@@ -26,6 +27,8 @@ from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger.domain import InsufficientTokens, size_hold
 from tollgate.usage.ledger.service import PlanFacts, account_limits
+from tollgate.usage.ledger.store import HoldRow
+from tollgate.usage.members.payer import Payer
 from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
 
 __all__ = [
@@ -34,12 +37,14 @@ __all__ = [
     "Ask",
     "Decisions",
     "HoldFacts",
-    "Target",
     "daily_limit",
     "decide",
 ]
 
 Answer = ReservationOut | TollgateError
+
+
+LLM_PERMISSION = "llm"
 
 
 @dataclass(frozen=True)
@@ -48,17 +53,8 @@ class Ask:
     request: ReservationRequest
 
 
-@dataclass
-class Target:
-    """The account a caller spends from, its cap there, or why it may not."""
-
-    account_id: uuid.UUID
-    cap_tokens: int | None
-    refusal: TollgateError | None = None
-
-
 class AccountFacts(PlanFacts, Protocol):
-    """What deciding needs of an account (an ORM ``Account`` has it, and so do plain rows)."""
+    """What deciding needs of an account (a locked ``store.AccountRow``)."""
 
     @property
     def id(self) -> uuid.UUID: ...
@@ -84,7 +80,7 @@ class HoldFacts(Protocol):
 @dataclass
 class Decisions:
     answers: list[Answer | None]
-    new_holds: list[dict[str, Any]] = field(default_factory=list)
+    new_holds: list[HoldRow] = field(default_factory=list)
     # The position of the first ask of each request_id that got a new hold.
     first_in_group: dict[str, int] = field(default_factory=dict)
 
@@ -115,12 +111,24 @@ def replay(hold: HoldFacts, user_id: uuid.UUID, balance: dict[uuid.UUID, int]) -
     """A retried request_id gets its hold back, whatever the balance is now."""
     if hold.user_id != user_id:
         return conflict()
+    return reservation_of(hold, max(0, balance.get(hold.account_id, 0)))
+
+
+def llm_not_permitted() -> Forbidden:
+    return Forbidden(
+        "This sub-user may not call the LLM: its parent account has not given it "
+        "the llm permission",
+        type_slug="llm-not-permitted",
+    )
+
+
+def reservation_of(hold: HoldFacts, available: int) -> ReservationOut:
     return ReservationOut(
         reservation_id=hold.id,
         account_id=hold.account_id,
         held_tokens=hold.amount,
         max_completion_tokens=hold.max_completion_tokens,
-        available=max(0, balance.get(hold.account_id, 0)),
+        available=available,
         expires_at=hold.expires_at,
     )
 
@@ -128,29 +136,38 @@ def replay(hold: HoldFacts, user_id: uuid.UUID, balance: dict[uuid.UUID, int]) -
 def decide(
     settings: Settings,
     asks: list[Ask],
-    targets: list[Target],
+    payers: list[Payer],
     accounts: dict[uuid.UUID, AccountFacts],
     balance: dict[uuid.UUID, int],
     made_today: dict[tuple[uuid.UUID, uuid.UUID], int],
     cap_spent: dict[tuple[uuid.UUID, uuid.UUID], int],
-    existing: dict[str, HoldFacts],
+    existing: Mapping[str, HoldFacts],
     now: datetime,
 ) -> Decisions:
-    """Answer each ask in order; ``balance``, ``made_today`` and ``cap_spent`` are updated."""
+    """Answer each ask in order; ``balance``, ``made_today`` and ``cap_spent`` are updated.
+
+    ``balance`` is each account's available tokens; ``cap_spent`` has an entry for
+    every (account, user) whose payer has a cap; ``existing`` the holds already made
+    for these request_ids.
+    """
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     decisions = Decisions(answers=[None] * len(asks))
     answers = decisions.answers
-    for i, (ask, target) in enumerate(zip(asks, targets, strict=True)):
+    for i, (ask, payer) in enumerate(zip(asks, payers, strict=True)):
         request, user_id = ask.request, ask.caller.user_id
         if request.request_id in existing:
             answers[i] = replay(existing[request.request_id], user_id, balance)
             continue
         if request.request_id in decisions.first_in_group:
             continue  # answered by complete() with the hold of its first occurrence
-        if target.refusal is not None:
-            answers[i] = target.refusal
+        if payer.refusal is not None:
+            answers[i] = payer.refusal
             continue
-        account = accounts[target.account_id]
+        permissions = payer.membership.permissions if payer.membership else None
+        if permissions is not None and LLM_PERMISSION not in permissions:
+            answers[i] = llm_not_permitted()
+            continue
+        account = accounts[payer.account_id]
         if account.deleted_at is not None:
             answers[i] = Forbidden("This account has been deleted")
             continue
@@ -167,8 +184,8 @@ def decide(
             )
             continue
         room = max(0, balance[account.id])
-        if target.cap_tokens is not None:
-            room = min(room, max(0, target.cap_tokens - cap_spent.get(pair, 0)))
+        if payer.cap_tokens is not None:
+            room = min(room, max(0, payer.cap_tokens - cap_spent.get(pair, 0)))
         default_cap = int(
             limits.get("default_completion_tokens") or settings.default_completion_tokens
         )
@@ -186,32 +203,23 @@ def decide(
             answers[i] = UnprocessableEntity(str(exc))
             continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
-        hold_id, expires_at = uuid.uuid4(), now + timedelta(seconds=ttl)
         balance[account.id] -= size.held_tokens
         made_today[pair] = made_today.get(pair, 0) + 1
         if pair in cap_spent:
             cap_spent[pair] += size.held_tokens
         decisions.first_in_group[request.request_id] = i
-        decisions.new_holds.append(
-            {
-                "id": hold_id,
-                "request_id": request.request_id,
-                "account_id": account.id,
-                "user_id": user_id,
-                "model": request.model,
-                "amount": size.held_tokens,
-                "max_completion_tokens": size.max_completion_tokens,
-                "status": "held",
-                "created_at": now,
-                "expires_at": expires_at,
-            }
-        )
-        answers[i] = ReservationOut(
-            reservation_id=hold_id,
+        hold = HoldRow(
+            id=uuid.uuid4(),
+            request_id=request.request_id,
             account_id=account.id,
-            held_tokens=size.held_tokens,
+            user_id=user_id,
+            status="held",
+            model=request.model,
+            amount=size.held_tokens,
             max_completion_tokens=size.max_completion_tokens,
-            available=room - size.held_tokens,
-            expires_at=expires_at,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
         )
+        decisions.new_holds.append(hold)
+        answers[i] = reservation_of(hold, room - size.held_tokens)
     return decisions

@@ -1,11 +1,10 @@
-"""The reservation desk: concurrent reservations are answered in groups.
+"""The reservation desk: where reservations wait, to be answered a group at a time.
 
 Requests that queue while the previous group's transaction runs share the next
-one: one account lock statement, one balance query and one insert for the whole
-group instead of a transaction each — on the driver directly for a group of plain
-users (``direct``), through the ORM for anything else (``batch.reserve_many``).
-If a group fails as a whole (a deadlock, a lost connection), each request in it
-is retried as a group of its own, so a caller only ever sees its own answer.
+one (``reserve.reserve_group``): one account lock statement, one balance query
+and one insert for the whole group instead of a transaction each. If a group
+fails as a whole (a deadlock, a lost connection), each request in it is retried
+as a group of its own, so a caller only ever sees its own answer.
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ import asyncio
 import contextlib
 import logging
 
-import asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tollgate.shared.errors import TollgateError
 from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
-from tollgate.usage.reservations.batch import Answer, Ask, reserve_many
-from tollgate.usage.reservations.direct import reserve_plain
+from tollgate.usage.reservations.decisions import Answer, Ask
+from tollgate.usage.reservations.reserve import reserve_group
 from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
 
 __all__ = ["ReservationDesk"]
@@ -29,25 +27,22 @@ __all__ = ["ReservationDesk"]
 log = logging.getLogger("tollgate.usage.reservations")
 
 
-class _Lane:
-    """One desk worker's connection, kept from group to group.
+class _KeptConnection:
+    """The desk's own database connection, kept from group to group.
 
     A pool checkout per group would cost a liveness ping (three round trips with
-    this driver) for a transaction of five; a lane pings once, and is replaced
-    when a group fails on it.
+    this driver) for a transaction of five; this pings once, and is replaced when
+    a group fails on it.
     """
 
-    def __init__(self, engine: AsyncEngine | None) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._connection: AsyncConnection | None = None
 
-    async def driver(self) -> asyncpg.Connection:
-        assert self.engine is not None
+    async def get(self) -> AsyncConnection:
         if self._connection is None:
             self._connection = await self.engine.connect()
-        raw = await self._connection.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
-        return driver
+        return self._connection
 
     async def close(self, *, broken: bool = False) -> None:
         connection, self._connection = self._connection, None
@@ -60,48 +55,32 @@ class _Lane:
 
 
 class ReservationDesk:
-    """Answers reservations in groups, one group at a time by default.
+    """Answers reservations in groups, one group at a time.
 
     One worker batches by itself: whatever arrives while a group's transaction is
     in flight forms the next group, so there is no need to wait for a group to
-    fill, and a lone reservation is answered at once. Several workers
-    would lock overlapping accounts and mostly wait for each other (measured in
-    bench/usage: fewer pairs per second and more CPU per pair than one).
+    fill, and a lone reservation is answered at once. Several workers would lock
+    overlapping accounts and mostly wait for each other (measured in bench/usage:
+    fewer pairs per second and more CPU per pair than one).
     """
 
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        settings: Settings,
-        *,
-        engine: AsyncEngine | None = None,
-        group_size: int = 128,
-        workers: int = 1,
-    ) -> None:
-        self.sessionmaker = sessionmaker
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine, settings: Settings, *, group_size: int = 128) -> None:
         self.settings = settings
         self.group_size = group_size
-        self.worker_count = workers
+        self._connection = _KeptConnection(engine)
         self._queue: asyncio.Queue[tuple[Ask, asyncio.Future[Answer]]] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
-        self._lanes: list[_Lane] = []
+        self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._lanes = [_Lane(self.engine) for _ in range(self.worker_count)]
-        self._workers = [
-            asyncio.create_task(self._work(lane), name=f"reservation-desk-{i}")
-            for i, lane in enumerate(self._lanes)
-        ]
+        self._worker = asyncio.create_task(self._work(), name="reservation-desk")
 
     async def stop(self) -> None:
-        for task in self._workers:
-            task.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._workers = []
-        for lane in self._lanes:
-            await lane.close()
+                await self._worker
+            self._worker = None
+        await self._connection.close()
 
     async def reserve(self, caller: Principal, request: ReservationRequest) -> ReservationOut:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
@@ -118,15 +97,11 @@ class ReservationDesk:
             group.append(self._queue.get_nowait())
         return group
 
-    async def _work(self, lane: _Lane) -> None:
+    async def _work(self) -> None:
         while True:
             group = await self._next_group()
-            asks = [ask for ask, _ in group]
             try:
-                answers = await self._direct(lane, asks)
-                if answers is None:
-                    async with self.sessionmaker() as session, session.begin():
-                        answers = await reserve_many(session, self.settings, asks)
+                answers = await self._answer([ask for ask, _ in group])
             except asyncio.CancelledError:
                 for _, future in group:
                     future.cancel()
@@ -134,26 +109,25 @@ class ReservationDesk:
             except Exception as exc:
                 log.warning("reservation group of %d failed (%s); one by one", len(group), exc)
                 for ask, future in group:
-                    await self._one(ask, future)
+                    await self._answer_alone(ask, future)
                 continue
             for (_, future), answer in zip(group, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
 
-    async def _direct(self, lane: _Lane, asks: list[Ask]) -> list[Answer] | None:
-        """The plain users' way (``direct``) on the worker's own connection, or None."""
-        if self.engine is None:
-            return None
+    async def _answer(self, asks: list[Ask]) -> list[Answer]:
+        """One group, in one transaction on the desk's connection."""
+        connection = await self._connection.get()
         try:
-            return await reserve_plain(await lane.driver(), self.settings, asks)
+            async with connection.begin():
+                return await reserve_group(connection, self.settings, asks)
         except Exception:
-            await lane.close(broken=True)  # the next group starts on a fresh connection
+            await self._connection.close(broken=True)  # the next group starts afresh
             raise
 
-    async def _one(self, ask: Ask, future: asyncio.Future[Answer]) -> None:
+    async def _answer_alone(self, ask: Ask, future: asyncio.Future[Answer]) -> None:
         try:
-            async with self.sessionmaker() as session, session.begin():
-                (answer,) = await reserve_many(session, self.settings, [ask])
+            (answer,) = await self._answer([ask])
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)

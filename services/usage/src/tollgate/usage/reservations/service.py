@@ -1,6 +1,6 @@
 """Letting a hold go when its call fails before producing any token.
 
-Taking holds is ``desk`` → ``direct`` / ``batch`` (the rules in ``decisions``).
+Taking holds is ``desk`` → ``reserve`` (the rules in ``decisions``).
 """
 
 from __future__ import annotations

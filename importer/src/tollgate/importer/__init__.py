@@ -1,0 +1,1 @@
+"""Moving users, organizations, subscriptions, balances and usage in from another backend."""

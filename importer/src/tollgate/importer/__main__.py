@@ -1,0 +1,5 @@
+import sys
+
+from tollgate.importer.cli import main
+
+sys.exit(main())

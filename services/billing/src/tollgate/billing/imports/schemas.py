@@ -1,0 +1,95 @@
+"""Bodies of the import routes: a subscription, and invoices and payments as history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
+MAX_AMOUNT = 10**15  # in the smallest unit: far above any real invoice, within BIGINT
+Currency = Field(default="usd", pattern=r"^[a-z]{3}$")
+
+
+class SourceRef(BaseModel):
+    """Where a record came from: the old system's collection or table, and its id there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
+    source_id: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def no_nul_characters(self) -> Self:
+        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
+        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
+            raise ValueError("text fields may not contain NUL characters")
+        return self
+
+    def key(self) -> str:
+        return f"import:{self.source}:{self.source_id}"
+
+
+class SubscriptionImport(SourceRef):
+    account_id: uuid.UUID
+    user_id: uuid.UUID  # who pays
+    org_id: uuid.UUID | None = None
+    email: EmailStr | None = None
+    name: str | None = Field(default=None, max_length=200)
+    plan: str = Field(min_length=1, max_length=40)
+    status: Literal["active", "trialing", "past_due", "unpaid", "canceled", "paused"] = "active"
+    current_period_start: AwareDatetime
+    current_period_end: AwareDatetime
+    cancel_at_period_end: bool = False
+    seats: int = Field(default=1, ge=1, le=100_000)
+    stripe_customer_id: str | None = Field(
+        default=None, max_length=255, pattern=r"^cus_[A-Za-z0-9]+$"
+    )
+    stripe_subscription_id: str | None = Field(
+        default=None, max_length=255, pattern=r"^sub_[A-Za-z0-9]+$"
+    )
+
+    @model_validator(mode="after")
+    def period_is_forward(self) -> SubscriptionImport:
+        if self.current_period_end <= self.current_period_start:
+            raise ValueError("current_period_end must be after current_period_start")
+        return self
+
+
+class InvoiceImport(SourceRef):
+    account_id: uuid.UUID
+    number: str | None = Field(default=None, max_length=100)
+    status: Literal["draft", "open", "paid", "void", "uncollectible"]
+    currency: str = Currency
+    amount_due: int = Field(ge=0, le=MAX_AMOUNT)  # in the currency's smallest unit
+    amount_paid: int = Field(ge=0, le=MAX_AMOUNT)
+    created: AwareDatetime
+    paid_at: AwareDatetime | None = None
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    hosted_invoice_url: str | None = Field(default=None, max_length=2000)
+
+
+class PaymentImport(SourceRef):
+    account_id: uuid.UUID
+    # The id an earlier invoice import returned, when the payment settled an invoice.
+    invoice_id: str | None = Field(default=None, max_length=255)
+    status: Literal["succeeded", "pending", "failed", "refunded"]
+    currency: str = Currency
+    amount: int = Field(ge=0, le=MAX_AMOUNT)
+    amount_refunded: int = Field(default=0, ge=0, le=MAX_AMOUNT)
+    created: AwareDatetime
+
+    @model_validator(mode="after")
+    def refund_within_amount(self) -> PaymentImport:
+        if self.amount_refunded > self.amount:
+            raise ValueError("amount_refunded cannot exceed amount")
+        return self
+
+
+class Imported(BaseModel):
+    """The record's id here, and whether this call created it (false: already in)."""
+
+    id: str
+    created: bool

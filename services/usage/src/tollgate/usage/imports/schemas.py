@@ -1,0 +1,93 @@
+"""Bodies of the import routes: opening balances, promotional grants, past usage."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
+MAX_TOKENS = 10**15
+
+
+class PlainText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def no_nul_characters(self) -> Self:
+        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
+        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
+            raise ValueError("text fields may not contain NUL characters")
+        return self
+
+
+class SourceRef(PlainText):
+    """Where a record came from: the old system's collection or table, and its id there."""
+
+    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
+    source_id: str = Field(min_length=1, max_length=150)
+
+    def key(self) -> str:
+        return f"import:{self.source}:{self.source_id}"
+
+
+class BalanceImport(SourceRef):
+    """What an account had left of its current period when it moved in."""
+
+    account_id: uuid.UUID
+    kind: Literal["user", "org"] = "user"
+    period_start: AwareDatetime
+    period_end: AwareDatetime
+    # The period's allocation under the Tollgate plan (what subscription.changed grants).
+    allocation: int = Field(ge=0, le=MAX_TOKENS)
+    remaining: int = Field(ge=0, le=MAX_TOKENS)
+
+    @model_validator(mode="after")
+    def period_is_forward(self) -> BalanceImport:
+        if self.period_end <= self.period_start:
+            raise ValueError("period_end must be after period_start")
+        return self
+
+
+class GrantImport(SourceRef):
+    account_id: uuid.UUID
+    kind: Literal["user", "org"] = "user"
+    amount: int = Field(ge=1, le=MAX_TOKENS)
+    grant_source: Literal["promotional", "admin"] = "promotional"
+    starts_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    reason: str = Field(default="moved in from the previous system", max_length=500)
+
+
+class UsageRowImport(PlainText):
+    source_id: str = Field(min_length=1, max_length=150)
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    model: str = Field(min_length=1, max_length=200)
+    provider: str = Field(default="unknown", min_length=1, max_length=100)
+    endpoint: str = Field(default="imported", max_length=100)
+    feature: str = Field(default="chat", min_length=1, max_length=100)
+    status: str = Field(default="ok", max_length=30)
+    prompt_tokens: int = Field(ge=0, le=MAX_TOKENS)
+    completion_tokens: int = Field(ge=0, le=MAX_TOKENS)
+    total_tokens: int = Field(ge=0, le=MAX_TOKENS)
+    cost_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=18, decimal_places=8)
+    started_at: AwareDatetime
+
+
+class UsageImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=40, pattern=SOURCE_NAME)
+    records: list[UsageRowImport] = Field(min_length=1, max_length=2000)
+
+
+class Imported(BaseModel):
+    created: bool
+
+
+class UsageImported(BaseModel):
+    imported: int
+    skipped: int

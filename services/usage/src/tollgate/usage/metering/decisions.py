@@ -1,0 +1,126 @@
+"""Settling metered calls once their facts are read: no I/O here.
+
+``apply.apply_usage_events`` reads the facts (each call's hold, locked; the
+grants of the accounts that pay; their other open holds) and hands them to
+``settle``, which says what each call is charged, which grants pay, which holds
+are committed, what goes into the usage rows (the daily rollup is added up from
+them as they are written), and whose balance fell. Calls are settled one after
+another against what the ones before them left, so a batch charges exactly what
+the same calls one at a time would.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tollgate.shared.messaging.events import UsageRecorded
+from tollgate.usage.ledger.domain import Balance, GrantState, draw, spendable_for_settlement
+from tollgate.usage.ledger.store import HoldRow, SpendRow, UsageRow
+
+__all__ = ["Call", "Settlement", "settle"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One metered call: what llm-proxy reported, the account that pays, its hold if any."""
+
+    event: UsageRecorded
+    account_id: uuid.UUID
+    hold: HoldRow | None = None
+
+    @property
+    def tokens(self) -> int:
+        event = self.event
+        return event.total_tokens or (event.prompt_tokens + event.completion_tokens)
+
+    @property
+    def feature(self) -> str:
+        # What the statistics group by under "feature": the endpoint the call used.
+        return self.event.endpoint
+
+
+@dataclass
+class Settlement:
+    usage: list[UsageRow] = field(default_factory=list)
+    grants_used: dict[uuid.UUID, int] = field(default_factory=dict)  # grant → new ``used``
+    spends: list[SpendRow] = field(default_factory=list)
+    committed: dict[uuid.UUID, int] = field(default_factory=dict)  # hold → tokens charged
+    # Accounts whose available balance fell, with what is left (for balance alerts).
+    fell: dict[uuid.UUID, int] = field(default_factory=dict)
+
+
+def _available(
+    grants: Mapping[uuid.UUID, GrantState], holds: Mapping[uuid.UUID, int], now: datetime
+) -> int:
+    return Balance.of(grants.values(), sum(holds.values()), now).available
+
+
+def settle(
+    calls: Sequence[Call],
+    grants: Mapping[uuid.UUID, Mapping[uuid.UUID, GrantState]],
+    open_holds: Mapping[uuid.UUID, Mapping[uuid.UUID, int]],
+    now: datetime,
+) -> Settlement:
+    """Settle each call in order.
+
+    ``grants``: each paying account's grants that were alive when the earliest call
+    started; ``open_holds``: each account's open holds (id → tokens), the calls' own
+    included. A call's hold is committed with what the call is charged; tokens
+    beyond it are charged as far as the grants alive since the call started allow
+    without touching other open holds; a hold another call already committed is
+    never charged again.
+    """
+    grants_left = {a: dict(g) for a, g in grants.items()}
+    holds_left = {a: dict(h) for a, h in open_holds.items()}
+    before = {a: _available(grants_left[a], holds_left.get(a, {}), now) for a in grants_left}
+    result = Settlement()
+    for call in calls:
+        event, hold, account_id = call.event, call.hold, call.account_id
+        account_grants = grants_left[account_id]
+        account_holds = holds_left.setdefault(account_id, {})
+        committed = hold is not None and (hold.status == "committed" or hold.id in result.committed)
+        open_hold = hold is not None and hold.status == "held" and not committed
+        charged = 0
+        if not committed:
+            started = min(event.started_at, hold.created_at) if hold else event.started_at
+            started = min(started, now)
+            alive = [g for g in account_grants.values() if _alive_since(g, started, now)]
+            others = sum(t for h, t in account_holds.items() if not (hold and h == hold.id))
+            charged = min(call.tokens, spendable_for_settlement(alive, others, now))
+            for grant_id, amount in draw(alive, charged) if charged > 0 else []:
+                g = account_grants[grant_id]
+                account_grants[grant_id] = GrantState(
+                    g.id, g.amount, g.used + amount, g.priority, g.starts_at, g.expires_at
+                )
+                result.grants_used[grant_id] = g.used + amount
+                result.spends.append(
+                    SpendRow(
+                        account_id=account_id,
+                        grant_id=grant_id,
+                        hold_id=hold.id if open_hold and hold else None,
+                        request_id=event.request_id,
+                        amount=amount,
+                        occurred_at=event.started_at,
+                    )
+                )
+        if open_hold and hold is not None:
+            account_holds.pop(hold.id, None)
+            result.committed[hold.id] = charged
+        result.usage.append(_usage_row(call, charged))
+    for account_id, was in before.items():
+        left = _available(grants_left[account_id], holds_left.get(account_id, {}), now)
+        if left < was:
+            result.fell[account_id] = left
+    return result
+
+
+def _alive_since(grant: GrantState, since: datetime, now: datetime) -> bool:
+    return grant.starts_at <= now and (grant.expires_at is None or grant.expires_at > since)
+
+
+def _usage_row(call: Call, charged: int) -> UsageRow:
+    hold_id = call.hold.id if call.hold else None
+    return UsageRow(call.event, call.account_id, hold_id, call.feature, call.tokens, charged)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from tollgate.shared.db import SessionDep
-from tollgate.shared.openapi import problems
+from tollgate.shared.openapi import created_or_replayed, problems
 from tollgate.shared.security import AdminUser, CurrentUser, ServiceCaller
 from tollgate.shared.web import create_service_app
 
@@ -47,6 +47,11 @@ def make_app() -> FastAPI:
     @accounts.delete("/{account_id}", status_code=204)
     async def close(account_id: int, admin: AdminUser) -> None:
         return None
+
+    @accounts.put("/{account_id}/import", responses=created_or_replayed(Registration))
+    async def import_account(account_id: int, body: Registration, admin: AdminUser) -> Registration:
+        """Bring an account in from elsewhere: 201 the first time, 200 after."""
+        return body
 
     internal = APIRouter(prefix="/internal")
 
@@ -98,6 +103,15 @@ def test_errors_come_from_dependencies_router_declarations_and_path_parameters()
     assert "Retry-After" in register["503"]["headers"]
     close = operation(document, "delete", "/api/accounts/{account_id}")["responses"]
     assert {"401", "403", "404"} <= set(close)
+
+
+def test_an_idempotent_create_documents_both_of_its_successes() -> None:
+    document = make_app().openapi()
+
+    responses = operation(document, "put", "/api/accounts/{account_id}/import")["responses"]
+    registration = {"$ref": "#/components/schemas/Registration"}
+    for status in ("200", "201"):
+        assert responses[status]["content"]["application/json"]["schema"] == registration
 
 
 def test_a_validation_error_is_documented_as_the_problem_sent_not_fastapis_shape() -> None:

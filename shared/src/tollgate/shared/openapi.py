@@ -33,6 +33,7 @@ from pydantic.json_schema import models_json_schema
 __all__ = [
     "ERROR_SCHEMAS",
     "ErrorShape",
+    "created_or_replayed",
     "describe_service",
     "error_response",
     "problems",
@@ -150,6 +151,18 @@ def raises(*statuses: int, authenticates: bool = False) -> Callable[[F], F]:
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a router or a route: the errors its own logic raises."""
     return {status: {"description": DESCRIPTIONS.get(status, "Error")} for status in statuses}
+
+
+def created_or_replayed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for an idempotent create: 201 when it made the thing, 200 when the
+    same request had made it already (the same answer, nothing changed)."""
+    return {
+        201: {"model": model, "description": "Created"},
+        200: {
+            "model": model,
+            "description": "Made by an earlier, identical request: nothing changed",
+        },
+    }
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:

@@ -21,7 +21,7 @@ from tollgate.billing.members.access import Access, account_of
 from tollgate.billing.subscriptions.schemas import PortalRequest
 from tollgate.billing.subscriptions.service import stripe_customer
 from tollgate.shared.db import SessionDep
-from tollgate.shared.openapi import problems
+from tollgate.shared.openapi import created_or_replayed, problems
 from tollgate.shared.security import AdminUser, CurrentUser
 
 # Stripe refusing (400) or unreachable (503), no billing account yet or a refund already made (409).
@@ -72,7 +72,11 @@ async def payments(
     return await service.payments(session, account.id, limit, offset)
 
 
-@router.post("/api/admin/payments/{payment_id}/refund", response_model=RefundOut)
+@router.post(
+    "/api/admin/payments/{payment_id}/refund",
+    response_model=RefundOut,
+    responses=created_or_replayed(RefundOut),
+)
 async def refund(
     payment_id: str,
     session: SessionDep,

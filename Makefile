@@ -6,12 +6,13 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps stack migrate up down test test-unit test-deploy test-integration test-e2e check fmt bench admin
+.PHONY: help deps stack prometheus migrate up down observe test test-unit test-deploy test-integration test-e2e check fmt bench admin
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
 	@echo "make test   the same set-up, then every test (unit, integration, end-to-end)"
 	@echo "make check  ruff and mypy;  make down  stop what 'make up' started"
+	@echo "make observe  Prometheus with Tollgate's rules against a running 'make up'"
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet --break-system-packages --user uv
@@ -26,6 +27,10 @@ deps: $(UV)
 stack:
 	bash scripts/stack.sh
 
+# Debian's prometheus (with promtool): the rule checks and the end-to-end alert test.
+prometheus:
+	bash scripts/prometheus.sh
+
 migrate: deps stack
 	$(PY) scripts/devstack.py migrate
 
@@ -34,6 +39,13 @@ up: deps stack
 
 down:
 	$(PY) scripts/devstack.py down
+
+# Optional, beside `make up` in another terminal: Prometheus on :9090 with Tollgate's
+# rules, scraping the local stack. Data under .run/prometheus.
+observe: prometheus
+	mkdir -p .run/prometheus
+	prometheus --config.file=deploy/observability/prometheus/local.yml \
+	  --storage.tsdb.path=.run/prometheus --web.listen-address=127.0.0.1:9090
 
 # Unit tests need nothing running; integration tests use the real servers.
 test-unit: deps
@@ -46,11 +58,11 @@ test-integration: deps stack
 	  if [ -d $$p/tests/integration ]; then echo "== integration: $$p"; $(PYTEST) $$p/tests/integration || [ $$? -eq 5 ]; fi; \
 	done
 
-test-e2e: deps stack
+test-e2e: deps stack prometheus
 	$(PYTEST) tests-e2e
 
 # Every variable a service reads must reach it in compose, Kubernetes and .env.example.
-test-deploy: deps
+test-deploy: deps prometheus
 	$(PYTEST) deploy/checks
 
 test: deps stack

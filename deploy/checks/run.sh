@@ -69,7 +69,8 @@ for overlay in deploy/k8s/overlays/*/; do
   done
 done
 
-# ---- 4. the tests ----------------------------------------------------------------------
+# ---- 4. the tests (the monitoring ones need promtool) --------------------------------
+bash scripts/prometheus.sh
 say "pytest deploy/checks"
 "$PY" -m pytest -q -p no:cacheprovider deploy/checks
 say "all deploy checks passed"

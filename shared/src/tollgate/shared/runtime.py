@@ -22,6 +22,7 @@ from tollgate.shared.heap import freeze_startup_heap
 from tollgate.shared.messaging.broker import Broker
 from tollgate.shared.messaging.consumer import Consumer, Subscription
 from tollgate.shared.messaging.outbox import MessagingTables
+from tollgate.shared.messaging.probe import DeliveryProbe
 from tollgate.shared.messaging.relay import OutboxRelay
 from tollgate.shared.security import JWKSVerifier
 from tollgate.shared.settings import ServiceSettings
@@ -37,11 +38,15 @@ class ServiceRuntime:
     subscriptions: Sequence[Subscription] = ()
     use_redis: bool = False
     relay_poll_interval: float = 1.0
+    # Queues consumed outside ``subscriptions`` whose dead letters are watched too.
+    watched_queues: Sequence[str] = ()
+    probe_interval: float = 15.0
     engine: AsyncEngine | None = None
     sessionmaker: async_sessionmaker[AsyncSession] | None = None
     broker: Broker | None = None
     relay: OutboxRelay | None = None
     consumer: Consumer | None = None
+    probe: DeliveryProbe | None = None
     verifier: JWKSVerifier | None = None
     redis: Redis | None = None
     # Extra start/stop steps of the service (its HTTP clients, sweepers, ...).
@@ -93,6 +98,9 @@ class ServiceRuntime:
                 self.broker, self.sessionmaker, self.tables.inbox, self.subscriptions
             )
             await self.consumer.start()
+        queues = [sub.queue for sub in self.subscriptions] + list(self.watched_queues)
+        self.probe = DeliveryProbe(self.relay, self.broker, queues, interval=self.probe_interval)
+        self.probe.start()
         self.verifier = JWKSVerifier(s.jwks_url, issuer=s.jwt_issuer, audience=s.jwt_audience)
         if self.use_redis:
             self.redis = Redis.from_url(s.redis_url)
@@ -115,6 +123,7 @@ class ServiceRuntime:
                 result = step(app)
                 if hasattr(result, "__await__"):
                     await result
+            await self.probe.stop()
             if self.consumer is not None:
                 await self.consumer.stop()
             await self.relay.stop()

@@ -14,12 +14,14 @@ from tollgate.usage.reservations.desk import ReservationDesk
 from tollgate.usage.reservations.endpoints import create_reservation_directly
 from tollgate.usage.reservations.endpoints import router as reservations_router
 from tollgate.usage.reservations.sweeper import HoldSweeper
-from tollgate.usage.subscriptions import subscriptions, usage_subscription
+from tollgate.usage.subscriptions import USAGE_QUEUE, subscriptions, usage_subscription
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, messaging, subscriptions=subscriptions(settings))
+    runtime = ServiceRuntime(
+        settings, messaging, subscriptions=subscriptions(settings), watched_queues=[USAGE_QUEUE]
+    )
 
     async def start_workers(app: FastAPI) -> None:
         assert runtime.engine is not None and runtime.sessionmaker is not None

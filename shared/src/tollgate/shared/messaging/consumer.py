@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.shared.messaging.broker import EXCHANGE, Broker
 from tollgate.shared.messaging.events import Envelope
+from tollgate.shared.messaging.metrics import EVENTS_CONSUMED
 
 __all__ = ["Consumer", "Handler", "Subscription"]
 
@@ -108,15 +109,17 @@ class Consumer:
             span.set_attribute("messaging.message.id", str(envelope.id))
             span.set_attribute("messaging.destination.name", envelope.type)
             try:
-                await self._apply(sub, envelope)
+                applied = await self._apply(sub, envelope)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 await self._retry_or_park(sub, message, headers, exc)
                 return
             await message.ack()
+            EVENTS_CONSUMED.labels(sub.queue, "applied" if applied else "duplicate").inc()
 
-    async def _apply(self, sub: Subscription, envelope: Envelope) -> None:
+    async def _apply(self, sub: Subscription, envelope: Envelope) -> bool:
+        """Run the handler once per event id; False when the event was applied before."""
         async with self.sessionmaker() as session, session.begin():
             first_time = await session.scalar(
                 insert(self.inbox)
@@ -126,8 +129,9 @@ class Consumer:
             )
             if first_time is None:
                 log.info("duplicate %s %s skipped", envelope.type, envelope.id)
-                return
+                return False
             await sub.handler(session, envelope)
+            return True
 
     async def _retry_or_park(
         self,
@@ -145,6 +149,7 @@ class Consumer:
         log.warning("%s: attempt %d failed, retrying: %s", sub.queue, attempt, error)
         headers.update({ATTEMPT_HEADER: attempt, ERROR_HEADER: error})
         await self._move(message, f"{sub.queue}.retry.{attempt}", headers)
+        EVENTS_CONSUMED.labels(sub.queue, "retried").inc()
 
     async def _park(
         self,
@@ -158,6 +163,7 @@ class Consumer:
         if attempt is not None:
             headers[ATTEMPT_HEADER] = attempt
         await self._move(message, f"{sub.queue}.dlq", headers)
+        EVENTS_CONSUMED.labels(sub.queue, "dead_lettered").inc()
 
     async def _move(
         self, message: AbstractIncomingMessage, queue: str, headers: dict[str, Any]

@@ -19,6 +19,11 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.shared.messaging.broker import Broker
+from tollgate.shared.messaging.metrics import (
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PENDING,
+    OUTBOX_PUBLISH_FAILURES,
+)
 from tollgate.shared.messaging.outbox import on_outbox_commit
 
 __all__ = ["OutboxRelay"]
@@ -128,6 +133,8 @@ class OutboxRelay:
                 await self._mark_published(session, sent)
             for row, error in failed:
                 await self._schedule_retry(session, row, error)
+            if failed:
+                OUTBOX_PUBLISH_FAILURES.inc(len(failed))
             return len(sent)
 
     async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
@@ -149,10 +156,24 @@ class OutboxRelay:
         )
 
     async def pending(self) -> int:
+        count, _ = await self.backlog()
+        return count
+
+    async def backlog(self) -> tuple[int, float]:
+        """Events waiting and the age in seconds of the oldest; sets the outbox gauges."""
+        o = self.outbox
         async with self.sessionmaker() as session:
-            count = await session.scalar(
-                select(func.count())
-                .select_from(self.outbox)
-                .where(self.outbox.c.published_at.is_(None))
-            )
-            return int(count or 0)
+            row = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.coalesce(
+                            func.extract("epoch", func.now() - func.min(o.c.created_at)), 0
+                        ),
+                    ).where(o.c.published_at.is_(None))
+                )
+            ).one()
+        count, age = int(row[0] or 0), float(row[1] or 0)
+        OUTBOX_PENDING.set(count)
+        OUTBOX_OLDEST_AGE.set(age)
+        return count, age

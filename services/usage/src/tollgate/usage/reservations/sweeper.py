@@ -12,9 +12,12 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.usage.ledger.repository import expire_holds
+from tollgate.usage.metrics import HOLDS_EXPIRED, HOLDS_OPEN
+from tollgate.usage.models import Hold
 
 __all__ = ["HoldSweeper"]
 
@@ -41,8 +44,17 @@ class HoldSweeper:
             async with self.sessionmaker() as session, session.begin():
                 expired: int = await expire_holds(session, datetime.now(UTC), self.batch_size)
             total += expired
+            HOLDS_EXPIRED.inc(expired)
             if expired < self.batch_size:
+                await self._count_open()
                 return total
+
+    async def _count_open(self) -> None:
+        async with self.sessionmaker() as session:
+            held = await session.scalar(
+                select(func.count()).select_from(Hold).where(Hold.status == "held")
+            )
+        HOLDS_OPEN.set(int(held or 0))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hold-sweeper")

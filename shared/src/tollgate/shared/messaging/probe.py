@@ -1,0 +1,78 @@
+"""DeliveryProbe: reads the outbox backlog and dead-letter depths into gauges, periodically.
+
+An operator's alerts ask "has anything waited for minutes?", so a reading every
+``interval`` seconds is enough, and costs one indexed statement and one passive queue
+declaration per watched queue, off the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aio_pika.abc import AbstractChannel
+
+from tollgate.shared.messaging.broker import Broker
+from tollgate.shared.messaging.metrics import DEAD_LETTERS
+from tollgate.shared.messaging.relay import OutboxRelay
+
+__all__ = ["DeliveryProbe"]
+
+log = logging.getLogger("tollgate.messaging.probe")
+
+
+class DeliveryProbe:
+    def __init__(
+        self,
+        relay: OutboxRelay,
+        broker: Broker,
+        queues: Sequence[str],
+        *,
+        interval: float = 15.0,
+    ) -> None:
+        self.relay = relay
+        self.broker = broker
+        self.queues = list(dict.fromkeys(queues))
+        self.interval = interval
+        self._channel: AbstractChannel | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="delivery-probe")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+    async def probe_once(self) -> None:
+        await self.relay.backlog()
+        if not self.queues or not self.broker.is_connected:
+            return
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self.broker.connection.channel()
+        for queue in self.queues:
+            # Declared as the consumer declares it (durable, no arguments), which is a
+            # no-op that reports the depth. A passive declaration would close the
+            # channel whenever the queue does not exist yet (at start, before the
+            # consumer), and robust channels are then restored in the background.
+            dlq = await self._channel.declare_queue(f"{queue}.dlq", durable=True)
+            DEAD_LETTERS.labels(queue).set(dlq.declaration_result.message_count or 0)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.probe_once(), timeout=self.interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A queue not declared yet or a broker outage: the next reading tries again.
+                log.debug("delivery probe failed: %r", exc)
+                self._channel = None
+            await asyncio.sleep(self.interval)

@@ -22,7 +22,7 @@ $(UV):
 # PYTHONDONTWRITEBYTECODE is set.
 deps: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
-	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src > /dev/null
+	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src devtools/src > /dev/null
 
 stack:
 	bash scripts/stack.sh
@@ -74,7 +74,7 @@ bench: deps stack
 check: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy shared/src gateway/src services/*/src importer/src
+	$(PY) -m mypy shared/src gateway/src services/*/src importer/src devtools/src
 	bash deploy/checks/run.sh
 
 fmt: deps

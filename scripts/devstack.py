@@ -250,7 +250,7 @@ def with_standins(stack: Stack) -> list[str]:
         stack.auxiliary["stripe"] = [
             sys.executable,
             "-m",
-            "tollgate.billing.stripe_standin",
+            "tollgate.standins.stripe",
             "--port",
             str(STRIPE_STANDIN_PORT),
             "--secret",
@@ -280,7 +280,7 @@ def with_standins(stack: Stack) -> list[str]:
         stack.auxiliary["llm"] = [
             sys.executable,
             "-m",
-            "tollgate.llm_proxy.standin",
+            "tollgate.standins.llm",
             "--port",
             str(LLM_STANDIN_PORT),
         ]

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tollgate.llm_proxy.standin import FakeProvider
 from tollgate.shared.testing import reset_database, test_redis_url
+from tollgate.standins.llm import FakeProvider
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

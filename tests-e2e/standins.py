@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.testing import free_port
+from tollgate.standins.stripe import StripeStandIn
 
 T = TypeVar("T")
 

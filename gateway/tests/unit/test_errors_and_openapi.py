@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tollgate.gateway.config import PUBLIC_ROUTES, ROUTES, Settings
-from tollgate.gateway.errors import GatewayTimeout, TooManyRequests, error_response
+from tollgate.gateway.errors import GatewayTimeout, TooManyRequests, Unauthorized, error_response
 from tollgate.gateway.openapi import merge_documents
 from tollgate.gateway.routing import RouteTable
 
@@ -18,8 +18,19 @@ def test_api_errors_are_problem_json_and_v1_errors_openai_shaped() -> None:
     assert json.loads(problem.body)["type"].endswith("/gateway-timeout")  # type: ignore[arg-type]
     openai = error_response("/v1/chat/completions", TooManyRequests(retry_after=3))
     body = json.loads(openai.body)  # type: ignore[arg-type]
-    assert body["error"]["type"] == "rate_limit_exceeded"
+    assert body["error"]["type"] == "requests"
+    assert body["error"]["code"] == "rate_limit_exceeded"
     assert openai.headers["Retry-After"] == "3"
+
+
+def test_the_llm_routes_under_api_answer_errors_as_openai_does_like_v1() -> None:
+    for path in ("/api/llm/chat/completions", "/v1/chat/completions"):
+        refused = error_response(
+            path, Unauthorized("API key is not valid", type_slug="invalid-api-key")
+        )
+        assert refused.content_type == "application/json", path
+        error = json.loads(refused.body)["error"]  # type: ignore[arg-type]
+        assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_api_key")
 
 
 def test_cors_origins_read_as_a_comma_list_or_a_json_list() -> None:
@@ -112,6 +123,23 @@ def test_the_errors_the_gateway_answers_itself_are_documented_in_the_shape_it_se
     assert chat["401"]["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}
     }
+
+
+def test_the_llm_routes_under_api_are_documented_with_openai_errors_like_v1() -> None:
+    paths = merged_example()["paths"]
+
+    models = paths["/api/llm/models"]["get"]["responses"]
+    for status in ("401", "429", "502", "503"):
+        assert models[status]["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}
+        }
+
+
+def test_an_unreachable_service_is_documented_as_an_outage_to_retry_after() -> None:
+    paths = merged_example()["paths"]
+
+    for status in ("502", "503"):
+        assert "Retry-After" in paths["/api/auth/me"]["get"]["responses"][status]["headers"]
 
 
 def test_the_merged_document_names_its_server_and_leaves_internal_routes_out() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from tollgate.gateway.identity import Caller, TokenCache
+from tollgate.gateway.identity import Caller
 from tollgate.gateway.revocations import LocalDenylist
 
 
@@ -20,23 +20,6 @@ def caller(exp_in: float = 600, iat: int | None = None, **kw: str | None) -> Cal
     }
     values.update(kw)
     return Caller(**values)  # type: ignore[arg-type]
-
-
-def test_a_cached_token_is_never_served_past_its_expiry() -> None:
-    cache = TokenCache(max_entries=10, max_seconds=300)
-    cache.put("soon-expired", caller(exp_in=-1))
-    cache.put("valid", caller())
-    assert cache.get("soon-expired") is None
-    assert cache.get("valid") is not None
-
-
-def test_the_token_cache_evicts_the_least_recently_used() -> None:
-    cache = TokenCache(max_entries=2, max_seconds=300)
-    cache.put("a", caller())
-    cache.put("b", caller())
-    cache.get("a")
-    cache.put("c", caller())
-    assert cache.get("a") is not None and cache.get("b") is None
 
 
 def test_api_key_callers_are_limited_per_key_and_others_per_user() -> None:

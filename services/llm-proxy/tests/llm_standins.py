@@ -1,4 +1,4 @@
-"""Stand-ins for the proxy's tests: the provider (from the package) and usage.
+"""Stand-ins for the proxy's tests: the provider (``tollgate.standins.llm``) and usage.
 
 ``FakeUsage`` is the usage service's reservation contract with an in-memory
 ledger, plus a consumer of ``usage.recorded`` from RabbitMQ that settles holds,
@@ -18,9 +18,9 @@ import jwt
 import orjson
 from aiohttp import web
 
-from tollgate.llm_proxy.standin import FakeProvider, Produced, directives
 from tollgate.shared.messaging.broker import EXCHANGE
 from tollgate.shared.testing import SigningKey, free_port
+from tollgate.standins.llm import FakeProvider, Produced, directives
 
 __all__ = ["FakeProvider", "FakeUsage", "Produced", "directives"]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
+import asyncpg
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,10 +20,12 @@ from tollgate.shared.messaging import (
     OutboxRelay,
     Subscription,
     add_event,
+    make_envelope,
 )
 from tollgate.shared.messaging.events import UserDeleted
+from tollgate.shared.messaging.outbox import add_outbox_rows, outbox_row
 
-from .conftest import AMQP_URL, CuttableProxy, effects, tables
+from .conftest import AMQP_URL, DATABASE_URL, CuttableProxy, effects, tables
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +166,26 @@ async def test_a_committed_event_leaves_without_waiting_for_the_next_poll(
     await eventually(lambda: len(seen) == 1, timeout=3)
     await relay.stop()
     await close()
+
+
+async def test_a_batch_written_on_a_plain_connection_is_published_only_once_committed(
+    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker, queue_name: str
+) -> None:
+    seen, close = await collect(queue_name)
+    relay = OutboxRelay(sessionmaker, tables.outbox, broker)
+    batch = [make_envelope("test", "user", UserDeleted(user_id=uuid.uuid4())) for _ in range(3)]
+    lost = make_envelope("test", "user", UserDeleted(user_id=uuid.uuid4()))
+    connection = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
+    try:
+        with contextlib.suppress(RuntimeError):
+            async with connection.transaction():
+                await add_outbox_rows(connection, [outbox_row(lost)])
+                raise RuntimeError("the business change failed")
+        async with connection.transaction():
+            await add_outbox_rows(connection, [outbox_row(envelope) for envelope in batch])
+    finally:
+        await connection.close()
+    assert await relay.drain_once() == 3
+    await eventually(lambda: len(seen) == 3)
+    await close()
+    assert sorted(seen) == sorted(str(envelope.id) for envelope in batch)

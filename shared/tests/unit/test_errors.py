@@ -4,7 +4,12 @@ import sqlalchemy.exc
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from tollgate.shared.errors import Conflict, TooManyRequests, install_problem_handlers
+from tollgate.shared.errors import (
+    OUTAGE_RETRY_AFTER_SECONDS,
+    Conflict,
+    TooManyRequests,
+    install_problem_handlers,
+)
 
 
 class Body(BaseModel):
@@ -103,7 +108,7 @@ async def test_an_unreachable_database_is_a_503_to_retry_not_a_500() -> None:
     for path in ("/database-gone", "/shutting-down"):
         response = await get_failing(path)
         assert response.status_code == 503, path
-        assert response.headers["Retry-After"] == "1"
+        assert response.headers["Retry-After"] == str(OUTAGE_RETRY_AFTER_SECONDS)
         assert response.json()["type"].endswith("/unavailable")
 
 

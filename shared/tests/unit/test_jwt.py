@@ -1,4 +1,3 @@
-import asyncio
 import base64
 import json
 import time
@@ -9,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tollgate.shared.errors import Unauthorized
-from tollgate.shared.security import JWKSVerifier, VerifiedTokens
+from tollgate.shared.security import JWKSVerifier
 from tollgate.shared.testing import SigningKey, free_port, jwks_server
 
 
@@ -174,23 +173,3 @@ async def test_an_unreachable_issuer_means_unauthorized_not_a_crash() -> None:
     verifier = JWKSVerifier(url, issuer="tollgate-auth", audience="tollgate")
     with pytest.raises(Unauthorized):
         await verifier.verify(SigningKey().mint())
-
-
-async def test_a_remembered_token_keeps_its_principal_but_not_past_its_expiry() -> None:
-    key = SigningKey()
-    async with jwks_server(key) as (url, _):
-        verifier = JWKSVerifier(url, issuer="tollgate-auth", audience="tollgate", leeway=0)
-        tokens = VerifiedTokens(verifier, capacity=2)
-        user = uuid.uuid4()
-        lasting = key.mint(user, ttl=300)
-        first = await tokens.principal(lasting)
-        assert await tokens.principal(lasting) is first  # remembered, not verified again
-        brief = key.mint(user, ttl=2)
-        await tokens.principal(brief)
-        # exp is whole seconds: two of them leave at least one for the first check.
-        await asyncio.sleep(2.1)
-        with pytest.raises(Unauthorized):
-            await tokens.principal(brief)  # expired: verified again, and refused
-        with pytest.raises(Unauthorized):
-            await tokens.principal(lasting[:-4] + "AAAA")  # a changed token is a new token
-        await verifier.close()

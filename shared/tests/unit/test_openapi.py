@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from starlette.responses import JSONResponse, Response
 
 from tollgate.shared.db import SessionDep
+from tollgate.shared.direct_routes import DirectRoute
 from tollgate.shared.openapi import created_or_replayed, problems
-from tollgate.shared.security import AdminUser, CurrentUser, ServiceCaller
-from tollgate.shared.web import create_service_app
+from tollgate.shared.security import AdminUser, CurrentUser, ServiceCaller, current_principal
+from tollgate.shared.web import ServiceApp, create_service_app
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 OPENAI_ERROR = {"$ref": "#/components/schemas/OpenAIError"}
@@ -25,13 +27,21 @@ class Hold(BaseModel):
     tokens: int
 
 
-def make_app() -> FastAPI:
+class Reservation(BaseModel):
+    tokens: int
+
+
+async def place_hold(request: Request) -> Response:
+    """Hold tokens for a call."""
+    return JSONResponse({"tokens": 1})
+
+
+def make_app() -> ServiceApp:
     app = create_service_app(
         service="example",
         title="Example",
         lifespan=None,
         readiness={},
-        openai_prefixes=("/v1/",),
     )
     accounts = APIRouter(prefix="/api/accounts", responses=problems(409))
 
@@ -67,6 +77,15 @@ def make_app() -> FastAPI:
 
     for router in (accounts, internal, v1):
         app.include_router(router)
+    app.serve_directly(
+        [
+            DirectRoute(
+                "POST", prefix + "/holds", place_hold, body=Reservation, answer=Reservation,
+                raises=(402,), uses=(current_principal,),
+            )
+            for prefix in ("/api/holds", "/api/llm")
+        ]
+    )  # fmt: skip
     return app
 
 
@@ -160,3 +179,27 @@ async def test_the_docs_page_and_its_assets_are_served_by_the_service_itself() -
             assert f"/docs/assets/{asset}" in page.text
         # Only the page's own files: other files of the package are not served.
         assert (await client.get("/docs/assets/redoc.standalone.js")).status_code == 404
+
+
+def test_a_direct_route_documents_its_answer_its_callers_token_and_its_errors() -> None:
+    document = make_app().openapi()
+    hold = operation(document, "post", "/api/holds/holds")
+
+    assert hold["security"] == [{"bearer": []}]
+    assert hold["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Reservation"
+    }
+    # 402 its own, 401 from the token it checks, 400/422 for its body.
+    for status in ("400", "401", "402", "422"):
+        assert hold["responses"][status]["content"] == {
+            "application/problem+json": {"schema": PROBLEM}
+        }
+
+
+def test_a_direct_route_under_api_llm_documents_openai_errors_and_no_422() -> None:
+    document = make_app().openapi()
+    responses = operation(document, "post", "/api/llm/holds")["responses"]
+
+    assert "422" not in responses
+    for status in ("400", "401", "402"):
+        assert responses[status]["content"] == {"application/json": {"schema": OPENAI_ERROR}}

@@ -15,7 +15,7 @@ from tollgate.gateway.apikeys import ApiKeyCache
 from tollgate.gateway.config import PUBLIC_ROUTES, ROUTES, Service, Settings
 from tollgate.gateway.edge import Cors
 from tollgate.gateway.events import EventConsumer
-from tollgate.gateway.identity import Authenticator, TokenCache
+from tollgate.gateway.identity import Authenticator, Caller
 from tollgate.gateway.openapi import OpenAPIMerger
 from tollgate.gateway.proxy import Upstreams
 from tollgate.gateway.revocations import LocalDenylist, PlanLimitStore, RevocationStore
@@ -25,19 +25,12 @@ from tollgate.shared.messaging.broker import Broker
 from tollgate.shared.security import JWKSVerifier
 from tollgate.shared.service_tokens import ServiceTokenClient
 from tollgate.shared.telemetry import setup_tracing
+from tollgate.shared.verified_tokens import VerifiedTokens
 
-__all__ = ["GATEWAY", "Gateway", "RenewableServiceToken", "build_gateway", "close_gateway"]
+__all__ = ["GATEWAY", "Gateway", "build_gateway", "close_gateway"]
 
 INTROSPECT_PATH = "/internal/api-keys/introspect"
 SERVICES: tuple[Service, ...] = ("auth", "billing", "usage", "llm-proxy")
-
-
-class RenewableServiceToken(ServiceTokenClient):
-    """The shared client, plus a way to drop a token that auth has stopped accepting."""
-
-    def forget(self) -> None:
-        self._token = None
-        self._expires_at = 0.0
 
 
 @dataclass
@@ -51,7 +44,7 @@ class Gateway:
     internal_http: aiohttp.ClientSession
     redis: Redis
     verifier: JWKSVerifier
-    service_tokens: RenewableServiceToken
+    service_tokens: ServiceTokenClient
     api_keys: ApiKeyCache
     authenticator: Authenticator
     denylist: LocalDenylist
@@ -75,7 +68,7 @@ class Gateway:
             ) as response:
                 if response.status == 401 and attempt == 1:
                     # Auth no longer takes our token (its keys rotated, it restarted): renew.
-                    self.service_tokens.forget()
+                    self.service_tokens.forget(token)
                     continue
                 response.raise_for_status()
                 body: dict[str, object] = await response.json()
@@ -102,7 +95,7 @@ def build_gateway(settings: Settings) -> Gateway:
     verifier = JWKSVerifier(
         settings.jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
-    service_tokens = RenewableServiceToken(
+    service_tokens = ServiceTokenClient(
         settings.auth_internal_url,
         settings.client_id,
         settings.client_secret.get_secret_value(),
@@ -128,8 +121,7 @@ def build_gateway(settings: Settings) -> Gateway:
         service_tokens=service_tokens,
         api_keys=api_keys,
         authenticator=Authenticator(
-            verifier,
-            TokenCache(settings.token_cache_size, settings.token_cache_seconds),
+            VerifiedTokens(verifier, Caller.from_principal, capacity=settings.token_cache_size),
             api_keys,
             introspect=introspect,
         ),

@@ -26,8 +26,7 @@ class RouteRule:
     service: Service
 
 
-# Routes by owner (docs/architecture.md §2). Services serve the public paths themselves:
-# nothing is stripped.
+# The public API's prefixes. Services serve the public paths themselves: nothing is stripped.
 ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/auth", "auth"),
     RouteRule("/api/users", "auth"),
@@ -115,7 +114,6 @@ class Settings(ServiceSettings):
 
     # Caches.
     token_cache_size: int = 20_000
-    token_cache_seconds: float = 300.0
     api_key_cache_seconds: float = 30.0
     api_key_negative_cache_seconds: float = 5.0
 

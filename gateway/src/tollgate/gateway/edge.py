@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
-
 from aiohttp import web
+
+from tollgate.shared.logs import request_id_for
 
 __all__ = ["REQUEST_ID", "Cors", "client_ip", "request_id", "secure_headers"]
 
 REQUEST_ID = web.RequestKey("request_id", str)
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -39,8 +37,7 @@ def request_id(request: web.Request) -> str:
     """The caller's X-Request-ID when it is well formed, otherwise a new one."""
     if REQUEST_ID in request:
         return request[REQUEST_ID]
-    candidate = request.headers.get("X-Request-ID")
-    value = candidate if candidate and _SAFE_REQUEST_ID.match(candidate) else os.urandom(16).hex()
+    value = request_id_for(request.headers.get("X-Request-ID"))
     request[REQUEST_ID] = value
     return value
 

@@ -1,4 +1,7 @@
-"""The gateway's errors, rendered as problem+json, or in OpenAI's shape on ``/v1``.
+"""The gateway's errors, rendered as problem+json, or in OpenAI's shape on the OpenAI routes.
+
+The OpenAI routes (``/v1``, ``/api/llm``) and their words are the shared contract's
+(``tollgate.shared.openai_errors``), so the gateway and the LLM proxy answer alike.
 
 The classes are the shared library's (``TollgateError`` and kin) plus the two a
 proxy needs: 502 (the service cannot be reached) and 504 (it did not answer in time).
@@ -12,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from tollgate.shared.errors import (
+    OUTAGE_RETRY_AFTER_SECONDS,
     PROBLEM_BASE,
     Forbidden,
     NotFound,
@@ -21,6 +25,7 @@ from tollgate.shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from tollgate.shared.openai_errors import openai_shaped, render_openai_error
 
 __all__ = [
     "BadGateway",
@@ -37,58 +42,41 @@ __all__ = [
 
 
 class BadGateway(TollgateError):
+    """The service could not be reached: an outage, with the one outage ``Retry-After``."""
+
     status_code, type_slug, title = 502, "bad-gateway", "Service unreachable"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+        super().__init__(detail, **kw)
 
 
 class GatewayTimeout(TollgateError):
     status_code, type_slug, title = 504, "gateway-timeout", "Service did not answer in time"
 
 
-# OpenAI's error "type" per status, so the openai SDK raises the matching exception.
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    402: "insufficient_quota",
-    403: "permission_error",
-    404: "invalid_request_error",
-    413: "invalid_request_error",
-    429: "rate_limit_exceeded",
-}
-
-
-def _openai_shaped(path: str) -> bool:
-    return path == "/v1" or path.startswith("/v1/")
-
-
 def error_response(
     path: str, error: TollgateError, headers: dict[str, str] | None = None
 ) -> web.Response:
     merged = {**error.headers, **(headers or {})}
-    body: dict[str, Any]
-    if _openai_shaped(path):
-        code = error.type_slug.replace("-", "_")
-        body = {
-            "error": {
-                "message": error.detail,
-                "type": _OPENAI_TYPES.get(error.status_code, "api_error"),
-                "code": code,
-                "param": None,
-            }
-        }
-        content_type = "application/json"
-    else:
-        body = {
-            "type": PROBLEM_BASE + error.type_slug,
-            "title": error.title,
-            "status": error.status_code,
-            "detail": error.detail,
-            "instance": path,
-            **error.extra,
-        }
-        content_type = "application/problem+json"
+    if openai_shaped(path):
+        return web.Response(
+            status=error.status_code,
+            body=render_openai_error(error),
+            content_type="application/json",
+            headers=merged,
+        )
+    body = {
+        "type": PROBLEM_BASE + error.type_slug,
+        "title": error.title,
+        "status": error.status_code,
+        "detail": error.detail,
+        "instance": path,
+        **error.extra,
+    }
     return web.Response(
         status=error.status_code,
         body=json.dumps(body).encode(),
-        content_type=content_type,
+        content_type="application/problem+json",
         headers=merged,
     )

@@ -1,25 +1,24 @@
 """Who is calling: an access JWT verified locally, or an API key introspected at auth.
 
-Verified tokens are remembered briefly (never past their ``exp``) so the common case
-costs a dictionary lookup instead of a signature check. Revocation is not decided
-here: the admission step checks the denylist on every request, cached or not.
+Verified tokens are remembered until their ``exp``, in the shared table of verified
+tokens, so the common case costs a dictionary lookup instead of a signature check.
+Revocation is not decided here: the admission step checks the denylist on every
+request, cached or not.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from tollgate.gateway.apikeys import API_KEY_PREFIX, ApiKeyCache, Introspection, is_well_formed
 from tollgate.gateway.errors import ServiceUnavailable, Unauthorized
-from tollgate.shared.security import JWKSVerifier, Principal
+from tollgate.shared.security import Principal
+from tollgate.shared.verified_tokens import VerifiedTokens
 
-__all__ = ["Authenticator", "Caller", "IntrospectFn", "TokenCache"]
+__all__ = ["Authenticator", "Caller", "IntrospectFn"]
 
 log = logging.getLogger("tollgate.gateway.identity")
 
@@ -44,6 +43,9 @@ class Caller:
 
     @classmethod
     def from_principal(cls, principal: Principal) -> Caller:
+        """The caller an access token names; a service token is refused."""
+        if principal.typ != "access":
+            raise Unauthorized("Service tokens are not accepted here", type_slug="invalid-token")
         return cls(
             user_id=str(principal.sub),
             session_id=str(principal.sid) if principal.sid else None,
@@ -61,48 +63,13 @@ class Caller:
         return f"k:{self.api_key_id}" if self.api_key_id else f"u:{self.user_id}"
 
 
-class TokenCache:
-    """A bounded LRU of verified tokens keyed by a hash of the token."""
-
-    def __init__(self, max_entries: int, max_seconds: float) -> None:
-        self.max_entries = max_entries
-        self.max_seconds = max_seconds
-        self._entries: OrderedDict[bytes, tuple[Caller, float]] = OrderedDict()
-
-    @staticmethod
-    def digest(token: str) -> bytes:
-        return hashlib.blake2b(token.encode(), digest_size=16).digest()
-
-    def get(self, token: str) -> Caller | None:
-        digest = self.digest(token)
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        caller, until = entry
-        if time.time() >= until:
-            del self._entries[digest]
-            return None
-        self._entries.move_to_end(digest)
-        return caller
-
-    def put(self, token: str, caller: Caller) -> None:
-        until = min(float(caller.expires_at), time.time() + self.max_seconds)
-        digest = self.digest(token)
-        self._entries[digest] = (caller, until)
-        self._entries.move_to_end(digest)
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-
 class Authenticator:
     def __init__(
         self,
-        verifier: JWKSVerifier,
-        tokens: TokenCache,
+        tokens: VerifiedTokens[Caller],
         api_keys: ApiKeyCache,
         introspect: IntrospectFn,
     ) -> None:
-        self.verifier = verifier
         self.tokens = tokens
         self.api_keys = api_keys
         self.introspect = introspect
@@ -135,15 +102,7 @@ class Authenticator:
         raise Unauthorized("An access token or API key is required")
 
     async def _jwt(self, token: str) -> Caller:
-        cached = self.tokens.get(token)
-        if cached is not None:
-            return cached
-        principal = await self.verifier.verify(token)  # raises Unauthorized
-        if principal.typ != "access":
-            raise Unauthorized("Service tokens are not accepted here", type_slug="invalid-token")
-        caller = Caller.from_principal(principal)
-        self.tokens.put(token, caller)
-        return caller
+        return await self.tokens.verify(token)  # raises Unauthorized
 
     async def _api_key(self, key: str) -> Caller:
         if not is_well_formed(key):

@@ -25,6 +25,7 @@ import aiohttp
 from tollgate.gateway.config import Service
 from tollgate.gateway.routing import Route, RouteTable
 from tollgate.shared.api_docs import docs_page as swagger_page
+from tollgate.shared.openai_errors import openai_shaped
 from tollgate.shared.openapi import ERROR_SCHEMAS, ErrorShape, error_response, prune_schemas
 
 __all__ = ["OpenAPIMerger", "docs_page", "merge_documents"]
@@ -68,9 +69,9 @@ DESCRIPTION = """\
 Every route is reached through this gateway. Routes that need a caller take an access
 token (`Authorization: Bearer <JWT>`) or an API key (`Authorization: Bearer tg_…` or
 `X-API-Key`); the routes marked with no security are public. Errors are
-`application/problem+json` (RFC 9457) with a stable `type`, except on `/v1`, which
-answers in OpenAI's error shape so OpenAI clients understand it. Every answer carries
-`X-Request-ID`.
+`application/problem+json` (RFC 9457) with a stable `type`, except on the
+OpenAI-compatible routes (`/v1` and `/api/llm`), which answer in OpenAI's error shape so
+OpenAI clients understand it. Every answer carries `X-Request-ID`.
 """
 
 
@@ -88,7 +89,7 @@ def _gateway_statuses(route: Route, has_body: bool) -> list[int]:
 def _add_gateway_errors(path: str, method: str, operation: dict[str, Any], route: Route) -> None:
     """The errors the gateway answers itself, in its own shape, merged into the service's."""
     operation["security"] = [] if route.public else SECURITY
-    shape: ErrorShape = "openai" if path == "/v1" or path.startswith("/v1/") else "problem"
+    shape: ErrorShape = "openai" if openai_shaped(path) else "problem"
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for status in _gateway_statuses(route, "requestBody" in operation):
         ours = error_response(status, (shape,))

@@ -155,9 +155,7 @@ async def _admit_ip(gw: Gateway, request: web.Request, ip: str) -> None:
     if decision is None:
         _decisions("auth", "unavailable").inc()
         # Fail closed: without shared counters, password guessing would be unthrottled.
-        raise ServiceUnavailable(
-            "Sign-in is briefly unavailable; try again shortly", headers={"Retry-After": "5"}
-        )
+        raise ServiceUnavailable("Sign-in is briefly unavailable; try again shortly")
     _record(request, decision, "auth")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
 
@@ -25,6 +24,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from tollgate.gateway.config import Service, Settings
 from tollgate.gateway.errors import BadGateway, GatewayTimeout
 from tollgate.gateway.metrics import UPSTREAM_ERRORS
+from tollgate.shared.openai_errors import stream_interrupted_error
 
 __all__ = ["HOP_BY_HOP", "Upstreams", "response_headers"]
 
@@ -235,14 +235,9 @@ async def _end_broken_event_stream(response: web.StreamResponse, tail: bytes, se
     that had already sent its ``[DONE]`` was complete and only ends."""
     ending = b""
     if not tail.endswith(SSE_DONE):
-        error = {
-            "message": f"The {service} service broke off its answer",
-            "type": "api_error",
-            "param": None,
-            "code": "stream_interrupted",
-        }
+        error = stream_interrupted_error(f"The {service} service broke off its answer")
         lead = b"" if tail.endswith(b"\n\n") or not tail else b"\n\n"  # close a cut event
-        ending = lead + b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + SSE_DONE
+        ending = lead + b"data: " + error + b"\n\n" + SSE_DONE
     with contextlib.suppress(ConnectionResetError):  # the client may have left too
         if ending:
             await response.write(ending)

@@ -7,14 +7,22 @@ and matches replies to callers in order (Redis answers a connection's commands i
 sequence).
 Replies are parsed by hiredis. Anything odd — a timeout, a dropped connection —
 fails every waiting call and closes the connection; the next call reconnects.
+
+The URL is read as redis-py reads it, so the gateway's two clients take one
+``GATEWAY_REDIS_URL``: ``redis://`` in the clear, ``rediss://`` over TLS with the
+server's certificate checked against the system's authorities, or against
+``?ssl_ca_certs=/path/ca.pem``; ``ssl_cert_reqs=none`` turns the check off (a test
+stand only). TLS costs the handshake once per connection, and then the record
+layer's encryption of a few hundred bytes per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
 
@@ -89,9 +97,24 @@ class _Protocol(asyncio.Protocol):
             self.transport.write(b"".join(frames))
 
 
+def _tls_context(scheme: str, query: str) -> ssl.SSLContext | None:
+    """The TLS a ``rediss://`` URL asks for (None for ``redis://``), as redis-py reads it."""
+    if scheme == "redis":
+        return None
+    if scheme != "rediss":
+        raise ValueError(f"Redis URL scheme must be redis:// or rediss://, not {scheme}://")
+    options = {name: values[-1] for name, values in parse_qs(query).items()}
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    if options.get("ssl_cert_reqs", "required").lower() in ("none", "optional"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class ScriptChannel:
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url)
+        self.tls = _tls_context(parts.scheme, parts.query)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
         self.password = unquote(parts.password) if parts.password else None
@@ -152,9 +175,10 @@ class ScriptChannel:
             loop = asyncio.get_running_loop()
             try:
                 _, fresh = await asyncio.wait_for(
-                    loop.create_connection(_Protocol, self.host, self.port), self.timeout
+                    loop.create_connection(_Protocol, self.host, self.port, ssl=self.tls),
+                    self.timeout,
                 )
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
                 raise RedisUnavailable(f"cannot connect: {exc}") from exc
             if self.password is not None:
                 auth = (

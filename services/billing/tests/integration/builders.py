@@ -7,7 +7,7 @@ import uuid
 import httpx
 from conftest import Users
 
-from tollgate.billing.stripe_standin import StripeStandIn
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def subscribed_user(

@@ -22,10 +22,10 @@ from tollgate.billing.config import Settings
 from tollgate.billing.customers.consumer import QUEUE
 from tollgate.billing.members.consumer import QUEUE as MEMBERS_QUEUE
 from tollgate.billing.models import Customer, OrgMember, Subscription
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared import testing
 from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
 from tollgate.shared.messaging.events import EventData, OrgMemberAdded, UserRegistered
+from tollgate.standins.stripe import StripeStandIn
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 DB_URL = testing.test_database_url("billing")

@@ -9,7 +9,7 @@ import httpx
 from builders import subscribed_user
 from conftest import EventTap, Users
 
-from tollgate.billing.stripe_standin import StripeStandIn
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def paid_charge(users: Users, client: httpx.AsyncClient, user_id: uuid.UUID) -> str:

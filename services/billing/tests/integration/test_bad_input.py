@@ -10,8 +10,8 @@ from builders import current, subscribed_user
 from conftest import Users
 
 from tollgate.billing.stripe_api import StripeApi
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.testing import free_port
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def test_subscribing_to_an_unknown_plan_is_a_400(

@@ -11,7 +11,7 @@ from conftest import Users
 from sqlalchemy import select
 
 from tollgate.billing.models import DuplicateSubscription
-from tollgate.billing.stripe_standin import StripeStandIn
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def subscribe(

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from tollgate.billing.models import Invoice, Payment
 from tollgate.billing.reconcile import reconcile
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import UserRegistered
+from tollgate.standins.stripe import StripeStandIn
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=9)
 

@@ -12,10 +12,10 @@ from conftest import EventTap, Users
 
 from tollgate.billing.models import Subscription
 from tollgate.billing.reconcile import reconcile
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.billing.subscriptions.sync import now_utc, renew_local_periods
 from tollgate.shared.messaging import Broker, make_envelope
 from tollgate.shared.messaging.events import UserDeleted, UserUpdated
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def test_a_deleted_user_stops_paying_and_is_forgotten(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tollgate.billing.models import StripeEvent
-from tollgate.billing.stripe_standin import StripeStandIn, sign
+from tollgate.standins.stripe import StripeStandIn, sign
 
 WEBHOOK = "/api/billing/webhooks/stripe"
 

@@ -7,8 +7,8 @@ import uuid
 import httpx
 from conftest import Users
 
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.messaging.events import OrgMemberAdded, OrgMemberRemoved, OrgMemberUpdated
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def paying_org(

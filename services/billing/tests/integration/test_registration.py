@@ -13,10 +13,10 @@ from sqlalchemy import select
 from tollgate.billing.customers.consumer import customer_idempotency_key, user_registered
 from tollgate.billing.models import Customer
 from tollgate.billing.stripe_api import StripeApi
-from tollgate.billing.stripe_standin import StripeStandIn
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import UserRegistered
 from tollgate.shared.testing import free_port
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def test_the_plan_catalog_is_public_and_seeded(client: httpx.AsyncClient) -> None:

@@ -6,7 +6,7 @@ import httpx
 from builders import current, subscribed_user
 from conftest import EventTap, Users
 
-from tollgate.billing.stripe_standin import StripeStandIn
+from tollgate.standins.stripe import StripeStandIn
 
 
 async def test_subscribe_then_checkout_completed_announces_the_pro_allocation(

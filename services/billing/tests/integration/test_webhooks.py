@@ -14,7 +14,7 @@ from conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, Users
 from sqlalchemy import func, select
 
 from tollgate.billing.models import Invoice, Payment, StripeEvent
-from tollgate.billing.stripe_standin import StripeStandIn, sign
+from tollgate.standins.stripe import StripeStandIn, sign
 
 WEBHOOK = "/api/billing/webhooks/stripe"
 

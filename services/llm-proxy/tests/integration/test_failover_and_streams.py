@@ -99,7 +99,7 @@ async def test_an_upstream_error_mid_stream_becomes_an_in_band_error_and_done(
         events = await read_sse(response)
 
     assert streamed_text(events) == " the cat dog"
-    assert events[-2]["error"]["type"] == "upstream_error"
+    assert events[-2]["error"]["type"] == "server_error"
     assert events[-1] == "[DONE]"
     assert fresh.beta.calls == 0, "after the first byte there is no failover"
     [event] = await fresh.usage.events_of(user_id)

@@ -82,7 +82,7 @@ async def test_when_every_provider_rate_limits_the_caller_gets_429_with_retry_af
         response = await http.post("/v1/chat/completions", json=chat("[[fail:alpha:429,beta:429]]"))
 
     assert response.status_code == 429
-    assert response.json()["error"]["type"] == "rate_limit_error"
+    assert response.json()["error"]["type"] == "requests"
     assert int(response.headers["Retry-After"]) >= 1
 
 
@@ -158,7 +158,8 @@ async def test_a_missing_or_forged_token_is_a_401_in_openai_shape(fresh: Stack) 
         anonymous = await http.get("/v1/models", headers={"Authorization": ""})
 
     assert forged.status_code == 401 and anonymous.status_code == 401
-    assert forged.json()["error"]["type"] == "authentication_error"
+    assert forged.json()["error"]["type"] == "invalid_request_error"
+    assert forged.json()["error"]["code"] == "invalid_token"
 
 
 async def test_a_service_token_cannot_spend_tokens(fresh: Stack) -> None:

@@ -1,12 +1,8 @@
-"""Library shared by every Tollgate service.
+"""Library shared by every Tollgate service and the gateway.
 
-Modules, each importable on its own:
-
-    settings     pydantic-settings base with the variables every service reads
-    errors       TollgateError (one base, carrying its HTTP status) and problem+json handlers
-    logs         JSON log lines carrying request and trace ids
-    db           async SQLAlchemy engine, sessions, naming convention, Alembic helper
-    messaging    events, transactional outbox and relay, idempotent consumers, dead letters
-    security     JWT verification against a JWKS, FastAPI dependencies for callers
-    web          create_service_app(): middleware, health, readiness, metrics, tracing
+Each module is imported by its own name (``from tollgate.shared.errors import
+NotFound``); the package itself exports nothing, so importing one module never loads
+the others. ``shared/README.md`` describes every module.
 """
+
+__all__: list[str] = []

@@ -4,42 +4,49 @@ A route that a service answers thousands of times a second pays, in front of its
 handler, about a dozen layers: FastAPI's own telemetry, body limit, exception and
 exit-stack layers, the request-id, trace and Prometheus middlewares, routing and
 dependency resolution. Measured with py-spy under load that frame costs more CPU
-than the handler's own work. ``DirectRoutes`` sits in front of the stack and
-answers the routes it is given itself, doing only what those layers did that
-matters: the caller's ``X-Request-ID`` (or a new one) on the answer and in the
-logs, the shared HTTP series in ``/metrics``, the caller's trace context (and a
-server span when traces are exported), problem+json errors. The FastAPI routes
-stay declared, for the OpenAPI document; anything else goes down the stack.
+than the handler's own work. A ``DirectRoute`` is declared once, with its handler
+and what the API document says of it (body, answer, status); ``ServiceApp`` answers
+it in front of the stack, doing only what those layers did that matters: the
+caller's ``X-Request-ID`` (or a new one) on the answer and in the logs, the shared
+HTTP series in ``/metrics``, the caller's trace context (and a server span when
+traces are exported), the service's error shape. Anything else goes down the stack.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
 from tollgate.shared.errors import (
+    MethodNotAllowed,
     PayloadTooLarge,
     TollgateError,
-    dependency_unreachable,
     error_problem,
-    unreachable,
+    unexpected_error,
     validation_problem,
 )
-from tollgate.shared.logs import request_id_var
+from tollgate.shared.logs import request_id_for, request_id_var
 from tollgate.shared.telemetry import LATENCY, REQUESTS
 
-__all__ = ["DirectHandler", "DirectRoutes", "ErrorRenderer", "read_body", "serve_directly"]
+__all__ = [
+    "DirectHandler",
+    "DirectRoute",
+    "DirectRoutes",
+    "ErrorRenderer",
+    "describe_direct_routes",
+    "read_body",
+]
 
 log = logging.getLogger("tollgate.direct_routes")
 tracer = trace.get_tracer("tollgate.direct_routes")
@@ -51,9 +58,6 @@ DirectHandler = Callable[[Request], Awaitable[Response]]
 # How a service words an error: problem+json by default (llm-proxy: OpenAI's shape).
 ErrorRenderer = Callable[[TollgateError, str], Response]
 M = TypeVar("M", bound=BaseModel)
-
-# The same rule as the shared request-id middleware: a caller's id is kept if well formed.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 async def read_body(request: Request, model: type[M], limit: int) -> M:
@@ -73,18 +77,43 @@ async def read_body(request: Request, model: type[M], limit: int) -> M:
         raise RequestValidationError(errors) from exc
 
 
+@dataclass(frozen=True)
+class DirectRoute:
+    """One route, one handler: what it answers and what the API document says of it.
+
+    The handler's docstring is the operation's summary, as for a FastAPI route.
+    ``raises`` are the errors its own logic answers (as ``problems(...)`` on a FastAPI
+    route); ``uses`` are the dependencies it calls itself, whose ``raises`` marks add
+    their errors and, for one that authenticates, the bearer security
+    (``tollgate.shared.openapi``).
+    """
+
+    method: str
+    path: str
+    handler: DirectHandler
+    body: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    status_code: int = 200
+    tags: tuple[str, ...] = ()
+    raises: tuple[int, ...] = ()
+    uses: tuple[Callable[..., Any], ...] = ()
+
+
 class DirectRoutes:
     def __init__(
         self,
         app: ASGIApp,
-        routes: dict[tuple[str, str], DirectHandler],
+        routes: Sequence[DirectRoute],
         *,
         service: str,
         traced: bool,
         render_error: ErrorRenderer = error_problem,
     ) -> None:
         self.app = app
-        self.routes = routes
+        self.routes = {(route.method, route.path): route.handler for route in routes}
+        self.methods: dict[str, list[str]] = {}
+        for route in routes:
+            self.methods.setdefault(route.path, []).append(route.method)
         self.service = service
         self.render_error = render_error
         # Spans only when they are exported; the caller's trace context is kept either way.
@@ -94,10 +123,18 @@ class DirectRoutes:
         handler = None
         if scope["type"] == "http":
             handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is None and scope["path"] in self.methods:
+                handler = self._refuse_method
         if handler is None:
             await self.app(scope, receive, send)
             return
         await self._serve(handler, scope, receive, send)
+
+    async def _refuse_method(self, request: Request) -> Response:
+        allowed = ", ".join(self.methods[request.url.path])
+        raise MethodNotAllowed(
+            f"{request.method} is not served here; use {allowed}", headers={"Allow": allowed}
+        )
 
     async def _serve(self, handler: DirectHandler, scope: Scope, receive: Any, send: Any) -> None:
         start = time.perf_counter()
@@ -107,10 +144,7 @@ class DirectRoutes:
         for name, value in scope["headers"]:
             if name in (b"x-request-id", b"traceparent", b"tracestate"):
                 headers.setdefault(name.decode(), value.decode("latin-1"))
-        candidate = headers.get("x-request-id")
-        request_id = (
-            candidate if candidate and _SAFE_REQUEST_ID.match(candidate) else uuid.uuid4().hex
-        )
+        request_id = request_id_for(headers.get("x-request-id"))
         raw_id = request_id.encode()
         id_token = request_id_var.set(request_id)
         trace_token = otel_context.attach(propagate.extract(headers))
@@ -153,28 +187,36 @@ class DirectRoutes:
         except RequestValidationError as exc:
             return validation_problem(exc.errors(), path)
         except Exception as exc:
-            if dependency_unreachable(exc):
-                log.warning("dependency unreachable on %s %s: %s", request.method, path, exc)
-                return self.render_error(unreachable(), path)
-            # A bug of ours: the caller still gets a well-formed error, the log the trace.
-            log.exception("unexpected error on %s %s", request.method, path)
-            return self.render_error(TollgateError("An unexpected error occurred"), path)
+            return self.render_error(unexpected_error(exc, f"{request.method} {path}"), path)
 
 
-def serve_directly(
-    app: FastAPI,
-    routes: dict[tuple[str, str], DirectHandler],
-    *,
-    service: str,
-    traced: bool,
-    render_error: ErrorRenderer = error_problem,
-) -> None:
-    """Put ``DirectRoutes`` in front of the whole middleware stack, once Starlette builds it."""
-    build_stack = app.build_middleware_stack
+REF = "#/components/schemas/{model}"
 
-    def build() -> ASGIApp:
-        return DirectRoutes(
-            build_stack(), routes, service=service, traced=traced, render_error=render_error
+
+def describe_direct_routes(document: dict[str, Any], routes: Sequence[DirectRoute]) -> None:
+    """Add the routes' operations, and their models' schemas, to an OpenAPI document."""
+    inputs = [(route.body, "validation") for route in routes if route.body is not None]
+    outputs = [(route.answer, "serialization") for route in routes if route.answer is not None]
+    _, definitions = models_json_schema([*inputs, *outputs], ref_template=REF)  # type: ignore[list-item]
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(definitions.get("$defs", {}))
+    for route in routes:
+        answer: dict[str, Any] = {"description": "Successful Response"}
+        if route.answer is not None:
+            ref = {"$ref": REF.format(model=route.answer.__name__)}
+            answer["content"] = {"application/json": {"schema": ref}}
+        operation: dict[str, Any] = {
+            "tags": list(route.tags),
+            "summary": (route.handler.__doc__ or "").strip().split("\n")[0],
+            "operationId": f"{route.handler.__name__}_{route.path.strip('/').replace('/', '_')}",
+            "responses": {str(route.status_code): answer},
+        }
+        if route.body is not None:
+            ref = {"$ref": REF.format(model=route.body.__name__)}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref}},
+            }
+        document.setdefault("paths", {}).setdefault(route.path, {})[route.method.lower()] = (
+            operation
         )
-
-    app.build_middleware_stack = build  # type: ignore[method-assign]

@@ -6,11 +6,17 @@ TollgateError                  500 unless a subclass says otherwise
 ├── PaymentRequired            402
 ├── Forbidden                  403
 ├── NotFound                   404
+├── MethodNotAllowed           405
 ├── Conflict                   409
 ├── PayloadTooLarge            413
 ├── UnprocessableEntity        422
 ├── TooManyRequests            429  (carries retry_after)
-└── ServiceUnavailable         503
+└── ServiceUnavailable         503  (carries Retry-After: OUTAGE_RETRY_AFTER_SECONDS)
+
+One ``Retry-After`` for every outage, on every service and the gateway: five seconds.
+What is out of reach is a PostgreSQL, a broker or a service restarting, which takes
+seconds; asking every client back after one second multiplies the load on whatever
+is recovering, and a longer wait would keep callers away after it is back.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
+    "OUTAGE_RETRY_AFTER_SECONDS",
     "PROBLEM_BASE",
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "PaymentRequired",
@@ -43,6 +51,7 @@ __all__ = [
     "error_problem",
     "install_problem_handlers",
     "problem_response",
+    "unexpected_error",
     "unexpected_problem",
     "unreachable",
     "validation_problem",
@@ -50,6 +59,7 @@ __all__ = [
 
 PROBLEM_BASE = "https://tollgate.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+OUTAGE_RETRY_AFTER_SECONDS = 5
 
 log = logging.getLogger("tollgate.errors")
 
@@ -101,6 +111,10 @@ class NotFound(TollgateError):
     status_code, type_slug, title = 404, "not-found", "Not found"
 
 
+class MethodNotAllowed(TollgateError):
+    status_code, type_slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
 class Conflict(TollgateError):
     status_code, type_slug, title = 409, "conflict", "Conflict"
 
@@ -124,6 +138,10 @@ class TooManyRequests(TollgateError):
 
 class ServiceUnavailable(TollgateError):
     status_code, type_slug, title = 503, "unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+        super().__init__(detail, **kw)
 
 
 # What a restart or a cut of the database or the broker raises: worth a retry, not a bug.
@@ -153,18 +171,25 @@ def dependency_unreachable(exc: BaseException) -> bool:
 
 def unreachable() -> ServiceUnavailable:
     return ServiceUnavailable(
-        "A database or broker this service needs is unreachable; try again shortly",
-        headers={"Retry-After": "1"},
+        "A database or broker this service needs is unreachable; try again shortly"
     )
 
 
-def unexpected_problem(exc: BaseException, path: str) -> JSONResponse:
-    """500 for a bug of ours; 503 with Retry-After when a dependency was out of reach."""
+def unexpected_error(exc: BaseException, where: str) -> TollgateError:
+    """A bug of ours (500), or a dependency out of reach (503 with Retry-After), logged."""
     if dependency_unreachable(exc):
-        log.warning("dependency unreachable on %s: %s", path, exc)
-        return error_problem(unreachable(), path)
-    log.error("unhandled error on %s", path, exc_info=exc)
-    return problem_response(500, "internal", "Internal error", "An unexpected error occurred", path)
+        log.warning("dependency unreachable on %s: %s", where, exc)
+        return unreachable()
+    log.error("unhandled error on %s", where, exc_info=exc)
+    return TollgateError("An unexpected error occurred")
+
+
+def unexpected_problem(exc: BaseException, path: str) -> JSONResponse:
+    """The problem+json answer for an exception none of our handlers expected."""
+    error = unexpected_error(exc, path)
+    return problem_response(
+        error.status_code, error.type_slug, error.title, error.detail, path, headers=error.headers
+    )
 
 
 def problem_response(

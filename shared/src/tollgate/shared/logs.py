@@ -10,17 +10,37 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from opentelemetry import trace
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "request_id_var"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "request_id_for",
+    "request_id_var",
+]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+
+# What a caller's X-Request-ID may be to be kept: short, and nothing that could forge
+# a log line or a header.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def request_id_for(candidate: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is well formed, otherwise a new one."""
+    if candidate and _SAFE_REQUEST_ID.match(candidate):
+        return candidate
+    return os.urandom(16).hex()
+
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

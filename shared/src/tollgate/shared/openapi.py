@@ -2,7 +2,8 @@
 
 FastAPI documents a route's success and a 422 in its own shape, which our handlers
 never send, and knows nothing of who may call a route. ``describe_service``
-rewrites the document once, when it is first asked for:
+rewrites the document once, when ``ServiceApp`` first builds it (after the direct
+routes have written their bodies and answers, ``tollgate.shared.direct_routes``):
 
 - an operation needs a bearer token when one of its dependencies authenticates
   (marked ``raises(401, ..., authenticates=True)``); every other is public;
@@ -10,8 +11,9 @@ rewrites the document once, when it is first asked for:
   marked with ``raises``), from the ``responses`` its router or route declares
   (``responses=problems(404, 409)``), and from its shape: a path parameter can
   404, a body can fail to parse (400), a parameter or a body can fail validation;
+  a direct route names the same in its ``raises`` and ``uses``;
 - every error is the one ``Problem`` schema sent as ``application/problem+json``,
-  except under the OpenAI prefixes, where it is ``OpenAIError`` as
+  except on the OpenAI routes (``openai_shaped``), where it is ``OpenAIError`` as
   ``application/json`` (and a failed validation is OpenAI's 400, not a 422);
 - ``/internal`` routes, and the schemas only they use, are left out.
 
@@ -21,14 +23,19 @@ answers itself, so a merged document has one schema per error shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
+from starlette.routing import BaseRoute
+
+from tollgate.shared.openai_errors import openai_shaped
+
+if TYPE_CHECKING:
+    from tollgate.shared.direct_routes import DirectRoute
 
 __all__ = [
     "ERROR_SCHEMAS",
@@ -68,6 +75,7 @@ RETRY_AFTER = {
 HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
     429: {"Retry-After": RETRY_AFTER},
+    502: {"Retry-After": RETRY_AFTER},
     503: {"Retry-After": RETRY_AFTER},
 }
 
@@ -172,24 +180,27 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
-def _statuses_and_auth(route: RouteContext) -> tuple[set[int], bool]:
+def _marks(calls: Iterable[Callable[..., Any]]) -> tuple[set[int], bool]:
+    """The statuses the dependencies are marked with, and whether one authenticates."""
     statuses: set[int] = set()
     authenticates = False
-    for call in _calls(route.dependant):
+    for call in calls:
         statuses |= getattr(call, "__tollgate_raises__", frozenset())
         authenticates = authenticates or getattr(call, "__tollgate_authenticates__", False)
-    if route.dependant.path_params:
-        statuses.add(404)
     return statuses, authenticates
+
+
+def _shape(path: str) -> ErrorShape:
+    return "openai" if openai_shaped(path) else "problem"
 
 
 def _describe_operation(
     operation: dict[str, Any], statuses: set[int], authenticates: bool, shape: ErrorShape
 ) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    if shape == "openai" and "422" in responses:
+    if shape == "openai" and (responses.pop("422", None) is not None or 422 in statuses):
         # The OpenAI routes answer a request that does not validate with OpenAI's 400.
-        del responses["422"]
+        statuses.discard(422)
         statuses.add(400)
     if "requestBody" in operation:
         statuses.add(400)  # a body that is not JSON at all never reaches validation
@@ -232,46 +243,39 @@ def prune_schemas(document: dict[str, Any]) -> None:
 
 
 def describe_service(
-    app: FastAPI,
-    *,
-    openai_prefixes: tuple[str, ...] = (),
-    amend: Callable[[dict[str, Any]], None] | None = None,
+    document: dict[str, Any],
+    routes: Sequence[BaseRoute],
+    direct_routes: Sequence[DirectRoute] = (),
 ) -> None:
-    """Make ``app.openapi()`` tell the truth about security and errors (see the module).
-
-    ``amend`` lets a service add what FastAPI cannot see (bodies its routes read
-    themselves, streamed answers) before the errors are described.
-    """
-    default = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = default()
-        if amend is not None:
-            amend(document)
-        paths: dict[str, Any] = document.get("paths", {})
-        for path in [p for p in paths if p == "/internal" or p.startswith("/internal/")]:
-            del paths[path]
-        # Included routers are not flattened into app.routes; their contexts carry
-        # each route's full path and dependencies.
-        for route in iter_route_contexts(app.routes):
-            if not isinstance(route.original_route, APIRoute) or route.path_format not in paths:
-                continue
-            statuses, authenticates = _statuses_and_auth(route)
-            openai = route.path_format.startswith(openai_prefixes) if openai_prefixes else False
-            shape: ErrorShape = "openai" if openai else "problem"
-            for method in route.methods or ():
-                operation = paths[route.path_format].get(method.lower())
-                if operation is not None:
-                    _describe_operation(operation, set(statuses), authenticates, shape)
-        components = document.setdefault("components", {})
-        components.setdefault("schemas", {}).update(ERROR_SCHEMAS)
-        components["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-        }
-        prune_schemas(document)
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    """Make a service's document tell the truth about security and errors (see the module)."""
+    paths: dict[str, Any] = document.get("paths", {})
+    for path in [p for p in paths if p == "/internal" or p.startswith("/internal/")]:
+        del paths[path]
+    # Included routers are not flattened into app.routes; their contexts carry
+    # each route's full path and dependencies.
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or route.path_format not in paths:
+            continue
+        statuses, authenticates = _marks(_calls(route.dependant))
+        if route.dependant.path_params:
+            statuses.add(404)
+        for method in route.methods or ():
+            operation = paths[route.path_format].get(method.lower())
+            if operation is not None:
+                shape = _shape(route.path_format)
+                _describe_operation(operation, set(statuses), authenticates, shape)
+    for direct in direct_routes:
+        operation = paths.get(direct.path, {}).get(direct.method.lower())
+        if operation is None:
+            continue
+        statuses, authenticates = _marks(direct.uses)
+        statuses |= set(direct.raises)
+        if direct.body is not None:
+            statuses.add(422)  # read_body's, or OpenAI's 400 on an OpenAI route
+        _describe_operation(operation, statuses, authenticates, _shape(direct.path))
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {}).update(ERROR_SCHEMAS)
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    prune_schemas(document)

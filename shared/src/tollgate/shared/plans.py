@@ -1,4 +1,4 @@
-"""The default plan catalog (docs/architecture.md §6).
+"""The default plan catalog: free, pro and enterprise, with their limits.
 
 Billing seeds its catalog from this and owns it from then on; the gateway and
 the LLM proxy fall back to it for a user whose ``subscription.changed`` they have

@@ -1,4 +1,10 @@
-"""``python -m tollgate.<service> [serve|migrate]`` for every service."""
+"""``python -m tollgate.<service> [serve|migrate]`` for every service.
+
+A service whose settings have ``workers`` above one (``USAGE_WORKERS``,
+``LLM_PROXY_WORKERS``) is served by that many processes sharing the port: uvicorn
+starts each from the app factory's import path, and each builds its own app from
+the environment (pools, relay, consumers), as a single process does.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +41,17 @@ def service_main(
         logging.getLogger("alembic").setLevel(logging.WARNING)
         run_alembic_upgrade(service_dir, settings.database_url)
         return
+    # Only the services that can run several processes declare the setting.
+    workers: int = getattr(settings, "workers", 1)
+    app: FastAPI | str
+    if workers > 1:
+        app = f"{app_factory.__module__}:{app_factory.__qualname__}"
+    else:
+        app = app_factory(settings)
     uvicorn.run(
-        app_factory(settings),
+        app,
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

@@ -1,7 +1,8 @@
 """What a service's lifespan wires up, and tears down, in one place.
 
 ``ServiceRuntime.lifespan`` opens the database pool, connects to the broker,
-starts the outbox relay and the consumers, and builds the JWT verifier; it puts
+starts the outbox relay and the consumers, and builds the JWT verifier with its
+table of verified tokens; it puts
 them on ``app.state`` so routes and dependencies find them, and nothing does I/O
 at import time.
 """
@@ -24,8 +25,9 @@ from tollgate.shared.messaging.consumer import Consumer, Subscription
 from tollgate.shared.messaging.outbox import MessagingTables
 from tollgate.shared.messaging.probe import DeliveryProbe
 from tollgate.shared.messaging.relay import OutboxRelay
-from tollgate.shared.security import JWKSVerifier
+from tollgate.shared.security import JWKSVerifier, Principal
 from tollgate.shared.settings import ServiceSettings
+from tollgate.shared.verified_tokens import VerifiedTokens, principals
 from tollgate.shared.web import ReadinessCheck
 
 __all__ = ["ServiceRuntime"]
@@ -48,6 +50,7 @@ class ServiceRuntime:
     consumer: Consumer | None = None
     probe: DeliveryProbe | None = None
     verifier: JWKSVerifier | None = None
+    verified_tokens: VerifiedTokens[Principal] | None = None
     redis: Redis | None = None
     # Extra start/stop steps of the service (its HTTP clients, sweepers, ...).
     on_start: list[Callable[[FastAPI], Any]] = field(default_factory=list)
@@ -102,6 +105,7 @@ class ServiceRuntime:
         self.probe = DeliveryProbe(self.relay, self.broker, queues, interval=self.probe_interval)
         self.probe.start()
         self.verifier = JWKSVerifier(s.jwks_url, issuer=s.jwt_issuer, audience=s.jwt_audience)
+        self.verified_tokens = principals(self.verifier)
         if self.use_redis:
             self.redis = Redis.from_url(s.redis_url)
         app.state.settings = s
@@ -110,6 +114,7 @@ class ServiceRuntime:
         app.state.sessionmaker = self.sessionmaker
         app.state.broker = self.broker
         app.state.jwt_verifier = self.verifier
+        app.state.verified_tokens = self.verified_tokens
         app.state.redis = self.redis
         for step in self.on_start:
             result = step(app)

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import httpx
 import jwt
@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tollgate.shared.errors import Forbidden, Unauthorized
 from tollgate.shared.openapi import raises
 
+if TYPE_CHECKING:
+    from tollgate.shared.verified_tokens import VerifiedTokens
+
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "ROLE_ORDER",
@@ -31,7 +34,6 @@ __all__ = [
     "JWKSVerifier",
     "Principal",
     "ServiceCaller",
-    "VerifiedTokens",
     "bearer_token",
     "current_principal",
     "current_user",
@@ -190,36 +192,6 @@ class JWKSVerifier:
             raise Unauthorized("Token claims are malformed", type_slug="invalid-token") from exc
 
 
-class VerifiedTokens:
-    """Tokens verified once, then remembered by their exact text until they expire.
-
-    A caller on a hot path (llm-proxy for its users, usage for llm-proxy) sends the
-    same token with every request for its whole lifetime, and an Ed25519 signature
-    check plus the claims costs more than the rest of such a request's work. A token
-    stays valid until its ``exp`` (revocation is the gateway's job, docs/architecture.md §3).
-    """
-
-    def __init__(self, verifier: JWKSVerifier, *, capacity: int = 10_000) -> None:
-        self.verifier = verifier
-        self.capacity = capacity
-        self._known: dict[str, Principal] = {}
-
-    async def principal(self, token: str) -> Principal:
-        """The token's principal; raises ``Unauthorized`` like the verifier."""
-        known = self._known.get(token)
-        if known is not None:
-            if known.exp > time.time():
-                return known
-            del self._known[token]
-        principal = await self.verifier.verify(token)
-        if len(self._known) >= self.capacity:
-            # The oldest entry goes first (dicts keep insertion order): bounded memory
-            # even under a flood of distinct valid tokens.
-            del self._known[next(iter(self._known))]
-        self._known[token] = principal
-        return principal
-
-
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -233,12 +205,12 @@ def bearer_token(request: Request) -> str:
 
 @raises(401, authenticates=True)
 async def current_principal(request: Request) -> Principal:
-    """The verified caller; the verifier lives on ``app.state.jwt_verifier``."""
+    """The verified caller, from the service's verified tokens (``app.state.verified_tokens``)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    verifier: JWKSVerifier = request.app.state.jwt_verifier
-    principal = await verifier.verify(bearer_token(request))
+    tokens: VerifiedTokens[Principal] = request.app.state.verified_tokens
+    principal = await tokens.verify(bearer_token(request))
     request.state.principal = principal
     return principal
 

@@ -52,6 +52,13 @@ class ServiceTokenClient:
             self._expires_at = time.monotonic() + float(body.get("expires_in", 300))
             return self._token
 
+    def forget(self, token: str) -> None:
+        """Drop ``token``, which a service refused before its expiry (auth's keys rotated,
+        or it restarted): the next call fetches a new one. A token renewed meanwhile stays."""
+        if self._token == token:
+            self._token = None
+            self._expires_at = 0.0
+
     async def close(self) -> None:
         if self._owns_http:
             await self._http.aclose()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -14,23 +12,30 @@ from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.types import Receive, Scope, Send
 
 from tollgate.shared.api_docs import docs_router
-from tollgate.shared.errors import install_problem_handlers
-from tollgate.shared.logs import request_id_var
+from tollgate.shared.direct_routes import (
+    DirectRoute,
+    DirectRoutes,
+    ErrorRenderer,
+    describe_direct_routes,
+)
+from tollgate.shared.errors import error_problem, install_problem_handlers
+from tollgate.shared.logs import request_id_for, request_id_var
 from tollgate.shared.openapi import describe_service
 from tollgate.shared.telemetry import PrometheusMiddleware, metrics_endpoint, setup_tracing
 
 __all__ = [
     "ReadinessCheck",
     "RequestIdMiddleware",
+    "ServiceApp",
     "TraceContextMiddleware",
     "create_service_app",
     "health_router",
 ]
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestIdMiddleware:
@@ -43,14 +48,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
+        candidate = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
-                if _SAFE_REQUEST_ID.match(candidate):
-                    request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id_for(candidate)
         token = request_id_var.set(request_id)
         raw_id = request_id.encode()
 
@@ -122,6 +125,65 @@ def health_router(checks: dict[str, ReadinessCheck], timeout: float = 2.0) -> AP
     return router
 
 
+class ServiceApp(FastAPI):
+    """A service's FastAPI app, which may answer its hottest routes ahead of its own frame.
+
+    ``serve_directly`` declares such routes (``tollgate.shared.direct_routes``): each
+    is answered before any middleware, once, by its one handler, and is described in
+    the OpenAPI document like the FastAPI routes are.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        traced: bool,
+        amend_openapi: Callable[[dict[str, Any]], None] | None = None,
+        **fastapi: Any,
+    ) -> None:
+        super().__init__(**fastapi)
+        self.service = service
+        self.traced = traced
+        self.amend_openapi = amend_openapi
+        self.direct_routes: list[DirectRoute] = []
+        self._direct: DirectRoutes | None = None
+
+    def serve_directly(
+        self, routes: Sequence[DirectRoute], *, render_error: ErrorRenderer = error_problem
+    ) -> None:
+        self.direct_routes = [*self.direct_routes, *routes]
+        self._direct = DirectRoutes(
+            self._framed,
+            self.direct_routes,
+            service=self.service,
+            traced=self.traced,
+            render_error=render_error,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._direct is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # what the frame would have set: handlers find app.state
+        await self._direct(scope, receive, send)
+
+    async def _framed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """The document, built once: FastAPI's, the direct routes' operations, what the
+        service adds (``amend_openapi``: streamed answers, say), then the security and
+        errors of every operation (``tollgate.shared.openapi``)."""
+        if self.openapi_schema is None:
+            document = super().openapi()
+            describe_direct_routes(document, self.direct_routes)
+            if self.amend_openapi is not None:
+                self.amend_openapi(document)
+            describe_service(document, self.routes, self.direct_routes)
+        assert self.openapi_schema is not None
+        return self.openapi_schema
+
+
 def create_service_app(
     *,
     service: str,
@@ -130,13 +192,15 @@ def create_service_app(
     readiness: dict[str, ReadinessCheck],
     otlp_endpoint: str | None = None,
     version: str = "0.1.0",
-    openai_prefixes: tuple[str, ...] = (),
     amend_openapi: Callable[[dict[str, Any]], None] | None = None,
-) -> FastAPI:
+) -> ServiceApp:
     # FastAPI's own telemetry stays off: the instrumentor below makes the spans, once.
     quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
     # FastAPI's own docs pages load Swagger UI from a CDN; ours serve it locally.
-    app = FastAPI(
+    app = ServiceApp(
+        service=service,
+        traced=bool(otlp_endpoint),
+        amend_openapi=amend_openapi,
         title=title,
         version=version,
         lifespan=lifespan,
@@ -145,7 +209,6 @@ def create_service_app(
         redoc_url=None,
     )
     install_problem_handlers(app)
-    describe_service(app, openai_prefixes=openai_prefixes, amend=amend_openapi)
     app.include_router(health_router(readiness))
     app.include_router(docs_router(title))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

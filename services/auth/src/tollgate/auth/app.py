@@ -40,6 +40,7 @@ from tollgate.auth.vscode.endpoints import config_router as vscode_config_router
 from tollgate.auth.vscode.endpoints import router as vscode_router
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.security import MAX_LEEWAY_SECONDS
+from tollgate.shared.verified_tokens import principals
 from tollgate.shared.web import create_service_app
 
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await verifier.refresh(force=True)
         app.state.keyring = keyring
         app.state.jwt_verifier = verifier
+        app.state.verified_tokens = principals(verifier)
         app.state.token_issuer = TokenIssuer(
             keyring,
             issuer=settings.jwt_issuer,

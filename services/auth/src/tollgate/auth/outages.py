@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from tollgate.shared.errors import problem_response
+from tollgate.shared.errors import OUTAGE_RETRY_AFTER_SECONDS, problem_response
 
 log = logging.getLogger("tollgate.auth.outages")
 
@@ -41,7 +41,7 @@ def install_outage_handlers(app: FastAPI) -> None:
             "Service unavailable",
             "A service auth depends on is not answering; try again shortly",
             request.url.path,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
         )
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -11,16 +11,14 @@ import asyncpg
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tollgate.llm_proxy.callers import VerifiedTokens
 from tollgate.llm_proxy.catalog.endpoints import router as catalog_router
 from tollgate.llm_proxy.catalog.service import Catalog, load_catalog
-from tollgate.llm_proxy.completions.endpoints import DIRECT_HANDLERS
-from tollgate.llm_proxy.completions.endpoints import router as completions_router
+from tollgate.llm_proxy.completions.endpoints import OPENAI_PREFIXES, ROUTES
 from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
-from tollgate.llm_proxy.direct_routes import serve_completions_directly
-from tollgate.llm_proxy.errors import OPENAI_PREFIXES, install_openai_errors
-from tollgate.llm_proxy.metering.reservations import RenewableServiceToken, ReservationClient
+from tollgate.llm_proxy.direct_routes import openai_error
+from tollgate.llm_proxy.errors import install_openai_errors
+from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging
 from tollgate.llm_proxy.openapi import amend_document
@@ -29,6 +27,7 @@ from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
 from tollgate.shared.messaging import Subscription
 from tollgate.shared.runtime import ServiceRuntime
+from tollgate.shared.service_tokens import ServiceTokenClient
 from tollgate.shared.web import create_service_app
 
 __all__ = ["create_app"]
@@ -100,14 +99,12 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             # Internal calls carry no cookies; skipping the jar saves work on every hold.
             cookie_jar=aiohttp.DummyCookieJar(),
         )
-        tokens = RenewableServiceToken(
+        tokens = ServiceTokenClient(
             settings.auth_internal_url,
             settings.client_id,
             settings.client_secret.get_secret_value(),
         )
         health = DeploymentHealth(settings.cooldown_failures, settings.cooldown_seconds)
-        assert runtime.verifier is not None
-        app.state.verified_tokens = VerifiedTokens(runtime.verifier)
         app.state.catalog = loaded
         app.state.deployment_health = health
         app.state.upstreams = upstreams
@@ -151,18 +148,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
-        openai_prefixes=OPENAI_PREFIXES,
         amend_openapi=amend_document,
     )
     install_openai_errors(app)
-    for prefix in ("/v1", "/api/llm"):
-        app.include_router(completions_router, prefix=prefix)
+    for prefix in OPENAI_PREFIXES:
         app.include_router(catalog_router, prefix=prefix)
-    serve_completions_directly(
-        app,
-        DIRECT_HANDLERS,
-        ("/v1", "/api/llm"),
-        service=settings.service_name,
-        traced=bool(settings.otlp_endpoint),
-    )
+    app.serve_directly(ROUTES, render_error=openai_error)
     return app

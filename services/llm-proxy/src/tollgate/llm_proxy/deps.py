@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the objects the lifespan built, found on ``app.state``."""
+"""The objects the lifespan built, found on ``app.state``: for the completion routes
+(served directly, they await these themselves) and as FastAPI dependencies."""
 
 from __future__ import annotations
 
@@ -11,30 +12,35 @@ from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 
-__all__ = ["CatalogDep", "CompletionsDep", "HealthDep", "SettingsDep"]
+__all__ = [
+    "CatalogDep",
+    "HealthDep",
+    "catalog_of",
+    "completions_of",
+    "health_of",
+    "settings_of",
+]
 
 
-async def _catalog(request: Request) -> Catalog:
+async def catalog_of(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-async def _completions(request: Request) -> CompletionService:
+async def completions_of(request: Request) -> CompletionService:
     service: CompletionService = request.app.state.completions
     return service
 
 
-async def _health(request: Request) -> DeploymentHealth:
+async def health_of(request: Request) -> DeploymentHealth:
     health: DeploymentHealth = request.app.state.deployment_health
     return health
 
 
-async def _settings(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-CatalogDep = Annotated[Catalog, Depends(_catalog)]
-CompletionsDep = Annotated[CompletionService, Depends(_completions)]
-HealthDep = Annotated[DeploymentHealth, Depends(_health)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
+CatalogDep = Annotated[Catalog, Depends(catalog_of)]
+HealthDep = Annotated[DeploymentHealth, Depends(health_of)]

@@ -1,12 +1,12 @@
-"""The OpenAI routes as the OpenAPI document shows them: bodies, answers, streams.
+"""The OpenAI routes' answers as the OpenAPI document shows them: JSON and streams.
 
-The routes read their JSON themselves (to answer in OpenAI's error shape and to
-forward the caller's own fields) and pass the provider's answer through, so
-FastAPI sees neither their bodies nor their answers. ``amend_document`` adds both:
-the request models the routes validate with, and OpenAI's answer shapes, with
-``text/event-stream`` beside JSON where ``"stream": true`` is accepted. The answer
-models name the fields a client relies on and allow the rest, since providers add
-their own.
+The completion routes are direct routes (``completions/endpoints.py``): each declares
+its body and its JSON answer (the models below), which ``ServiceApp`` writes into the
+document. What a direct route cannot say, ``amend_document`` adds: the
+``text/event-stream`` answer beside JSON where ``"stream": true`` is accepted, and
+the balance header of a paid call. The catalog routes pass dicts through, so their
+answer shapes are added here too. The answer models name the fields a client relies
+on and allow the rest, since providers add their own.
 """
 
 from __future__ import annotations
@@ -16,13 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
-from tollgate.llm_proxy.completions.schemas import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-)
-
-__all__ = ["amend_document", "body_of"]
+__all__ = ["ChatCompletion", "Completion", "EmbeddingList", "amend_document"]
 
 REF = "#/components/schemas/{model}"
 PREFIXES = ("/v1", "/api/llm")
@@ -154,31 +148,26 @@ class ProviderList(_Open):
     data: list[Provider]
 
 
-REQUESTS: tuple[type[BaseModel], ...] = (ChatCompletionRequest, CompletionRequest, EmbeddingRequest)
-ANSWERS: tuple[type[BaseModel], ...] = (
-    ChatCompletion,
+# The models only the amendments below reach (the direct routes write their own answers).
+SCHEMAS: tuple[type[BaseModel], ...] = (
     ChatCompletionChunk,
     Completion,
-    EmbeddingList,
     ModelEntry,
     ModelList,
     ProviderList,
 )
-# (method, path under each prefix) → (answer, streamed chunk or None)
-OPERATIONS: dict[tuple[str, str], tuple[type[BaseModel], type[BaseModel] | None]] = {
-    ("post", "/chat/completions"): (ChatCompletion, ChatCompletionChunk),
-    ("post", "/completions"): (Completion, Completion),
-    ("post", "/embeddings"): (EmbeddingList, None),
-    ("get", "/models"): (ModelList, None),
-    ("get", "/models/{model_id}"): (ModelEntry, None),
-    ("get", "/providers"): (ProviderList, None),
+# A paid call under each prefix → the chunk of its stream, if it can stream.
+PAID: dict[str, type[BaseModel] | None] = {
+    "/chat/completions": ChatCompletionChunk,
+    "/completions": Completion,
+    "/embeddings": None,
 }
-
-
-def body_of(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose JSON body follows ``model``."""
-    schema = {"$ref": REF.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+# A catalog read under each prefix (not paid for: no balance to report) → its answer.
+READS: dict[str, type[BaseModel]] = {
+    "/models": ModelList,
+    "/models/{model_id}": ModelEntry,
+    "/providers": ProviderList,
+}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -213,29 +202,26 @@ def _event(chunk: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def _success(answer: type[BaseModel], chunk: type[BaseModel] | None) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/json": {"schema": _ref(answer)}}
-    description = "The answer, in OpenAI's shape"
-    if chunk is not None:
-        description += "; with `stream: true`, server-sent events instead"
-        content["text/event-stream"] = {"schema": _event(chunk)}
-    return {"description": description, "headers": BALANCE_HEADER, "content": content}
-
-
 def amend_document(document: dict[str, Any]) -> None:
-    """Adds the request and answer schemas of the OpenAI routes to ``document``."""
-    _, definitions = models_json_schema(
-        [(m, "validation") for m in REQUESTS] + [(m, "serialization") for m in ANSWERS],
-        ref_template=REF,
-    )
+    """Adds the streams and balance header of the paid routes, and the catalog's answers."""
+    _, definitions = models_json_schema([(m, "serialization") for m in SCHEMAS], ref_template=REF)
     document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
     paths: dict[str, Any] = document.get("paths", {})
-    for (method, tail), (answer, chunk) in OPERATIONS.items():
-        for prefix in PREFIXES:
-            operation = paths.get(prefix + tail, {}).get(method)
+    for prefix in ("/v1", "/api/llm"):
+        for tail, chunk in PAID.items():
+            operation = paths.get(prefix + tail, {}).get("post")
+            if operation is None:
+                continue
+            ok = operation["responses"]["200"]  # the route's own answer, as JSON
+            ok["description"] = "The answer, in OpenAI's shape"
+            ok["headers"] = BALANCE_HEADER
+            if chunk is not None:
+                ok["description"] += "; with `stream: true`, server-sent events instead"
+                ok["content"]["text/event-stream"] = {"schema": _event(chunk)}
+        for tail, answer in READS.items():
+            operation = paths.get(prefix + tail, {}).get("get")
             if operation is not None:
-                responses = operation.setdefault("responses", {})
-                responses["200"] = _success(answer, chunk)
-                if method == "get":
-                    # Reads are not paid for: no balance to report.
-                    responses["200"].pop("headers")
+                operation["responses"]["200"] = {
+                    "description": "The answer, in OpenAI's shape",
+                    "content": {"application/json": {"schema": _ref(answer)}},
+                }

@@ -1,11 +1,7 @@
 """``python -m tollgate.usage [serve|migrate]``; USAGE_WORKERS processes serve."""
 
-import sys
 from pathlib import Path
 
-import uvicorn
-
-from tollgate.shared.logs import configure_logging
 from tollgate.shared.runner import service_main
 from tollgate.usage.app import create_app
 from tollgate.usage.config import Settings
@@ -15,26 +11,7 @@ SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
 def main() -> None:
-    settings = Settings()
-    if settings.workers <= 1 or "migrate" in sys.argv[1:]:
-        service_main(Settings, create_app, SERVICE_DIR)  # type: ignore[arg-type, unused-ignore]
-        return
-    configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    # Each worker builds its own app (pools, relay, ingestor, sweeper); row locks keep
-    # the ledger right across processes, and each ingestor acks on its own channel.
-    uvicorn.run(
-        "tollgate.usage.app:create_app",
-        factory=True,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-    )
+    service_main(Settings, create_app, SERVICE_DIR)
 
 
 if __name__ == "__main__":

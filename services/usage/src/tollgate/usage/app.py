@@ -1,6 +1,5 @@
 from fastapi import FastAPI
 
-from tollgate.shared.direct_routes import serve_directly
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.web import create_service_app
 from tollgate.usage.admin.endpoints import router as admin_router
@@ -11,7 +10,7 @@ from tollgate.usage.members.endpoints import router as caps_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
 from tollgate.usage.reservations.desk import ReservationDesk
-from tollgate.usage.reservations.endpoints import create_reservation_directly
+from tollgate.usage.reservations.endpoints import RESERVATION_ROUTE
 from tollgate.usage.reservations.endpoints import router as reservations_router
 from tollgate.usage.reservations.sweeper import HoldSweeper
 from tollgate.usage.subscriptions import USAGE_QUEUE, subscriptions, usage_subscription
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     runtime.on_start.append(start_workers)
     runtime.on_stop.append(stop_workers)
-    app: FastAPI = create_service_app(
+    app = create_service_app(
         service=settings.service_name,
         title="Tollgate usage",
         lifespan=runtime.lifespan,
@@ -59,12 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         otlp_endpoint=settings.otlp_endpoint,
     )
     app.include_router(reservations_router)
-    serve_directly(
-        app,
-        {("POST", "/internal/reservations"): create_reservation_directly},
-        service=settings.service_name,
-        traced=bool(settings.otlp_endpoint),
-    )
+    app.serve_directly([RESERVATION_ROUTE])
     app.include_router(analytics_router)
     app.include_router(caps_router)
     app.include_router(admin_router)

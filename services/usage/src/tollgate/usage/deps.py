@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tollgate.shared.errors import Forbidden, Unauthorized
-from tollgate.shared.security import Principal, VerifiedTokens, bearer_token
+from tollgate.shared.security import Principal, bearer_token
+from tollgate.shared.verified_tokens import VerifiedTokens
 from tollgate.usage.config import Settings
 
 __all__ = [
@@ -27,19 +28,15 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _verified_tokens(request: Request) -> VerifiedTokens:
+def _verified_tokens(request: Request) -> VerifiedTokens[Principal]:
     # llm-proxy sends the same service token, and a user's same access token, on
-    # every call: one signature check per token is enough.
-    state = request.app.state
-    tokens: VerifiedTokens | None = getattr(state, "verified_tokens", None)
-    if tokens is None or tokens.verifier is not state.jwt_verifier:
-        tokens = VerifiedTokens(state.jwt_verifier)
-        state.verified_tokens = tokens
+    # every call: the runtime's table checks each once.
+    tokens: VerifiedTokens[Principal] = request.app.state.verified_tokens
     return tokens
 
 
 async def calling_service(request: Request) -> Principal:
-    principal = await _verified_tokens(request).principal(bearer_token(request))
+    principal = await _verified_tokens(request).verify(bearer_token(request))
     if principal.typ != "service":
         raise Forbidden("Internal route: a service token is required")
     return principal
@@ -58,7 +55,7 @@ async def reservation_caller(
         raise Unauthorized("X-User-Token with the caller's access token is required")
     if len(token) > 8192:
         raise Unauthorized("Token is too long", type_slug="invalid-token")
-    user = await _verified_tokens(request).principal(token)
+    user = await _verified_tokens(request).verify(token)
     if user.typ != "access":
         raise Unauthorized("X-User-Token must be a user's access token", type_slug="invalid-token")
     return user

@@ -1,6 +1,6 @@
 """Events between services, delivered at least once and applied exactly once.
 
-events     the envelope and one pydantic model per event type (docs/architecture.md §4)
+events     the envelope and one pydantic model per event type
 broker     connection, the topic exchange, publishing with confirms and trace context
 outbox     outbox and inbox tables, ``add_event`` inside a business transaction
 relay      OutboxRelay: drains the outbox to the broker

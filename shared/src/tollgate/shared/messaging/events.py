@@ -1,4 +1,4 @@
-"""The integration events (docs/architecture.md §4): one envelope, one data model per type.
+"""The integration events between services: one envelope, one data model per type.
 
 Data models accept extra fields, so a producer can add to an event without
 breaking consumers still on the older model.

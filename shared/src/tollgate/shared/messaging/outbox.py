@@ -1,12 +1,21 @@
-"""Outbox and inbox tables, and writing an event inside the business transaction."""
+"""Outbox and inbox tables, and writing events inside the business transaction.
+
+Two ways in, one table: ``add_event`` for a transaction on an SQLAlchemy session,
+``add_outbox_rows`` for a batch on a plain asyncpg connection (a hot writer that
+commits many events at once, as llm-proxy's call recorder does). Both write the
+columns this module declares; the relay reads nothing else.
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -29,7 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate.shared.messaging.broker import current_trace_headers
 from tollgate.shared.messaging.events import Envelope, EventData, make_envelope
 
-__all__ = ["MessagingTables", "add_event", "messaging_tables", "on_outbox_commit"]
+__all__ = [
+    "MessagingTables",
+    "OutboxRow",
+    "add_event",
+    "add_outbox_rows",
+    "messaging_tables",
+    "on_outbox_commit",
+    "outbox_row",
+]
 
 
 @dataclass(frozen=True)
@@ -113,3 +130,35 @@ async def add_event(
     if not event.contains(sync_session, "after_commit", _notify):
         event.listen(sync_session, "after_commit", _notify, once=True)
     return envelope
+
+
+# event_id, event_type, body (the envelope's JSON), headers (JSON of the AMQP headers)
+OutboxRow = tuple[uuid.UUID, str, str, str]
+
+# One text whatever the batch size (whole columns as arrays), so asyncpg prepares it
+# once per connection.
+_ADD_ROWS = """
+    INSERT INTO outbox (event_id, event_type, body, headers)
+    SELECT e, t, b, h::jsonb FROM unnest($1::uuid[], $2::varchar[], $3::text[], $4::text[])
+        AS v(e, t, b, h)
+"""
+
+
+def outbox_row(envelope: Envelope) -> OutboxRow:
+    """The event as an outbox row; call it in the event's own context, for its trace."""
+    return (
+        envelope.id,
+        envelope.type,
+        envelope.model_dump_json(),
+        orjson.dumps(current_trace_headers()).decode(),
+    )
+
+
+async def add_outbox_rows(connection: asyncpg.Connection, rows: list[OutboxRow]) -> None:
+    """Events in the caller's transaction on ``connection``: published only if it commits.
+
+    Nothing here wakes the relay: the caller does, once its transaction has committed
+    (``OutboxRelay.wake``), or the relay finds the rows at its next poll.
+    """
+    if rows:
+        await connection.execute(_ADD_ROWS, *(list(column) for column in zip(*rows, strict=True)))

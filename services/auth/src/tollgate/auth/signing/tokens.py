@@ -1,4 +1,4 @@
-"""Minting access and service tokens (claims: docs/architecture.md §3), verifying our own."""
+"""Minting access and service tokens (the claims every service reads), and verifying our own."""
 
 from __future__ import annotations
 

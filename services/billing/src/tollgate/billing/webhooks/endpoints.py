@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Request
 
 from tollgate.billing.context import BillingDep
+from tollgate.billing.metrics import WEBHOOK_LAG
 from tollgate.billing.webhooks import service, signature
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import PayloadTooLarge
@@ -28,13 +29,15 @@ async def stripe_webhook(
     if len(payload) > MAX_BODY:
         raise PayloadTooLarge()
     settings = billing.settings
+    now = time.time()
     signature.verify(
         payload,
         request.headers.get("stripe-signature"),
         settings.webhook_secrets,
         tolerance=settings.stripe_webhook_tolerance_seconds,
-        now=time.time(),
+        now=now,
     )
     event = signature.parse_event(payload)
+    WEBHOOK_LAG.observe(max(0.0, now - event["created"]))
     outcome = await service.apply_event(session, billing.stripe, event, source="webhook")
     return {"received": "true", "outcome": outcome}

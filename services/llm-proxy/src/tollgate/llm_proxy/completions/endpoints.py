@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from tollgate.llm_proxy.callers import CallerDep
+from tollgate.llm_proxy.callers import current_caller
 from tollgate.llm_proxy.catalog.service import Catalog, Model
 from tollgate.llm_proxy.completions.calls import Call
 from tollgate.llm_proxy.completions.schemas import (
@@ -17,21 +17,24 @@ from tollgate.llm_proxy.completions.schemas import (
     EmbeddingRequest,
     parse_request,
 )
-from tollgate.llm_proxy.deps import CatalogDep, CompletionsDep, SettingsDep
-from tollgate.llm_proxy.direct_routes import RouteHandler
+from tollgate.llm_proxy.completions.service import CompletionService
+from tollgate.llm_proxy.config import Settings
+from tollgate.llm_proxy.deps import catalog_of, completions_of, settings_of
 from tollgate.llm_proxy.errors import InvalidRequest, ModelNotAllowed, ModelNotFound
 from tollgate.llm_proxy.metering.tokens import counter_for
-from tollgate.llm_proxy.openapi import body_of
+from tollgate.llm_proxy.openapi import ChatCompletion, Completion, EmbeddingList
+from tollgate.shared.direct_routes import DirectRoute
 from tollgate.shared.errors import PayloadTooLarge
 from tollgate.shared.logs import request_id_var
-from tollgate.shared.openapi import problems
 from tollgate.shared.security import Principal
 
-__all__ = ["DIRECT_HANDLERS", "router"]
+__all__ = ["OPENAI_PREFIXES", "ROUTES"]
 
+TAGS = ("completions",)
+OPENAI_PREFIXES = ("/v1", "/api/llm")
 # Bad or unknown parameters, no tokens left, a model outside the plan or unknown, a body
 # too large, every provider rate-limiting or down, usage out of reach.
-router = APIRouter(tags=["completions"], responses=problems(400, 402, 403, 404, 413, 429, 502, 503))
+RAISES = (400, 402, 403, 404, 413, 429, 502, 503)
 # OpenAI's own default for the legacy completions endpoint; the hold is sized to it.
 LEGACY_DEFAULT_MAX_TOKENS = 16
 
@@ -47,6 +50,16 @@ async def _json_body(request: Request, limit: int) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest("The request body is not valid JSON") from None
+
+
+async def _context(request: Request) -> tuple[Principal, Catalog, CompletionService, Settings]:
+    """The caller, and what the lifespan built for these routes."""
+    return (
+        await current_caller(request),
+        await catalog_of(request),
+        await completions_of(request),
+        await settings_of(request),
+    )
 
 
 def _model_for(catalog: Catalog, model_id: str, principal: Principal, endpoint: str) -> Model:
@@ -105,15 +118,9 @@ def _call(
     )
 
 
-@router.post("/chat/completions", openapi_extra=body_of(ChatCompletionRequest))
-async def chat_completions(
-    request: Request,
-    principal: CallerDep,
-    catalog: CatalogDep,
-    service: CompletionsDep,
-    settings: SettingsDep,
-) -> Response:
+async def chat_completions(request: Request) -> Response:
     """Create a chat completion, streamed or not, paid from the caller's token balance."""
+    principal, catalog, service, settings = await _context(request)
     body = await _json_body(request, settings.max_body_bytes)
     parsed = parse_request(ChatCompletionRequest, body)
     model = _model_for(catalog, parsed.model, principal, "chat")
@@ -132,15 +139,9 @@ async def chat_completions(
     return response
 
 
-@router.post("/completions", openapi_extra=body_of(CompletionRequest))
-async def completions(
-    request: Request,
-    principal: CallerDep,
-    catalog: CatalogDep,
-    service: CompletionsDep,
-    settings: SettingsDep,
-) -> Response:
+async def completions(request: Request) -> Response:
     """Create a (legacy) text completion, paid from the caller's token balance."""
+    principal, catalog, service, settings = await _context(request)
     body = await _json_body(request, settings.max_body_bytes)
     parsed = parse_request(CompletionRequest, body)
     model = _model_for(catalog, parsed.model, principal, "completions")
@@ -160,15 +161,9 @@ async def completions(
     return response
 
 
-@router.post("/embeddings", openapi_extra=body_of(EmbeddingRequest))
-async def embeddings(
-    request: Request,
-    principal: CallerDep,
-    catalog: CatalogDep,
-    service: CompletionsDep,
-    settings: SettingsDep,
-) -> Response:
+async def embeddings(request: Request) -> Response:
     """Create embeddings, paid from the caller's token balance (input tokens only)."""
+    principal, catalog, service, settings = await _context(request)
     body = await _json_body(request, settings.max_body_bytes)
     parsed = parse_request(EmbeddingRequest, body)
     model = _model_for(catalog, parsed.model, principal, "embeddings")
@@ -193,16 +188,26 @@ async def embeddings(
     return response
 
 
-# The same handlers, for the direct lane in front of the FastAPI frame (direct_routes.py),
-# with what FastAPI's dependencies would have given them taken from app.state.
-DIRECT_HANDLERS: dict[str, RouteHandler] = {
-    "/chat/completions": lambda request, principal, state: chat_completions(
-        request, principal, state.catalog, state.completions, state.settings
-    ),
-    "/completions": lambda request, principal, state: completions(
-        request, principal, state.catalog, state.completions, state.settings
-    ),
-    "/embeddings": lambda request, principal, state: embeddings(
-        request, principal, state.catalog, state.completions, state.settings
-    ),
-}
+def _routes(prefix: str) -> list[DirectRoute]:
+    served = (
+        ("/chat/completions", chat_completions, ChatCompletionRequest, ChatCompletion),
+        ("/completions", completions, CompletionRequest, Completion),
+        ("/embeddings", embeddings, EmbeddingRequest, EmbeddingList),
+    )
+    return [
+        DirectRoute(
+            "POST",
+            prefix + path,
+            handler,
+            body=body,
+            answer=answer,
+            tags=TAGS,
+            raises=RAISES,
+            uses=(current_caller,),
+        )
+        for path, handler, body, answer in served
+    ]
+
+
+# Served ahead of the FastAPI frame (``shared.direct_routes``): the proxy's hottest routes.
+ROUTES = [route for prefix in OPENAI_PREFIXES for route in _routes(prefix)]

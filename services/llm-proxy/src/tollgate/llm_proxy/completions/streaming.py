@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 
 from tollgate.llm_proxy.completions.calls import Call
-from tollgate.llm_proxy.errors import openai_error_body
 from tollgate.llm_proxy.request_log.service import CallRecord
 from tollgate.llm_proxy.upstream.protocol import StreamTranslator
 from tollgate.llm_proxy.upstream.sse import IdleStream
+from tollgate.shared.openai_errors import stream_interrupted_error
 
 __all__ = ["DONE", "StreamPump"]
 
@@ -143,7 +143,7 @@ class StreamPump:
             await asyncio.shield(self.record(record))
         if error is not None and not self._client_gone:
             # In-band, so the client sees a failure rather than a clean, truncated answer.
-            body = openai_error_body(error, "upstream_error", "stream_interrupted")
+            body = stream_interrupted_error(error)
             self.queue.put_nowait(b"data: " + body + b"\n\n")
         self.queue.put_nowait(DONE)
         self.queue.put_nowait(None)

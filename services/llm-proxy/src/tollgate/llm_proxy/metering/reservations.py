@@ -1,7 +1,7 @@
 """Holds at usage: reserve before the upstream call, release when it failed before any token.
 
 Settlement itself travels as a ``usage.recorded`` event through our outbox; this
-client only makes the synchronous part of the contract (docs/architecture.md §6).
+client only makes the synchronous part of the contract with usage.
 """
 
 from __future__ import annotations
@@ -25,21 +25,11 @@ from tollgate.llm_proxy.errors import (
 from tollgate.llm_proxy.metrics import HOLD_SECONDS
 from tollgate.shared.service_tokens import ServiceTokenClient
 
-__all__ = ["Hold", "RenewableServiceToken", "ReservationClient"]
+__all__ = ["Hold", "ReservationClient"]
 
 log = logging.getLogger("tollgate.llm_proxy.reservations")
 # Failures that happen before a request is written: usage cannot have made a hold.
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
-
-
-class RenewableServiceToken(ServiceTokenClient):
-    """The shared client, plus forgetting a token that usage no longer accepts."""
-
-    def forget(self, token: str) -> None:
-        # Auth may have rotated its key or revoked the token before it expired.
-        if self._token == token:
-            self._token = None
-            self._expires_at = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class ReservationClient:
     def __init__(
         self,
         usage_url: str,
-        tokens: RenewableServiceToken,
+        tokens: ServiceTokenClient,
         http: aiohttp.ClientSession,
         *,
         timeout: float = 5.0,

@@ -1,7 +1,7 @@
-"""SQL of the request log, and of the outbox rows written beside it.
+"""SQL of the request log.
 
-The recorder's two statements run on a plain asyncpg connection and take whole
-columns as arrays (``unnest``), so their text is the same whatever the batch size:
+The recorder's statement runs on a plain asyncpg connection and takes whole
+columns as arrays (``unnest``), so its text is the same whatever the batch size:
 asyncpg prepares each once per connection, and no ORM session, compile or
 pre-ping runs per batch. The rest goes through SQLAlchemy as usual.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.llm_proxy.models import RequestLog
 
-__all__ = ["LOG_COLUMNS", "OutboxRow", "RequestLogRepository", "add_calls", "add_events"]
+__all__ = ["LOG_COLUMNS", "RequestLogRepository", "add_calls"]
 
 # Column name and its PostgreSQL type, in the order of the values each call gives.
 LOG_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -57,27 +57,12 @@ _ADD_CALLS = f"""
     RETURNING request_id
 """  # noqa: S608 - the names are the constants above, never input
 
-_ADD_EVENTS = """
-    INSERT INTO outbox (event_id, event_type, body, headers)
-    SELECT e, t, b, h::jsonb FROM unnest($1::uuid[], $2::varchar[], $3::text[], $4::text[])
-        AS v(e, t, b, h)
-"""
-
-# event_id, event_type, body (the envelope's JSON), headers (JSON of the AMQP headers)
-OutboxRow = tuple[uuid.UUID, str, str, str]
-
 
 async def add_calls(connection: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> set[str]:
     """Insert calls (values in ``LOG_COLUMNS`` order); returns the ids not logged before."""
     columns = [[row[i] for row in rows] for i in range(len(LOG_COLUMNS))]
     inserted = await connection.fetch(_ADD_CALLS, *columns)
     return {row[0] for row in inserted}
-
-
-async def add_events(connection: asyncpg.Connection, rows: list[OutboxRow]) -> None:
-    """Outbox rows in the caller's transaction: published only if it commits."""
-    if rows:
-        await connection.execute(_ADD_EVENTS, *(list(column) for column in zip(*rows, strict=True)))
 
 
 class RequestLogRepository:

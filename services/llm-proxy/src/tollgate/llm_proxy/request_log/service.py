@@ -14,20 +14,13 @@ from operator import attrgetter
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.llm_proxy.metrics import CALLS, TIME_TO_FIRST_TOKEN, TOKENS
-from tollgate.llm_proxy.request_log.repository import (
-    LOG_COLUMNS,
-    OutboxRow,
-    RequestLogRepository,
-    add_calls,
-    add_events,
-)
+from tollgate.llm_proxy.request_log.repository import LOG_COLUMNS, RequestLogRepository, add_calls
 from tollgate.shared.messaging import make_envelope
-from tollgate.shared.messaging.broker import current_trace_headers
 from tollgate.shared.messaging.events import Envelope, UsageRecorded, UserDeleted
+from tollgate.shared.messaging.outbox import OutboxRow, add_outbox_rows, outbox_row
 
 __all__ = ["SOURCE", "CallRecord", "CallRecorder", "erase_user_requests"]
 
@@ -126,13 +119,7 @@ class CallRecorder:
         if call.ttft_ms is not None:
             TIME_TO_FIRST_TOKEN.labels(call.model).observe(call.ttft_ms / 1000)
         # Built here, in the caller's context, so the event carries the call's own trace.
-        envelope = make_envelope(SOURCE, call.user_id, call.event())
-        event: OutboxRow = (
-            envelope.id,
-            envelope.type,
-            envelope.model_dump_json(),
-            orjson.dumps(current_trace_headers()).decode(),
-        )
+        event = outbox_row(make_envelope(SOURCE, call.user_id, call.event()))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(call.request_id, _log_row(call), event, done))
         if self._writer is None or self._writer.done():
@@ -188,7 +175,8 @@ class CallRecorder:
         async with self._connection.transaction():
             # Rows already logged (a retried batch) had their event written with them.
             fresh = await add_calls(self._connection, [p.row for p in unique])
-            await add_events(self._connection, [p.event for p in unique if p.request_id in fresh])
+            events = [p.event for p in unique if p.request_id in fresh]
+            await add_outbox_rows(self._connection, events)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tollgate.shared.db import SessionDep
-from tollgate.shared.direct_routes import read_body
+from tollgate.shared.direct_routes import DirectRoute, read_body
 from tollgate.usage.deps import ReservationCaller, calling_service, reservation_caller
 from tollgate.usage.reservations import service
 from tollgate.usage.reservations.desk import ReservationDesk
@@ -18,19 +18,11 @@ router = APIRouter(prefix="/internal/reservations", tags=["internal"])
 RESERVATION_BODY_LIMIT = 16 * 1024
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ReservationOut)
-async def create_reservation(
-    body: ReservationRequest, caller: ReservationCaller, request: Request
-) -> ReservationOut:
-    """Hold tokens for one LLM call, or 402 with the available balance."""
-    desk: ReservationDesk = request.app.state.reservation_desk
-    return await desk.reserve(caller, body)
+async def create_reservation(request: Request) -> Response:
+    """Hold tokens for one LLM call, or 402 with the available balance.
 
-
-async def create_reservation_directly(request: Request) -> Response:
-    """``create_reservation`` served ahead of the FastAPI frame (``shared.direct_routes``).
-
-    llm-proxy asks for a hold before every LLM call: this is the service's hottest
+    Served ahead of the FastAPI frame (``RESERVATION_ROUTE``, ``shared.direct_routes``):
+    llm-proxy asks for a hold before every LLM call, so this is the service's hottest
     route, and the frame around it cost more CPU than the reservation itself.
     """
     service = await calling_service(request)
@@ -39,6 +31,17 @@ async def create_reservation_directly(request: Request) -> Response:
     desk: ReservationDesk = request.app.state.reservation_desk
     answer = await desk.reserve(caller, body)
     return Response(answer.model_dump_json(), status_code=201, media_type="application/json")
+
+
+RESERVATION_ROUTE = DirectRoute(
+    "POST",
+    "/internal/reservations",
+    create_reservation,
+    body=ReservationRequest,
+    answer=ReservationOut,
+    status_code=201,
+    tags=("internal",),
+)
 
 
 @router.post("/{reservation_id}/release", response_model=ReleaseOut)

@@ -9,7 +9,7 @@ Tests drive time and payment outcomes through its helper methods.
 For development, run it next to billing (it delivers webhooks on its own, and
 opening a Checkout URL counts as paying)::
 
-    python -m tollgate.billing.stripe_standin --port 12111 \
+    python -m tollgate.standins.stripe --port 12111 \
         --webhook-url http://127.0.0.1:8002/api/billing/webhooks/stripe --secret whsec_dev
 
 and start billing with ``BILLING_STRIPE_API_BASE=http://127.0.0.1:12111``,
@@ -109,7 +109,7 @@ class StripeStandIn:
 
     # running
 
-    async def start(self, port: int | None = None) -> str:
+    async def start(self, port: int | None = None, host: str = "127.0.0.1") -> str:
         app = web.Application()
         app.router.add_route("*", "/v1/{path:.*}", self._dispatch)
         app.router.add_get("/c/pay/{session_id}", self._pay_page)
@@ -117,8 +117,8 @@ class StripeStandIn:
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         port = port or free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        await web.TCPSite(self._runner, host, port).start()
+        self.url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
         return self.url
 
     async def _pay_page(self, request: web.Request) -> web.Response:
@@ -589,7 +589,7 @@ async def _serve(args: argparse.Namespace) -> None:
         price_id, _, amount = spec.partition(":")
         prices[price_id] = (int(amount), "usd")
     standin = StripeStandIn(prices, args.secret)
-    await standin.start(args.port)
+    await standin.start(args.port, args.host)
     standin.deliver_to(args.webhook_url)
     print(f"Stripe stand-in on {standin.url}, webhooks to {args.webhook_url}", flush=True)
     try:
@@ -600,6 +600,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="A local Stripe stand-in for development.")
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
     parser.add_argument(
         "--webhook-url", default="http://127.0.0.1:8002/api/billing/webhooks/stripe"

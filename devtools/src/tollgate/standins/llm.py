@@ -21,7 +21,7 @@ which is what the upstream would bill us: the ledger tests compare against it.
 
 Run alone for development or a demo without provider accounts:
 
-    python -m tollgate.llm_proxy.standin --port 12112
+    python -m tollgate.standins.llm --port 12112
 """
 
 from __future__ import annotations

@@ -123,9 +123,11 @@ def stack(
         "LLM_PROXY_RESERVATION_TTL_SECONDS": "15",
         "USAGE_SWEEP_INTERVAL_SECONDS": "1",
         "AUTH_OAUTH_CALLBACK_BASE_URL": gateway,
-        # Every test client is 127.0.0.1: the per-address sign-in limit would throttle
-        # the suite itself. Auth's own per-account throttle stays as configured.
+        # Every test client is 127.0.0.1: the per-address sign-in limits (the gateway's
+        # requests, auth's failed attempts) would throttle the suite itself. Auth's own
+        # per-account throttle stays as configured.
         "GATEWAY_AUTH_REQUESTS_PER_MINUTE_PER_IP": "100000",
+        "AUTH_THROTTLE_IP_FAILURES": "100000",
         **{f"AUTH_{key.upper()}": value for key, value in oauth.settings().items()},
     }
     stack.outside = Outside(mail, stripe, llm, oauth)  # type: ignore[attr-defined]

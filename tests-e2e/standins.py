@@ -102,7 +102,8 @@ def start_stripe(loop: BackgroundLoop, webhook_url: str) -> StripeStandIn:
 
 
 def providers_file(directory: Path, base_url: str) -> Path:
-    """A catalog with two models on the stand-in provider: one free, one pro only."""
+    """A catalog of the stand-in provider's models: chat for every plan, chat for pro
+    and enterprise only, and embeddings."""
     path = directory / "providers.yaml"
     path.write_text(
         f"""
@@ -125,6 +126,12 @@ models:
     plans: [pro, enterprise]
     deployments:
       - {{provider: standin, model: gpt-4o, input_per_million: "2.50", output_per_million: "10.00"}}
+  text-embedding-3-small:
+    endpoints: [embeddings]
+    tokenizer: cl100k_base
+    plans: [free, pro, enterprise]
+    deployments:
+      - {{provider: standin, model: text-embedding-3-small, input_per_million: "0.02", output_per_million: "0"}}
 """
     )
     return path

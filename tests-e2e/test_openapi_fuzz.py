@@ -6,7 +6,9 @@ operations are called again as a superadmin, aimed at that user. Whatever comes
 in, the answer is never a 5xx (a bad request is the caller's fault and says so),
 and it is one the document describes: a status the operation lists, a content type
 listed for that status, a body that matches its schema. A client generated from
-the document can then trust it.
+the document can then trust it. Then each operation's valid case is sent again made
+hostile: a NUL in every string, NaN for every number, a value nested 300 levels
+deep, dates at year 1; still never a 5xx.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +39,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.core import NOT_SET
+from schemathesis.core import NOT_SET, NotSet
 from schemathesis.errors import FailureGroup
 
 # Cases per operation and generation mode; TOLLGATE_FUZZ_EXAMPLES=100 digs deeper.
@@ -231,3 +235,129 @@ def test_the_openai_routes_answer_what_their_document_describes(stack: Stack) ->
     events = sse_events(response.text)
     assert events
     assert {event["object"] for event in events} == {"chat.completion.chunk"}, events
+
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def deep(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"items": [value]}
+    return value
+
+
+def each_leaf(value: Any, change: Callable[[Any], Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: each_leaf(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [each_leaf(v, change) for v in value]
+    return change(value)
+
+
+def with_nul(value: Any) -> Any:
+    return value[:3] + "\x00" + value[3:] if isinstance(value, str) else value
+
+
+def with_nan(value: Any) -> Any:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float("nan") if is_number else value
+
+
+def at_year_one(value: Any) -> Any:
+    return DATE.sub("0001-01-05", value) if isinstance(value, str) else value
+
+
+def hostile(case: schemathesis.Case) -> dict[str, tuple[Any, Any]]:
+    """(body, query) variants of a valid case, each with one kind of poison."""
+    body = None if isinstance(case.body, NotSet) else case.body
+    query = case.query
+    nested = {**body, next(iter(body)): deep(300)} if isinstance(body, dict) and body else deep(300)
+    return {
+        "NUL": (each_leaf(body, with_nul), each_leaf(query, with_nul)),
+        "NaN": (each_leaf(body, with_nan), query),
+        "300 deep": (nested if case.media_type == "application/json" else body, query),
+        "year 1": (each_leaf(body, at_year_one), each_leaf(query, at_year_one)),
+    }
+
+
+def poison(
+    operation: schemathesis.APIOperation,
+    base_url: str,
+    headers: dict[str, str],
+    path_parameters: dict[str, str],
+    failures: list[str],
+    statuses: Counter[int],
+) -> None:
+    """Send one valid case of ``operation`` again in each hostile variant."""
+
+    @settings(
+        max_examples=1,
+        deadline=timedelta(seconds=30),
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=operation.as_strategy(
+            generation_mode=GenerationMode.POSITIVE,
+            path_parameters={
+                k: v for k, v in path_parameters.items() if f"{{{k}}}" in operation.path
+            },
+        )
+    )
+    def call(case: schemathesis.Case) -> None:
+        url = base_url + case.formatted_path
+        for name, (body, query) in hostile(case).items():
+            where = f"{operation.label} ({name})"
+            sent: dict[str, Any] = {}
+            if case.media_type == "application/json" and body is not None:
+                # requests refuses to write NaN; a hostile client is not so polite.
+                sent["data"] = json.dumps(body, allow_nan=True)
+                sent["headers"] = {**headers, "Content-Type": "application/json"}
+            else:
+                sent["data"] = body
+                sent["headers"] = headers
+            try:
+                response = requests.request(
+                    case.method,
+                    url,
+                    params=query,
+                    timeout=15,
+                    allow_redirects=False,
+                    **sent,
+                )
+            except requests.RequestException as error:
+                failures.append(f"{where}: no answer ({error!r})")
+                continue
+            statuses[response.status_code] += 1
+            if response.status_code >= 500:
+                failures.append(f"{where} -> {response.status_code}: {response.text[:300]}")
+
+    call()
+
+
+@pytest.mark.timeout(300)
+def test_nul_nan_deep_nesting_and_year_one_never_get_a_server_error(
+    stack: Stack, admin: dict[str, str]
+) -> None:
+    base_url = stack.url("gateway")
+    schema = merged_schema(base_url)
+    root = asyncio.run(fuzz_admin(base_url, admin))
+    failures: list[str] = []
+    statuses: Counter[int] = Counter()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        key = (operation.method.upper(), operation.path)
+        if key in SKIPPED or key in SKIPPED_AS_ADMIN:
+            continue
+        person = asyncio.run(fresh_person(base_url))
+        staff = operation.path.startswith("/api/admin/")
+        headers = root.headers if staff else person.headers
+        target = {"user_id": person.user_id} if staff else {}
+        poison(operation, base_url, headers, target, failures, statuses)
+    print(f"\nhostile values: {dict(sorted(statuses.items()))}")
+    assert not failures, f"{len(failures)} hostile requests got a 5xx:\n" + "\n".join(failures)
+    # NUL, NaN and deep nesting were refused, not all waved through.
+    assert statuses[400] > 0, statuses

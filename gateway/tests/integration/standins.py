@@ -130,6 +130,10 @@ def build(standin: StandIn) -> web.Application:
         standin.trace_exports.append(await request.read())
         return web.Response(status=200, content_type="application/x-protobuf")
 
+    async def moved(request: web.Request) -> web.Response:
+        """FastAPI's trailing-slash redirect: to the service's own, internal address."""
+        raise web.HTTPTemporaryRedirect(f"{standin.url}/api/users/profile?from=moved")
+
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(standin.openapi)
 
@@ -141,6 +145,7 @@ def build(standin: StandIn) -> web.Application:
     app.router.add_post("/internal/service-token", service_token)
     app.router.add_post("/internal/api-keys/introspect", introspect)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/api/users/moved", moved)
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/traces", traces)
     app.router.add_route("*", "/{tail:.*}", echo)

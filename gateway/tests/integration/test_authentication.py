@@ -114,12 +114,12 @@ async def test_an_api_key_is_introspected_once_and_its_jwt_forwarded(
     gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey, standin: StandIn
 ) -> None:
     key, key_id, user = generate_api_key(), str(uuid.uuid4()), uuid.uuid4()
-    jwt_for_key = signing_key.mint(user, api_key_id=key_id, scopes=["llm"])
+    jwt_for_key = signing_key.mint(user, api_key_id=key_id, scopes=["read"])
     standin.api_keys[key] = {
         "active": True,
         "key_id": key_id,
         "user_id": str(user),
-        "scopes": ["llm"],
+        "scopes": ["read"],
         "access_token": jwt_for_key,
         "expires_in": 900,
     }
@@ -191,8 +191,8 @@ async def test_a_service_token_auth_stopped_accepting_is_renewed_once(
             "active": True,
             "key_id": str(uuid.uuid4()),
             "user_id": str(user),
-            "scopes": [],
-            "access_token": signing_key.mint(user),
+            "scopes": ["read"],
+            "access_token": signing_key.mint(user, scopes=["read"]),
             "expires_in": 900,
         }
         return key

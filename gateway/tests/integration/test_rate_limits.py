@@ -19,6 +19,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.standins import StandIn
 from tollgate.gateway import redis_keys
+from tollgate.gateway.apikeys import generate_api_key
 from tollgate.shared.messaging.events import EventData, SubscriptionChanged
 from tollgate.shared.plans import limits_for
 from tollgate.shared.testing import SigningKey
@@ -183,3 +184,44 @@ async def test_an_organization_plan_applies_to_its_members(
             return r.headers["X-RateLimit-Limit"] == enterprise
 
     await eventually(raised, within=2.0)
+
+
+async def test_all_keys_and_tokens_of_one_account_share_the_plans_budget(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey, standin: StandIn
+) -> None:
+    user = uuid.uuid4()
+    credentials = [signing_key.mint(user, plan="free"), signing_key.mint(user, plan="free")]
+    for _ in range(3):
+        key, key_id = generate_api_key(), uuid.uuid4()
+        standin.api_keys[key] = {
+            "active": True,
+            "key_id": str(key_id),
+            "access_token": signing_key.mint(
+                user, plan="free", api_key_id=str(key_id), scopes=["llm"]
+            ),
+            "expires_in": 900,
+        }
+        credentials.append(key)
+
+    async def call(credential: str) -> int:
+        async with http.get(gateway.url + "/v1/models", headers=bearer(credential)) as response:
+            return response.status
+
+    statuses = await asyncio.gather(*(call(credentials[i % 5]) for i in range(FREE_LLM * 3)))
+    assert statuses.count(200) == FREE_LLM, statuses
+
+
+async def test_a_sub_user_spends_its_parents_request_budget(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    parent = uuid.uuid4()
+    tokens = [signing_key.mint(parent, plan="free")] + [
+        signing_key.mint(uuid.uuid4(), plan="free", parent=parent) for _ in range(2)
+    ]
+
+    async def call(token: str) -> int:
+        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+            return response.status
+
+    statuses = await asyncio.gather(*(call(tokens[i % 3]) for i in range(FREE_LLM * 2)))
+    assert statuses.count(200) == FREE_LLM, statuses

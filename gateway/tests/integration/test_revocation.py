@@ -85,8 +85,8 @@ async def test_a_revoked_api_key_is_refused_within_one_second(
         "active": True,
         "key_id": str(key_id),
         "user_id": str(user),
-        "scopes": [],
-        "access_token": signing_key.mint(user, api_key_id=str(key_id)),
+        "scopes": ["read"],
+        "access_token": signing_key.mint(user, api_key_id=str(key_id), scopes=["read"]),
         "expires_in": 900,
     }
     url = gateway.url + PROTECTED
@@ -151,12 +151,14 @@ async def test_an_api_key_survives_a_password_change_that_revokes_the_users_sess
         "active": True,
         "key_id": str(key_id),
         "user_id": str(user),
-        "scopes": [],
+        "scopes": ["read"],
         "expires_in": 900,
     }
     standin.api_keys[key] = {
         **answer,
-        "access_token": signing_key.mint(user, api_key_id=str(key_id), iat=int(time.time()) - 60),
+        "access_token": signing_key.mint(
+            user, api_key_id=str(key_id), scopes=["read"], iat=int(time.time()) - 60
+        ),
     }
     session_token = signing_key.mint(user, iat=int(time.time()) - 60)
     url = gateway.url + PROTECTED
@@ -172,7 +174,9 @@ async def test_an_api_key_survives_a_password_change_that_revokes_the_users_sess
     # Auth would mint a fresh token for the key at the next introspection.
     standin.api_keys[key] = {
         **answer,
-        "access_token": signing_key.mint(user, api_key_id=str(key_id), iat=int(time.time()) + 1),
+        "access_token": signing_key.mint(
+            user, api_key_id=str(key_id), scopes=["read"], iat=int(time.time()) + 1
+        ),
     }
     assert await status_of(http, url, bearer(key)) == 200
     assert standin.introspections.count(key) == asked + 1

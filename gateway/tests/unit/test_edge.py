@@ -5,6 +5,7 @@ from unittest import mock
 from aiohttp.test_utils import make_mocked_request
 
 from tollgate.gateway.edge import client_ip, request_id
+from tollgate.gateway.proxy import response_headers
 
 
 def request(headers: dict[str, str], peer: str = "10.0.0.9"):  # type: ignore[no-untyped-def]
@@ -28,3 +29,12 @@ def test_a_well_formed_request_id_is_kept_and_a_bad_one_replaced() -> None:
     assert request_id(request({"X-Request-ID": "abc-123"})) == "abc-123"
     replaced = request_id(request({"X-Request-ID": "no spaces allowed"}))
     assert replaced != "no spaces allowed" and len(replaced) == 32
+
+
+def test_a_redirect_to_a_service_s_own_address_leaves_relative_and_others_untouched() -> None:
+    internal = frozenset({"http://127.0.0.1:8001"})
+    moved = response_headers({"Location": "http://127.0.0.1:8001/api/auth/me?x=1"}, internal)
+    assert moved["Location"] == "/api/auth/me?x=1"
+    provider = "https://github.com/login/oauth/authorize?state=s"
+    assert response_headers({"Location": provider}, internal)["Location"] == provider
+    assert response_headers({"Location": "/api/x"}, internal)["Location"] == "/api/x"

@@ -22,9 +22,33 @@ def caller(exp_in: float = 600, iat: int | None = None, **kw: str | None) -> Cal
     return Caller(**values)  # type: ignore[arg-type]
 
 
-def test_api_key_callers_are_limited_per_key_and_others_per_user() -> None:
-    assert caller(api_key_id="k9").rate_key == "k:k9"
+def test_every_key_and_token_of_one_account_shares_one_bucket() -> None:
+    assert caller(api_key_id="k9").rate_key == caller(api_key_id="k8").rate_key == "u:u1"
     assert caller().rate_key == "u:u1"
+
+
+def test_a_sub_user_counts_against_its_parents_bucket() -> None:
+    assert caller(user_id="child", parent_id="u1").rate_key == "u:u1"
+
+
+def test_scopes_limit_api_keys_and_never_an_interactive_sign_in() -> None:
+    llm_key = caller(api_key_id="k1", scopes="llm")
+    assert llm_key.may_use_key_for("llm")
+    assert not llm_key.may_use_key_for("read")
+    assert not llm_key.may_use_key_for(None)
+    assert not caller(api_key_id="k2", scopes="").may_use_key_for("llm")
+    assert caller(api_key_id="k3", scopes="llm,read").may_use_key_for("read")
+    assert caller().may_use_key_for(None) and caller().may_use_key_for("llm")
+
+
+def test_a_re_scoped_key_refuses_tokens_minted_with_its_old_scopes() -> None:
+    denylist = LocalDenylist()
+    denylist.change_api_key_scopes("k1", changed_at=2000, scopes="read", ttl=60)
+    assert denylist.is_revoked(caller(session_id=None, api_key_id="k1", scopes="llm,read"))
+    assert not denylist.is_revoked(caller(session_id=None, api_key_id="k1", scopes="read"))
+    # An older change arriving late does not undo the newer one.
+    denylist.change_api_key_scopes("k1", changed_at=1000, scopes="llm,read", ttl=60)
+    assert not denylist.is_revoked(caller(session_id=None, api_key_id="k1", scopes="read"))
 
 
 def test_the_local_denylist_refuses_revoked_sessions_keys_and_older_tokens() -> None:

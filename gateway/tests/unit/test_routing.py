@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 from tollgate.gateway.config import PUBLIC_ROUTES, ROUTES
-from tollgate.gateway.routing import RouteTable
+from tollgate.gateway.routing import Route, RouteTable, normalise
 
 table = RouteTable(ROUTES, PUBLIC_ROUTES)
 
 
+def resolve(method: str, raw_path: str) -> Route | None:
+    path = normalise(raw_path)
+    return table.resolve(method, path) if path else None
+
+
 def service(method: str, path: str) -> str | None:
-    route = table.resolve(method, path)
+    route = resolve(method, path)
     return route.service if route else None
 
 
@@ -33,11 +38,53 @@ def test_a_prefix_matches_whole_segments_only() -> None:
 def test_internal_and_traversal_paths_never_resolve() -> None:
     assert service("POST", "/internal/reservations") is None
     assert service("GET", "/api/auth/../internal/x") is None
+    assert service("GET", "/api/auth/%2e%2e/internal/x") is None
     assert service("GET", "//internal/x") is None
+    assert service("GET", "/api/%2finternal/x") is None
+    assert service("GET", "/api/auth/me%00") is None
+
+
+def test_encoded_dots_and_slashes_duplicate_and_trailing_slashes_are_normalised() -> None:
+    assert normalise("/api/auth/%2e/register") == "/api/auth/register"
+    assert normalise("/api/auth/%2E/register") == "/api/auth/register"
+    assert normalise("/api//auth///login/") == "/api/auth/login"
+    assert normalise("/api/auth%2flogin") == "/api/auth/login"
+    assert normalise("/api/auth/me/") == "/api/auth/me"
+    assert normalise("/api/auth/./me") == "/api/auth/me"
+    assert normalise("/.well-known/jwks.json") == "/.well-known/jwks.json"
+    # Anything else percent-encoded stays encoded for the service to read.
+    assert normalise("/api/x/a%20b") == "/api/x/a%20b"
+
+
+def test_a_disguised_sign_in_route_is_the_sign_in_route() -> None:
+    for raw in ("/api/auth/%2e/register", "/api//auth/register/", "/api/auth%2Fregister"):
+        route = resolve("POST", raw)
+        assert route is not None and route.public and route.route_class == "auth", raw
+
+
+def test_what_an_api_key_needs_on_each_route_family() -> None:
+    def needs(method: str, path: str) -> str | None:
+        route = resolve(method, path)
+        assert route is not None
+        return route.key_scope
+
+    assert needs("POST", "/v1/chat/completions") == "llm"
+    assert needs("GET", "/v1/models") == "llm"
+    assert needs("POST", "/api/llm/embeddings") == "llm"
+    assert needs("GET", "/api/tokens/balance") == "read"
+    assert needs("GET", "/api/billing/invoices") == "read"
+    assert needs("POST", "/api/vscode/usage/track") == "write"
+    assert needs("POST", "/api/vscode/session/validate") == "read"
+    # Money and the account itself: never a key's.
+    assert needs("PUT", "/api/subscriptions/upgrade") is None
+    assert needs("POST", "/api/subscriptions/subscribe") is None
+    assert needs("POST", "/api/billing/portal") is None
+    assert needs("POST", "/api/api-keys") is None
+    assert needs("GET", "/api/admin/users") is None
 
 
 def test_public_routes_and_their_classes() -> None:
-    login = table.resolve("POST", "/api/auth/login")
+    login = resolve("POST", "/api/auth/login")
     assert login is not None and login.public and login.route_class == "auth"
     callback = table.resolve("GET", "/api/auth/oauth/github/callback")
     assert callback is not None and callback.public

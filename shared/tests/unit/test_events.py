@@ -38,6 +38,7 @@ def test_every_event_of_the_design_has_a_model() -> None:
         "user.updated",
         "user.deleted",
         "auth.sessions_revoked",
+        "apikey.scopes_changed",
         "apikey.revoked",
         "org.member_added",
         "org.member_removed",

@@ -32,14 +32,22 @@ log = logging.getLogger("tollgate.gateway.admission")
 
 WINDOW_MS = 60_000
 
-# KEYS: bucket [, revoked user, revoked session, revoked key, org limits, user limits]
-# ARGV: iat, default limit, limit field, window ms
-# -> {status (1 pass, 0 limited, -1 revoked), limit, remaining, reset ms, retry ms}
+# KEYS: bucket [, revoked user, revoked session, revoked key, org limits, user limits,
+#        key scopes]
+# ARGV: iat, default limit, limit field, window ms [, the key's scopes in its token]
+# -> {status (1 pass, 0 limited, -1 revoked or re-scoped), limit, remaining, reset ms,
+#     retry ms}
+# A key re-scoped since its token was minted answers -1 too: the caller drops the
+# cached token and asks auth once more, as after a user-wide revocation.
 ADMIT_SCRIPT = """
 local limit = tonumber(ARGV[2])
 if #KEYS > 1 then
   if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {-1, 0, 0, 0, 0} end
   if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0, 0, 0} end
+  if KEYS[7] ~= '' then
+    local scopes = redis.call('HGET', KEYS[7], 'scopes')
+    if scopes and scopes ~= ARGV[5] then return {-1, 0, 0, 0, 0} end
+  end
   local nb = redis.call('GET', KEYS[2])
   if nb and tonumber(ARGV[1]) <= tonumber(nb) then return {-1, 0, 0, 0, 0} end
   local found = nil
@@ -155,9 +163,10 @@ class Admission:
             redis_keys.revoked_session(caller.session_id) if caller.session_id else "",
             redis_keys.revoked_api_key(caller.api_key_id) if caller.api_key_id else "",
             redis_keys.plan_limits(caller.org_id) if caller.org_id else "",
-            redis_keys.plan_limits(caller.user_id),
+            redis_keys.plan_limits(caller.parent_id or caller.user_id),
+            redis_keys.api_key_scopes(caller.api_key_id) if caller.api_key_id else "",
         ]
-        args = [caller.issued_at, plan_limit, field, WINDOW_MS]
+        args = [caller.issued_at, plan_limit, field, WINDOW_MS, caller.scopes]
         result = await self._run(keys, args)
         if result is None:
             return self.local.decide(keys[0], plan_limit, route_class)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from tollgate.shared.scopes import ApiKeyScope
 from tollgate.shared.settings import ServiceSettings
 
 RouteClass = Literal["general", "llm", "auth", "open"]
@@ -19,45 +20,53 @@ Service = Literal["auth", "billing", "usage", "llm-proxy"]
 class RouteRule:
     """Requests under ``prefix`` go to ``service``; the most specific rule wins.
 
-    A ``*`` segment in the prefix matches any one path segment.
+    A ``*`` segment in the prefix matches any one path segment. ``read`` and ``write``
+    are the API-key scopes the route family needs for GET/HEAD and for every other
+    method; ``None`` means an API key is never enough: an interactive sign-in only.
+    Access tokens of a signed-in person are not limited by scopes.
     """
 
     prefix: str
     service: Service
+    read: ApiKeyScope | None = "read"
+    write: ApiKeyScope | None = None
 
 
-# The public API's prefixes. Services serve the public paths themselves: nothing is stripped.
+# Services serve the public paths themselves: nothing is stripped.
+# The scope columns are the one place that says what a key reaches (docs/authorization.md):
+# spending money, and changing the account, its keys, members or sub-users, is never a key's.
 ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/auth", "auth"),
     RouteRule("/api/users", "auth"),
     RouteRule("/api/api-keys", "auth"),
     RouteRule("/api/organizations", "auth"),
     RouteRule("/api/sub-users", "auth"),
-    RouteRule("/api/vscode/session", "auth"),
-    RouteRule("/api/vscode/usage", "usage"),
+    # A session's check is a question asked with POST: reading is enough.
+    RouteRule("/api/vscode/session", "auth", write="read"),
+    RouteRule("/api/vscode/usage", "usage", write="write"),
     RouteRule("/api/vscode/analytics", "usage"),
     RouteRule("/api/subscriptions", "billing"),
     RouteRule("/api/subscriptions/usage", "usage"),
     RouteRule("/api/billing", "billing"),
     RouteRule("/api/tokens", "usage"),
     RouteRule("/api/usage", "usage"),
-    RouteRule("/api/admin", "auth"),
-    RouteRule("/api/admin/users", "auth"),
-    RouteRule("/api/admin/users/*/plan", "billing"),
-    RouteRule("/api/admin/usage-stats", "usage"),
-    RouteRule("/api/admin/grants", "usage"),
-    RouteRule("/api/admin/revenue", "billing"),
-    RouteRule("/api/admin/payments", "billing"),
-    RouteRule("/api/admin/plans", "billing"),
+    RouteRule("/api/admin", "auth", read=None),
+    RouteRule("/api/admin/users", "auth", read=None),
+    RouteRule("/api/admin/users/*/plan", "billing", read=None),
+    RouteRule("/api/admin/usage-stats", "usage", read=None),
+    RouteRule("/api/admin/grants", "usage", read=None),
+    RouteRule("/api/admin/revenue", "billing", read=None),
+    RouteRule("/api/admin/payments", "billing", read=None),
+    RouteRule("/api/admin/plans", "billing", read=None),
     # Moving in from another backend: each service imports what it owns.
-    RouteRule("/api/admin/imports/subscriptions", "billing"),
-    RouteRule("/api/admin/imports/invoices", "billing"),
-    RouteRule("/api/admin/imports/payments", "billing"),
-    RouteRule("/api/admin/imports/balances", "usage"),
-    RouteRule("/api/admin/imports/grants", "usage"),
-    RouteRule("/api/admin/imports/usage", "usage"),
-    RouteRule("/v1", "llm-proxy"),
-    RouteRule("/api/llm", "llm-proxy"),
+    RouteRule("/api/admin/imports/subscriptions", "billing", read=None),
+    RouteRule("/api/admin/imports/invoices", "billing", read=None),
+    RouteRule("/api/admin/imports/payments", "billing", read=None),
+    RouteRule("/api/admin/imports/balances", "usage", read=None),
+    RouteRule("/api/admin/imports/grants", "usage", read=None),
+    RouteRule("/api/admin/imports/usage", "usage", read=None),
+    RouteRule("/v1", "llm-proxy", read="llm", write="llm"),
+    RouteRule("/api/llm", "llm-proxy", read="llm", write="llm"),
     RouteRule("/.well-known/jwks.json", "auth"),
 )
 

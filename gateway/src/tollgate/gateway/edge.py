@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from tollgate.shared.logs import request_id_for
 
-__all__ = ["REQUEST_ID", "Cors", "client_ip", "request_id", "secure_headers"]
+__all__ = [
+    "REQUEST_ID",
+    "SERVER_NAME",
+    "Cors",
+    "client_ip",
+    "name_the_server_plainly",
+    "request_id",
+    "secure_headers",
+]
+
+SERVER_NAME = "tollgate"
 
 REQUEST_ID = web.RequestKey("request_id", str)
 
@@ -64,6 +74,14 @@ def secure_headers(response: web.StreamResponse) -> None:
     ):
         headers["Content-Security-Policy"] = _API_CSP
     headers.popall("Server", None)
+
+
+def name_the_server_plainly() -> None:
+    """aiohttp answers a request it cannot parse itself, before any hook of ours runs,
+    and names itself there (``Server: Python/3.11 aiohttp/3.x``): a free hint of what to
+    attack. aiohttp offers no setting for it, so its default name is replaced by ours.
+    Our own answers carry no ``Server`` at all (``secure_headers``)."""
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 
 class Cors:

@@ -24,16 +24,23 @@ from tollgate.gateway.revocations import PlanLimitStore, RevocationStore
 from tollgate.shared.messaging.broker import EXCHANGE, Broker
 from tollgate.shared.messaging.events import (
     ApiKeyRevoked,
+    ApiKeyScopesChanged,
     Envelope,
     SessionsRevoked,
     SubscriptionChanged,
 )
+from tollgate.shared.scopes import canonical_scopes
 
 __all__ = ["EVENT_TYPES", "EventConsumer", "queue_name"]
 
 log = logging.getLogger("tollgate.gateway.events")
 
-EVENT_TYPES = ("auth.sessions_revoked", "apikey.revoked", "subscription.changed")
+EVENT_TYPES = (
+    "auth.sessions_revoked",
+    "apikey.revoked",
+    "apikey.scopes_changed",
+    "subscription.changed",
+)
 
 
 def queue_name(event_type: str) -> str:
@@ -124,6 +131,23 @@ class EventConsumer:
                 log.info("API key %s revoked", data.key_id)
 
             return revoke_key
+        if isinstance(data, ApiKeyScopesChanged):
+
+            async def rescope_key() -> None:
+                self.api_keys.evict_key_id(str(data.key_id))
+                applied = await self.revocations.change_api_key_scopes(
+                    str(data.key_id),
+                    canonical_scopes(data.scopes),
+                    int(data.changed_at.timestamp() * 1000),
+                )
+                log.info(
+                    "API key %s re-scoped to %s%s",
+                    data.key_id,
+                    data.scopes,
+                    "" if applied else " (older than the stored change, skipped)",
+                )
+
+            return rescope_key
         if isinstance(data, SubscriptionChanged):
 
             async def change_plan() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tollgate.gateway.apikeys import API_KEY_PREFIX, ApiKeyCache, Introspection, is_well_formed
 from tollgate.gateway.errors import ServiceUnavailable, Unauthorized
+from tollgate.shared.scopes import ApiKeyScope, canonical_scopes
 from tollgate.shared.security import Principal
 from tollgate.shared.verified_tokens import VerifiedTokens
 
@@ -40,6 +41,10 @@ class Caller:
     issued_at: int
     expires_at: int
     token: str  # the access JWT forwarded to the service
+    # A sub-user's parent: the account whose plan and limits the sub-user lives under.
+    parent_id: str | None = None
+    # An API key's scopes, as auth put them in the key's token (canonical text).
+    scopes: str = ""
 
     @classmethod
     def from_principal(cls, principal: Principal) -> Caller:
@@ -55,12 +60,24 @@ class Caller:
             issued_at=principal.iat or 0,
             expires_at=principal.exp,
             token=principal.token,
+            parent_id=str(principal.parent) if principal.parent else None,
+            scopes=canonical_scopes(principal.scopes),
         )
 
     @property
     def rate_key(self) -> str:
-        """API-key calls are limited per key; everything else per user."""
-        return f"k:{self.api_key_id}" if self.api_key_id else f"u:{self.user_id}"
+        """The account's bucket: every key and token of one account shares the plan's limit.
+
+        A sub-user counts against its parent (the parent could otherwise multiply its
+        limit by making sub-users); an organization's members each have their own.
+        """
+        return f"u:{self.parent_id or self.user_id}"
+
+    def may_use_key_for(self, scope: ApiKeyScope | None) -> bool:
+        """Whether this caller reaches a route needing ``scope`` of an API key."""
+        if self.api_key_id is None:
+            return True  # an interactive sign-in: scopes limit keys only
+        return scope is not None and scope in self.scopes.split(",")
 
 
 class Authenticator:

@@ -19,6 +19,7 @@ from tollgate.gateway.admission import Decision
 from tollgate.gateway.components import GATEWAY, Gateway
 from tollgate.gateway.edge import client_ip, request_id, secure_headers
 from tollgate.gateway.errors import (
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -30,7 +31,7 @@ from tollgate.gateway.errors import (
 from tollgate.gateway.identity import Caller
 from tollgate.gateway.metrics import LATENCY, RATE_LIMIT_DECISIONS, REQUESTS
 from tollgate.gateway.proxy import request_headers
-from tollgate.gateway.routing import Route
+from tollgate.gateway.routing import Route, normalise
 from tollgate.shared.logs import request_id_var
 
 __all__ = ["on_prepare", "proxy"]
@@ -49,14 +50,18 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     # Log lines of this request carry its id (the connection's task serves many requests).
     request_id_var.set(request_id(request))
     gw: Gateway = request.app[GATEWAY]
+    raw_path, _, query = request.raw_path.partition("?")
     path = request.path
     try:
         preflight: web.Response | None = gw.cors.preflight(request)
         if preflight is not None:
             return preflight
-        route = gw.routes.resolve(request.method, path)
-        if route is None:
+        normalised = normalise(raw_path)
+        route = gw.routes.resolve(request.method, normalised) if normalised else None
+        if route is None or normalised is None:
             raise NotFound(f"No route for {path}")
+        path = normalised
+        target = f"{normalised}?{query}" if query else normalised
         request[_ROUTE_LABEL] = route.label
         length = request.content_length
         if length is not None and length > gw.settings.max_body_bytes:
@@ -67,7 +72,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             if route.route_class == "auth":
                 await _admit_ip(gw, request, ip)
         else:
-            caller = await _admitted_caller(gw, request, route.route_class)
+            caller = await _admitted_caller(gw, request, route)
             authorization = "Bearer " + caller.token
         try:
             body = await request.read() if request.body_exists else None
@@ -88,14 +93,14 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             for name in ("traceparent", "tracestate"):
                 if name in request.headers:
                     extra[name] = request.headers[name]
-            return await _forward(gw, request, route, extra, body)
+            return await _forward(gw, request, route, target, extra, body)
         with tracer.start_as_current_span(
             f"{request.method} {route.label}",
             context=propagate.extract(request.headers),
             kind=trace.SpanKind.SERVER,
         ):
             propagate.inject(extra)
-            return await _forward(gw, request, route, extra, body)
+            return await _forward(gw, request, route, target, extra, body)
     except TollgateError as error:
         if error.status_code >= 500:
             log.warning("%s %s: %s", request.method, path, error.detail)
@@ -111,11 +116,16 @@ async def proxy(request: web.Request) -> web.StreamResponse:
 
 
 async def _forward(
-    gw: Gateway, request: web.Request, route: Route, extra: dict[str, str], body: bytes | None
+    gw: Gateway,
+    request: web.Request,
+    route: Route,
+    target: str,
+    extra: dict[str, str],
+    body: bytes | None,
 ) -> web.StreamResponse:
     headers = request_headers(request.headers, extra)
     response: web.StreamResponse = await gw.upstreams.forward(
-        request, route.service, route.route_class, headers, body
+        request, route.service, route.route_class, target, headers, body
     )
     return response
 
@@ -126,7 +136,8 @@ def _forwarded_for(request: web.Request, ip: str, trusted_hops: int) -> str:
     return ip
 
 
-async def _admitted_caller(gw: Gateway, request: web.Request, route_class: str) -> Caller:
+async def _admitted_caller(gw: Gateway, request: web.Request, route: Route) -> Caller:
+    route_class = route.route_class
     authorization = request.headers.get("Authorization")
     api_key = request.headers.get("X-API-Key")
     caller = await gw.authenticator.authenticate(authorization, api_key)
@@ -137,17 +148,26 @@ async def _admitted_caller(gw: Gateway, request: web.Request, route_class: str) 
         gw.api_keys.evict_key_id(caller.api_key_id)
         caller = await gw.authenticator.authenticate(authorization, api_key)
         decision = await gw.admission.admit(caller, route_class)
-    _check(request, decision, route_class)
+    _check(request, decision, caller, route)
     return caller
 
 
-def _check(request: web.Request, decision: Decision, route_class: str) -> None:
+def _check(request: web.Request, decision: Decision, caller: Caller, route: Route) -> None:
     if decision.revoked:
-        _decisions(route_class, "revoked").inc()
+        _decisions(route.route_class, "revoked").inc()
         raise Unauthorized(
             "This session has been revoked; sign in again", type_slug="token-revoked"
         )
-    _record(request, decision, route_class)
+    if not caller.may_use_key_for(route.key_scope):
+        _decisions(route.route_class, "out-of-scope").inc()
+        if route.key_scope is None:
+            raise Forbidden(
+                "API keys cannot do this; sign in interactively", type_slug="interactive-only"
+            )
+        raise Forbidden(
+            f"This API key lacks the {route.key_scope} scope", type_slug="insufficient-scope"
+        )
+    _record(request, decision, route.route_class)
 
 
 async def _admit_ip(gw: Gateway, request: web.Request, ip: str) -> None:

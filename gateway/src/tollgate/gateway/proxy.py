@@ -6,8 +6,14 @@ files) is written chunk by chunk as the service produces it, never buffered whol
 If the client goes away, aiohttp cancels the handler and the upstream connection is
 closed with it, which the service sees as a disconnect.
 
-Only idempotent methods are retried, and only when the connection failed before
-the service saw the request; a timeout is never retried (it would double the wait).
+Idempotent methods are retried when the connection failed; any method is retried
+once when it failed on a pooled connection the service had already closed (the
+request never reached it: the service closes idle connections, or one after an
+error, and the pool may hand it out in the moment before it learns). A timeout is
+never retried (it would double the wait).
+
+A service's redirect to its own address (FastAPI's trailing-slash 307, for one) is
+made relative before it leaves: internal addresses never reach the outside.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -66,6 +74,30 @@ SSE_DONE = b"data: [DONE]\n\n"
 _RETRYABLE = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 
 
+class _Attempt:
+    """One try of a request; the client's trace hook marks a connection from the pool."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _on_reused(
+    _session: aiohttp.ClientSession, context: SimpleNamespace, _params: object
+) -> None:
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
+
+
+def _pool_tracing() -> aiohttp.TraceConfig:
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_reuseconn.append(_on_reused)
+    tracing.freeze()
+    return tracing
+
+
 def _connection_listed(headers: Mapping[str, str]) -> set[str]:
     value = headers.get("connection")
     return {h.strip().lower() for h in value.split(",")} if value else set()
@@ -83,21 +115,46 @@ def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -
     return out
 
 
-def response_headers(upstream: Mapping[str, str]) -> CIMultiDict[str]:
+def response_headers(
+    upstream: Mapping[str, str], internal_origins: frozenset[str] = frozenset()
+) -> CIMultiDict[str]:
     listed = _connection_listed(upstream)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream.items():
         lower = name.lower()
         if lower in _DROPPED_ON_RESPONSE or lower in listed:
             continue
+        if lower in ("location", "content-location"):
+            value = _outside_location(value, internal_origins)
         out.add(name, value)
     return out
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _outside_location(value: str, internal_origins: frozenset[str]) -> str:
+    """A redirect to a service's own address, made relative (the gateway's address);
+    any other (an OAuth provider's page, the web app) is left as it is."""
+    if "://" not in value[:12]:
+        return value
+    parts = urlsplit(value)
+    if f"{parts.scheme}://{parts.netloc}".lower() not in internal_origins:
+        return value
+    relative = parts.path or "/"
+    return f"{relative}?{parts.query}" if parts.query else relative
 
 
 class Upstreams:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._sessions: dict[Service, aiohttp.ClientSession] = {}
+        self._internal_origins = frozenset(
+            _origin(settings.upstream_url(s)) for s in ("auth", "billing", "usage", "llm-proxy")
+        )
+        self._tracing = _pool_tracing()
         self._timeouts = {
             "general": aiohttp.ClientTimeout(
                 sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
@@ -121,6 +178,7 @@ class Upstreams:
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=[self._tracing],
             )
             self._sessions[service] = session
         return session
@@ -135,27 +193,39 @@ class Upstreams:
         request: web.Request,
         service: Service,
         route_class: str,
+        target: str,
         headers: CIMultiDict[str],
         body: bytes | None,
     ) -> web.StreamResponse:
+        """Send the request to ``target`` (its normalised path and query) at ``service``."""
         session = self.session(service)
         timeout = self._timeouts["llm" if route_class == "llm" else "general"]
-        attempts = 1 + (self.settings.idempotent_retries if request.method in IDEMPOTENT else 0)
+        idempotent = request.method in IDEMPOTENT
+        retries = self.settings.idempotent_retries if idempotent else 0
+        stale_retried = False
         upstream: aiohttp.ClientResponse | None = None
-        for attempt in range(attempts):
+        attempt = 0
+        while upstream is None:
+            tried = _Attempt()
             try:
                 upstream = await session.request(
                     request.method,
-                    request.raw_path,
+                    target,
                     headers=headers,
                     data=body,
                     allow_redirects=False,
                     timeout=timeout,
+                    trace_request_ctx=tried,
                 )
-                break
             except _RETRYABLE as exc:
-                if attempt + 1 < attempts:
-                    await asyncio.sleep(0.05 * (attempt + 1))
+                if tried.reused and not stale_retried:
+                    # A pooled connection the service had closed: the request never
+                    # reached it, whatever the method; once, on a fresh connection.
+                    stale_retried = True
+                    continue
+                attempt += 1
+                if attempt <= retries:
+                    await asyncio.sleep(0.05 * attempt)
                     continue
                 UPSTREAM_ERRORS.labels(service, "unreachable").inc()
                 log.warning("%s unreachable: %s", service, exc)
@@ -181,7 +251,7 @@ class Upstreams:
     async def _relay(
         self, request: web.Request, service: str, upstream: aiohttp.ClientResponse
     ) -> web.StreamResponse:
-        headers = response_headers(upstream.headers)
+        headers = response_headers(upstream.headers, self._internal_origins)
         length = upstream.content_length
         if request.method == "HEAD":
             # No body, but the length the service announced for GET stays true.

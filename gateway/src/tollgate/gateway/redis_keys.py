@@ -26,3 +26,8 @@ def revoked_api_key(key_id: str) -> str:
 def plan_limits(account_id: str) -> str:
     """Hash of the account's plan limits from ``subscription.changed`` (with its sequence)."""
     return f"{PREFIX}pl:{account_id}"
+
+
+def api_key_scopes(key_id: str) -> str:
+    """Hash of a key's current scopes (``scopes``) and when they were set (``changed_at``)."""
+    return f"{PREFIX}ks:{key_id}"

@@ -1,4 +1,4 @@
-"""Revoked sessions, users and API keys, and plan limits: what the events write.
+"""Revoked sessions, users and API keys, re-scoped keys, plan limits: what events write.
 
 Redis holds the shared truth that every replica's admission script reads. The
 replica that consumed an event also keeps a copy in memory, so its own decisions
@@ -31,6 +31,15 @@ end
 return 0
 """
 
+# Records a key's new scopes unless a later change (changed_at, epoch ms) is stored.
+_SET_KEY_SCOPES = """
+local at = redis.call('HGET', KEYS[1], 'changed_at')
+if at and tonumber(at) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'changed_at', ARGV[1], 'scopes', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
 # Applies a plan change unless a later one (higher sequence) is already stored.
 _SET_PLAN_LIMITS = """
 local seq = redis.call('HGET', KEYS[1], 'sequence')
@@ -48,14 +57,20 @@ class LocalDenylist:
         self._sessions: dict[str, float] = {}
         self._users: dict[str, tuple[int, float]] = {}
         self._keys: dict[str, float] = {}
+        # key id -> (changed_at ms, canonical scopes, expiry)
+        self._key_scopes: dict[str, tuple[int, str, float]] = {}
 
     def is_revoked(self, caller: Caller) -> bool:
-        if not (self._sessions or self._users or self._keys):
+        """Revoked, or (for an API key) minted with scopes the key no longer has."""
+        if not (self._sessions or self._users or self._keys or self._key_scopes):
             return False
         now = time.time()
         if caller.session_id and self._sessions.get(caller.session_id, 0) > now:
             return True
         if caller.api_key_id and self._keys.get(caller.api_key_id, 0) > now:
+            return True
+        rescoped = self._key_scopes.get(caller.api_key_id or "")
+        if rescoped is not None and rescoped[2] > now and rescoped[1] != caller.scopes:
             return True
         entry = self._users.get(caller.user_id)
         return entry is not None and entry[1] > now and caller.issued_at <= entry[0]
@@ -74,8 +89,15 @@ class LocalDenylist:
         self._sweep()
         self._keys[key_id] = time.time() + ttl
 
+    def change_api_key_scopes(self, key_id: str, changed_at: int, scopes: str, ttl: int) -> None:
+        self._sweep()
+        previous = self._key_scopes.get(key_id)
+        if previous is None or previous[0] < changed_at:
+            self._key_scopes[key_id] = (changed_at, scopes, time.time() + ttl)
+
     def _sweep(self) -> None:
         now = time.time()
+        self._key_scopes = {k: v for k, v in self._key_scopes.items() if v[2] > now}
         self._sessions = {k: v for k, v in self._sessions.items() if v > now}
         self._keys = {k: v for k, v in self._keys.items() if v > now}
         self._users = {k: v for k, v in self._users.items() if v[1] > now}
@@ -88,6 +110,7 @@ class RevocationStore:
         # Longer than any access token lives: after that, the token is refused anyway.
         self.ttl = ttl
         self._raise: Any = redis.register_script(_RAISE_NOT_BEFORE)
+        self._set_scopes: Any = redis.register_script(_SET_KEY_SCOPES)
 
     async def revoke_sessions(
         self, user_id: str, session_id: str | None, not_before_epoch: float
@@ -107,6 +130,15 @@ class RevocationStore:
     async def revoke_api_key(self, key_id: str) -> None:
         self.local.revoke_api_key(key_id, self.ttl)
         await self.redis.set(redis_keys.revoked_api_key(key_id), 1, ex=self.ttl)
+
+    async def change_api_key_scopes(self, key_id: str, scopes: str, changed_at_ms: int) -> bool:
+        """Tokens of the key minted with other scopes are refused from now on (every
+        replica: the admission script compares); False if a later change was stored."""
+        self.local.change_api_key_scopes(key_id, changed_at_ms, scopes, self.ttl)
+        applied = await self._set_scopes(
+            keys=[redis_keys.api_key_scopes(key_id)], args=[changed_at_ms, scopes, self.ttl]
+        )
+        return bool(applied)
 
 
 class PlanLimitStore:

@@ -117,10 +117,16 @@ async def test_a_key_is_renamed_and_rescoped_without_being_revoked(
     user = await register(client)
     key = (await client.post("/api/api-keys", json={"name": "old"}, headers=user.headers)).json()
 
-    changed = await client.put(
-        f"/api/api-keys/{key['id']}", json={"name": "new", "scopes": ["read"]}, headers=user.headers
-    )
+    async with EventTap(["apikey.scopes_changed"]) as tap:
+        changed = await client.put(
+            f"/api/api-keys/{key['id']}",
+            json={"name": "new", "scopes": ["read"]},
+            headers=user.headers,
+        )
+        # The gateway learns of it by event and stops honouring the old scopes.
+        event = await tap.wait_for(lambda e: e["data"]["key_id"] == key["id"])
 
+    assert event["data"]["scopes"] == ["read"]
     assert changed.status_code == 200
     assert changed.json()["name"] == "new"
     live = (await introspect(client, key["key"])).json()

@@ -75,7 +75,9 @@ async def test_a_signed_but_malformed_event_is_a_400_stripe_stops_retrying(
     response = await signed_post(client, stripe_standin, json.dumps(MALFORMED[case]).encode())
 
     assert response.status_code == 400, response.text
-    assert response.json()["type"].endswith("/invalid-webhook")
+    # A NUL is refused by the guard every service has, before the webhook is read.
+    slug = "/unsafe-input" if "NUL" in case else "/invalid-webhook"
+    assert response.json()["type"].endswith(slug)
     assert await recorded(app) == before
 
 

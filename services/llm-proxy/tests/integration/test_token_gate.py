@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from llm_helpers import chat, logged
 from llm_stack import Stack
@@ -98,6 +100,22 @@ async def test_a_request_the_provider_rejects_is_a_400_and_costs_nothing(fresh: 
     assert fresh.usage.balances[str(user_id)] == 1_000
 
 
+def nested(depth: int) -> Any:
+    value: Any = {"type": "string"}
+    for _ in range(depth):
+        value = {"type": "array", "items": value}
+    return value
+
+
+DEEP_TOOL = {"type": "function", "function": {"name": "f", "parameters": nested(300)}}
+DEEP_TOOL_CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": nested(300)}}
+    ],
+}
+
 BAD_REQUESTS = [
     ("unknown model", {"model": "nope", "messages": [{"role": "user", "content": "x"}]}, 404,
      "model_not_found"),
@@ -115,6 +133,10 @@ BAD_REQUESTS = [
     ("unsupported parameter", chat("x", frobnicate=True), 400, "unsupported_parameter"),
     ("oversized prompt", chat("word " * 5_000), 400, "context_length_exceeded"),
     ("chat model on embeddings", None, 400, "invalid_request"),
+    ("tool schema nested 300 deep", chat("x", tools=[DEEP_TOOL]), 400, "unsafe_input"),
+    ("tool call nested 300 deep", {"model": "gpt-test", "messages": [DEEP_TOOL_CALL]}, 400,
+     "unsafe_input"),
+    ("NUL in a message", chat("a\x00b"), 400, "unsafe_input"),
 ]  # fmt: skip
 
 

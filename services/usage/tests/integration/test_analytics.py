@@ -372,3 +372,40 @@ async def test_the_free_plan_daily_request_quota_is_enforced(usage: Usage) -> No
     assert responses[-1].status_code == 429
     assert responses[-1].json()["type"].endswith("daily-quota-exceeded")
     assert int(responses[-1].headers["retry-after"]) > 0
+
+
+async def test_dates_beyond_the_calendar_are_a_422_never_a_500(usage: Usage) -> None:
+    token = usage.user_token(uuid.uuid4())
+    admin = usage.user_token(uuid.uuid4(), role="admin")
+    cases = [
+        ("/api/usage/stats?end=0001-01-05", token),
+        ("/api/usage/stats?start=9999-12-31", token),
+        ("/api/usage/stats?start=0001-01-01&end=0001-01-02", token),
+        ("/api/admin/usage-stats?end=0001-01-05", admin),
+    ]
+    for path, who in cases:
+        response = await usage.http.get(path, headers=auth(who))
+        assert response.status_code == 422, (path, response.text)
+        assert "between 2000-01-01 and 2999-12-31" in response.text
+
+
+async def test_a_nul_or_nan_in_feature_attributes_is_a_400_and_nothing_is_written(
+    usage: Usage,
+) -> None:
+    token = usage.user_token(uuid.uuid4())
+    nul = {"events": [{"feature": "chat", "attributes": {"file": "a\x00b"}}]}
+    bodies = [
+        json.dumps(nul).encode(),
+        b'{"events": [{"feature": "chat", "attributes": {"ratio": NaN}}]}',
+        b'{"events": [{"feature": "chat", "attributes": {"ratio": -Infinity}}]}',
+    ]
+    for body in bodies:
+        response = await usage.http.post(
+            "/api/vscode/usage/track",
+            content=body,
+            headers={**auth(token), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["type"].endswith("/unsafe-input")
+    analytics = (await usage.http.get("/api/vscode/analytics", headers=auth(token))).json()
+    assert analytics["features"] == []

@@ -10,7 +10,8 @@ routes have written their bodies and answers, ``tollgate.shared.direct_routes``)
 - the errors an operation can answer come from the dependencies it uses (each
   marked with ``raises``), from the ``responses`` its router or route declares
   (``responses=problems(404, 409)``), and from its shape: a path parameter can
-  404, a body can fail to parse (400), a parameter or a body can fail validation;
+  404, a body can fail to parse (400), a parameter or a body can carry an input no
+  route can mean (400, ``tollgate.shared.inputs``) or fail validation;
   a direct route names the same in its ``raises`` and ``uses``;
 - every error is the one ``Problem`` schema sent as ``application/problem+json``,
   except on the OpenAI routes (``openai_shaped``), where it is ``OpenAIError`` as
@@ -202,8 +203,10 @@ def _describe_operation(
         # The OpenAI routes answer a request that does not validate with OpenAI's 400.
         statuses.discard(422)
         statuses.add(400)
-    if "requestBody" in operation:
-        statuses.add(400)  # a body that is not JSON at all never reaches validation
+    if "requestBody" in operation or operation.get("parameters"):
+        # A body that is not JSON never reaches validation, and a NUL, NaN or nesting no
+        # route can mean is refused ahead of it (tollgate.shared.inputs).
+        statuses.add(400)
     declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
     for status in sorted(statuses | declared):
         responses[str(status)] = error_response(status, (shape,))

@@ -61,4 +61,7 @@ def service_main(
         # Only the gateway sits in front of us; X-Forwarded-* is read explicitly where needed.
         proxy_headers=False,
         server_header=False,
+        # Longer than the gateway keeps an idle connection (30 s): the side that reuses a
+        # connection must be the one to close it, or a request can meet a closing socket.
+        timeout_keep_alive=75,
     )

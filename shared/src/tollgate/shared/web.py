@@ -22,6 +22,7 @@ from tollgate.shared.direct_routes import (
     describe_direct_routes,
 )
 from tollgate.shared.errors import error_problem, install_problem_handlers
+from tollgate.shared.inputs import InputGuard
 from tollgate.shared.logs import request_id_for, request_id_var
 from tollgate.shared.openapi import describe_service
 from tollgate.shared.telemetry import PrometheusMiddleware, metrics_endpoint, setup_tracing
@@ -213,6 +214,8 @@ def create_service_app(
     app.include_router(docs_router(title))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     setup_tracing(service, otlp_endpoint)
+    # Innermost: its refusals carry the request id and count in the metrics like any answer.
+    app.add_middleware(InputGuard)
     if otlp_endpoint:
         # One span per request; a span per ASGI send/receive costs more than it tells.
         FastAPIInstrumentor.instrument_app(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "EVENT_TYPES",
     "ApiKeyRevoked",
+    "ApiKeyScopesChanged",
     "BalanceLow",
     "Envelope",
     "EventData",
@@ -73,6 +74,16 @@ class ApiKeyRevoked(EventData):
     event_type: ClassVar[str] = "apikey.revoked"
     key_id: uuid.UUID
     user_id: uuid.UUID
+
+
+class ApiKeyScopesChanged(EventData):
+    """A key's scopes were changed; ``changed_at`` orders two changes of one key."""
+
+    event_type: ClassVar[str] = "apikey.scopes_changed"
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+    scopes: list[str]
+    changed_at: datetime
 
 
 class OrgMemberAdded(EventData):
@@ -167,6 +178,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         UserDeleted,
         SessionsRevoked,
         ApiKeyRevoked,
+        ApiKeyScopesChanged,
         OrgMemberAdded,
         OrgMemberRemoved,
         OrgMemberUpdated,

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-KNOWN_SCOPES = ("llm", "read", "write")
+from tollgate.shared.scopes import API_KEY_SCOPES
 
 
 class StrictBody(BaseModel):
@@ -14,13 +14,13 @@ class StrictBody(BaseModel):
 
 class ApiKeyCreate(StrictBody):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] | None = Field(None, max_length=len(KNOWN_SCOPES))
+    scopes: list[str] | None = Field(None, max_length=len(API_KEY_SCOPES))
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
 class ApiKeyUpdate(StrictBody):
     name: str | None = Field(None, min_length=1, max_length=100)
-    scopes: list[str] | None = Field(None, max_length=len(KNOWN_SCOPES))
+    scopes: list[str] | None = Field(None, max_length=len(API_KEY_SCOPES))
 
 
 class ApiKeyOut(BaseModel):

@@ -15,13 +15,14 @@ from tollgate.auth.api_keys.format import (
     new_api_key,
 )
 from tollgate.auth.api_keys.repository import ApiKeyRepository
-from tollgate.auth.api_keys.schemas import KNOWN_SCOPES, ApiKeyOut, IntrospectionResult
+from tollgate.auth.api_keys.schemas import ApiKeyOut, IntrospectionResult
 from tollgate.auth.events import publish
 from tollgate.auth.models import ApiKey
 from tollgate.auth.plans.repository import AccountPlanRepository
 from tollgate.auth.signing.tokens import AccessClaims, TokenIssuer
 from tollgate.shared.errors import NotFound, UnprocessableEntity
-from tollgate.shared.messaging.events import ApiKeyRevoked
+from tollgate.shared.messaging.events import ApiKeyRevoked, ApiKeyScopesChanged
+from tollgate.shared.scopes import API_KEY_SCOPES
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 INACTIVE = IntrospectionResult(active=False)
@@ -42,10 +43,10 @@ def key_out(key: ApiKey) -> ApiKeyOut:
 
 
 def checked_scopes(scopes: list[str]) -> list[str]:
-    unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
+    unknown = sorted(set(scopes) - set(API_KEY_SCOPES))
     if unknown:
         raise UnprocessableEntity(
-            f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(KNOWN_SCOPES)}",
+            f"Unknown scope(s) {', '.join(unknown)}; known: {', '.join(API_KEY_SCOPES)}",
             type_slug="unknown-scope",
         )
     return sorted(set(scopes))
@@ -84,10 +85,20 @@ class ApiKeys:
             raise NotFound("No such API key")
         if name is not None:
             key.name = name
-        if scopes is not None:
-            # Not announced as a revocation: the gateway would deny the key for good. New
-            # scopes apply once the gateway's short introspection cache lets go of the old.
+        if scopes is not None and checked_scopes(scopes) != sorted(key.scopes):
             key.scopes = checked_scopes(scopes)
+            # Not a revocation (the key lives on): the gateway refuses the key's tokens
+            # minted with the old scopes and asks for a new one, on every replica.
+            await publish(
+                self.db,
+                key.user_id,
+                ApiKeyScopesChanged(
+                    key_id=key.id,
+                    user_id=key.user_id,
+                    scopes=list(key.scopes),
+                    changed_at=datetime.now(UTC),
+                ),
+            )
         return key
 
     async def revoke(self, user_id: uuid.UUID, key_id: uuid.UUID) -> None:

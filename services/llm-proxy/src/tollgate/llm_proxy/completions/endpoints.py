@@ -25,6 +25,7 @@ from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.openapi import ChatCompletion, Completion, EmbeddingList
 from tollgate.shared.direct_routes import DirectRoute
 from tollgate.shared.errors import PayloadTooLarge
+from tollgate.shared.inputs import check_json
 from tollgate.shared.logs import request_id_var
 from tollgate.shared.security import Principal
 
@@ -47,9 +48,13 @@ async def _json_body(request: Request, limit: int) -> Any:
     if len(raw) > limit:
         raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidRequest("The request body is not valid JSON") from None
+    # orjson refuses NaN itself; NUL characters and deep nesting (tool schemas 300
+    # levels deep) are refused here as for every other route.
+    check_json(body)
+    return body
 
 
 async def _context(request: Request) -> tuple[Principal, Catalog, CompletionService, Settings]:

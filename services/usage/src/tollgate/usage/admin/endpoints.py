@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Query, status
 
 from tollgate.shared.db import SessionDep
+from tollgate.shared.inputs import BoundedDate
 from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser
 from tollgate.usage.admin import service
@@ -27,8 +26,8 @@ async def usage_stats(
     admin: AdminUser,
     session: SessionDep,
     settings: SettingsDep,
-    start: date | None = None,
-    end: date | None = None,
+    start: BoundedDate | None = None,
+    end: BoundedDate | None = None,
     top: int = Query(20, ge=1, le=200),
 ) -> AdminStatsOut:
     """Usage across every account for a date range: totals, by model, top accounts."""

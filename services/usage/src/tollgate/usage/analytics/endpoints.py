@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Query, status
 
 from tollgate.shared.db import SessionDep
+from tollgate.shared.inputs import BoundedDate
 from tollgate.shared.openapi import problems
 from tollgate.shared.security import CurrentUser
 from tollgate.usage.analytics import service
@@ -66,8 +65,8 @@ async def usage_stats(
     session: SessionDep,
     settings: SettingsDep,
     group_by: GroupBy = "day",
-    start: date | None = None,
-    end: date | None = None,
+    start: BoundedDate | None = None,
+    end: BoundedDate | None = None,
 ) -> StatsOut:
     """The caller's usage between two dates (inclusive), by day, model, provider or feature."""
     return await service.stats(session, settings, user, group_by, start, end)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tollgate.shared.inputs import BoundedDatetime
+
 
 class GrantOut(BaseModel):
     id: uuid.UUID
@@ -111,7 +113,7 @@ class FeatureEventIn(BaseModel):
     feature: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
     action: str = Field(default="used", pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
     count: int = Field(default=1, ge=1, le=10_000)
-    occurred_at: datetime | None = None
+    occurred_at: BoundedDatetime | None = None
     attributes: dict[str, str | int | float | bool] | None = None
 
     @field_validator("attributes")
@@ -165,7 +167,7 @@ class AdminGrantIn(BaseModel):
     amount: int = Field(ge=1, le=1_000_000_000, strict=True)  # "100" is refused, not coerced
     source: Literal["admin", "promotional"] = "admin"
     priority: int = Field(default=0, ge=-1000, le=1000)
-    expires_at: datetime | None = None
+    expires_at: BoundedDatetime | None = None
     reason: str = Field(min_length=1, max_length=500)
 
 

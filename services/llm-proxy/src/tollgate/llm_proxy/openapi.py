@@ -207,7 +207,7 @@ def amend_document(document: dict[str, Any]) -> None:
     _, definitions = models_json_schema([(m, "serialization") for m in SCHEMAS], ref_template=REF)
     document.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
     paths: dict[str, Any] = document.get("paths", {})
-    for prefix in ("/v1", "/api/llm"):
+    for prefix in PREFIXES:
         for tail, chunk in PAID.items():
             operation = paths.get(prefix + tail, {}).get("post")
             if operation is None:

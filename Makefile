@@ -3,10 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
-PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy importer
+PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy services/web importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps stack prometheus migrate up down observe test test-unit test-deploy test-integration test-e2e check fmt bench admin
+.PHONY: help deps stack browser prometheus migrate up down observe test test-unit test-deploy test-integration test-e2e check fmt bench admin
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
@@ -58,7 +58,14 @@ test-integration: deps stack
 	  if [ -d $$p/tests/integration ]; then echo "== integration: $$p"; $(PYTEST) $$p/tests/integration || [ $$? -eq 5 ]; fi; \
 	done
 
-test-e2e: deps stack prometheus
+# The browser journeys drive Debian's Chromium: Playwright's own download needs the
+# network at test time, and a browser from the distribution gets its security updates.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "chromium is missing: apt-get install chromium"; exit 1; }
+
+test-e2e: deps stack browser prometheus
 	$(PYTEST) tests-e2e
 
 # Every variable a service reads must reach it in compose, Kubernetes and .env.example.

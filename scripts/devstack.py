@@ -36,6 +36,9 @@ class ServiceSpec:
     module: str
     port: int
     database: str | None
+    # Calls other services as itself (client-credentials at auth); the web app never
+    # does: it calls the public API with the signed-in person's tokens.
+    service_client: bool = True
 
 
 SERVICES = [
@@ -43,6 +46,7 @@ SERVICES = [
     ServiceSpec("billing", "tollgate.billing", 8002, "billing"),
     ServiceSpec("usage", "tollgate.usage", 8003, "usage"),
     ServiceSpec("llm-proxy", "tollgate.llm_proxy", 8004, "llm_proxy"),
+    ServiceSpec("web", "tollgate.web", 8005, None, service_client=False),
     ServiceSpec("gateway", "tollgate.gateway", 8000, None),
 ]
 
@@ -84,6 +88,7 @@ class Stack:
             "REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
             "JWKS_URL": f"{self.url('auth')}/.well-known/jwks.json",
             "AUTH_INTERNAL_URL": self.url("auth"),
+            "WEB_API_URL": self.url("gateway"),
             "PYTHONUNBUFFERED": "1",
         }
         clients = []
@@ -96,6 +101,8 @@ class Stack:
                 env[f"{p}_DATABASE_URL"] = (
                     f"postgresql+asyncpg://tollgate_{spec.database}:{password}@127.0.0.1:5432/{db}"
                 )
+            if not spec.service_client:
+                continue
             client_secret = env.get(f"{p}_CLIENT_SECRET") or self.client_secrets.setdefault(
                 spec.name, secrets.token_urlsafe(32)
             )
@@ -306,7 +313,8 @@ def up() -> None:
         stack.start()
         stack.wait_ready()
         gateway = stack.url("gateway")
-        print(f"\n  Tollgate is up: {gateway}  (OpenAI base URL {gateway}/v1)")
+        print(f"\n  Open Tollgate in your browser: {gateway}/")
+        print(f"  API and OpenAI base URL: {gateway}/api, {gateway}/v1")
         for line in standins:
             print(f"  No keys configured, so using a {line}")
         print("  Ctrl-C stops every service.\n", flush=True)

@@ -116,6 +116,10 @@ def stack(
         "BILLING_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
         "BILLING_STRIPE_PRICE_PRO": "price_pro_e2e",
         "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise_e2e",
+        # Stripe sends people back to the web app's pages, on this stack's gateway.
+        "BILLING_CHECKOUT_SUCCESS_URL": f"{gateway}/billing/success",
+        "BILLING_CHECKOUT_CANCEL_URL": f"{gateway}/billing/cancel",
+        "BILLING_PORTAL_RETURN_URL": f"{gateway}/billing",
         "LLM_PROXY_PROVIDERS_FILE": str(catalog),
         "LLM_PROXY_USAGE_URL": stack.url("usage"),
         # A hold whose answer was lost (usage killed after committing it) is settled only
@@ -157,6 +161,12 @@ def outside(stack: Stack) -> Outside:
 async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def admin_credentials() -> tuple[str, str]:
+    """Email and password of the superadmin, for journeys that sign in as a person would."""
+    return ADMIN_EMAIL, ADMIN_PASSWORD
 
 
 @pytest.fixture

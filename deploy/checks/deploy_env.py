@@ -36,11 +36,24 @@ SETTINGS_MODULES = {
     "billing": "tollgate.billing.config",
     "usage": "tollgate.usage.config",
     "llm-proxy": "tollgate.llm_proxy.config",
+    "web": "tollgate.web.config",
 }
 
 # Fields inherited from ServiceSettings that a service never uses. Each needs a reason.
 NOT_USED = {
     "gateway": {"GATEWAY_DATABASE_URL": "the gateway has no database"},
+    # The web app calls only the public API, as the signed-in person: no database, no
+    # broker, no token checks of its own, no service client at auth.
+    "web": {
+        "WEB_DATABASE_URL": "the web app has no database",
+        "WEB_CLIENT_ID": "the web app is no service client",
+        "WEB_CLIENT_SECRET": "the web app is no service client",
+        "AMQP_URL": "the web app sends and receives no events",
+        "JWKS_URL": "the gateway checks the tokens the web app sends",
+        "JWT_ISSUER": "the gateway checks the tokens the web app sends",
+        "JWT_AUDIENCE": "the gateway checks the tokens the web app sends",
+        "AUTH_INTERNAL_URL": "the web app calls auth only through the gateway",
+    },
 }
 
 # Connection strings carry passwords, so they travel as secrets like SecretStr fields.

@@ -46,7 +46,7 @@ fi
 grep -q "is required" "$work/compose.err" || { cat "$work/compose.err"; fail "unexpected compose error"; }
 
 # ---- 2. Dockerfiles and scripts -------------------------------------------------------
-# One Dockerfile for the five services (build arguments choose one; its last stage) and,
+# One Dockerfile for the six services (build arguments choose one; its last stage) and,
 # as its `standins` target, the development stand-ins.
 dockerfile=deploy/docker/Dockerfile
 say "hadolint $dockerfile"

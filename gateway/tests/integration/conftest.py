@@ -54,6 +54,7 @@ def gateway_settings(standin_url: str, jwks_url: str, **overrides: Any) -> Setti
         "billing_url": standin_url,
         "usage_url": standin_url,
         "llm_proxy_url": standin_url,
+        "web_url": standin_url,
         "client_secret": "test-secret",
         "connect_timeout": 0.5,
         "read_timeout": 1.0,

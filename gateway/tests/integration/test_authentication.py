@@ -172,7 +172,7 @@ async def test_internal_and_unknown_routes_are_not_found(
     for path in (
         "/internal/api-keys/introspect",
         "/internal/service-token",
-        "/nowhere",
+        "/api/nowhere",
         "/api/auth/../../internal/service-token",
         "/api/nothing-here",
     ):

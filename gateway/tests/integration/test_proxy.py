@@ -166,7 +166,7 @@ async def test_hop_by_hop_headers_are_stripped_and_forwarding_and_trace_headers_
 async def test_every_answer_carries_a_request_id_and_security_headers(
     gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey, standin: StandIn
 ) -> None:
-    for path in ("/api/tokens/balance", "/nowhere", "/healthz"):
+    for path in ("/api/tokens/balance", "/api/nowhere", "/healthz"):
         async with http.get(gateway.url + path, headers=bearer(signing_key.mint())) as r:
             assert len(r.headers["X-Request-ID"]) >= 16
             assert r.headers["X-Content-Type-Options"] == "nosniff"

@@ -32,7 +32,19 @@ def test_each_prefix_goes_to_its_service() -> None:
 
 def test_a_prefix_matches_whole_segments_only() -> None:
     assert service("GET", "/api/tokensXYZ") is None
-    assert service("GET", "/v10/models") is None
+    assert service("GET", "/v1models") == "web"
+
+
+def test_every_path_outside_the_api_is_an_open_page_of_the_web_app() -> None:
+    for path in ("/", "/sign-in", "/verify-email", "/billing/success", "/static/tollgate.css"):
+        route = table.resolve("GET", path)
+        assert route is not None and route.service == "web" and route.public, path
+    assert service("POST", "/sign-in") == "web"
+
+
+def test_an_unknown_api_path_is_never_a_page() -> None:
+    for path in ("/api/nothing-here", "/.well-known/nothing", "/api"):
+        assert service("GET", path) is None, path
 
 
 def test_internal_and_traversal_paths_never_resolve() -> None:

@@ -13,7 +13,7 @@ from tollgate.shared.scopes import ApiKeyScope
 from tollgate.shared.settings import ServiceSettings
 
 RouteClass = Literal["general", "llm", "auth", "open"]
-Service = Literal["auth", "billing", "usage", "llm-proxy"]
+Service = Literal["auth", "billing", "usage", "llm-proxy", "web"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,12 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/.well-known/jwks.json", "auth"),
 )
 
+# Every path no rule above claims is a page of the web app, open to anyone (the app keeps
+# its own sessions), except under these first segments: there an unknown path stays the
+# API's own 404, never a page.
+PAGES = RouteRule("/", "web")
+API_SEGMENTS = frozenset({"api", "v1", ".well-known", "internal"})
+
 # Prefixes whose calls count against the plan's LLM requests per minute.
 LLM_PREFIXES: tuple[str, ...] = ("/v1/", "/api/llm/")
 
@@ -90,8 +96,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str, RouteClass], ...] = (
     ("POST", "/api/auth/device/code", "auth"),
     ("POST", "/api/auth/device/token", "auth"),
     ("GET", "/api/auth/device/**", "auth"),
-    ("GET", "/api/auth/device", "auth"),
-    ("POST", "/api/auth/device", "auth"),  # the verification page's own form
+    ("GET", "/api/auth/device", "auth"),  # the old page: it redirects to the web app's
     ("GET", "/.well-known/jwks.json", "open"),
     ("GET", "/api/subscriptions/plans", "open"),
     ("POST", "/api/billing/webhooks/stripe", "open"),
@@ -107,6 +112,7 @@ class Settings(ServiceSettings):
     billing_url: str = "http://127.0.0.1:8002"
     usage_url: str = "http://127.0.0.1:8003"
     llm_proxy_url: str = "http://127.0.0.1:8004"
+    web_url: str = "http://127.0.0.1:8005"
 
     # Upstream calls.
     connect_timeout: float = 2.0
@@ -160,4 +166,5 @@ class Settings(ServiceSettings):
             "billing": self.billing_url,
             "usage": self.usage_url,
             "llm-proxy": self.llm_proxy_url,
+            "web": self.web_url,
         }[service].rstrip("/")

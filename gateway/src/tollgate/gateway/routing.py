@@ -13,7 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from tollgate.gateway.config import LLM_PREFIXES, RouteClass, RouteRule, Service
+from tollgate.gateway.config import (
+    API_SEGMENTS,
+    LLM_PREFIXES,
+    PAGES,
+    RouteClass,
+    RouteRule,
+    Service,
+)
 from tollgate.shared.scopes import ApiKeyScope
 
 __all__ = ["Route", "RouteTable", "normalise"]
@@ -117,11 +124,13 @@ class RouteTable:
         if "//" in path or "/../" in path or path.endswith("/.."):
             return None  # not normalised: refuse rather than guess
         segments = _segments(path)
-        if not segments or segments[0] == "internal" or "internal" in segments[:3]:
+        if "internal" in segments[:3]:
             return None
         rule = next((r for prefix, r in self._rules if _under(segments, prefix)), None)
         if rule is None:
-            return None
+            if segments and segments[0] in API_SEGMENTS:
+                return None
+            return Route(PAGES.service, "open", True, PAGES.prefix)
         public_class = self._public_class(method, path, segments)
         if public_class is not None:
             return Route(rule.service, public_class, True, rule.prefix)

@@ -187,18 +187,12 @@ async def test_a_remote_vscode_signs_in_with_the_device_flow(client: httpx.Async
     pending = await poll(client, started["device_code"])
     assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
 
-    page = await client.get("/api/auth/device", params={"user_code": started["user_code"]})
-    assert page.status_code == 200 and started["user_code"] in page.text
     approved = await client.post(
-        "/api/auth/device",
-        data={
-            "user_code": started["user_code"].lower(),
-            "email": user.email,
-            "password": PASSWORD,
-            "action": "approve",
-        },
+        "/api/auth/device/approve",
+        json={"user_code": started["user_code"].lower(), "approve": True},
+        headers=user.headers,
     )
-    assert approved.status_code == 200 and "signed in" in approved.text
+    assert approved.status_code == 204
 
     await asyncio.sleep(1.1)  # the poll interval of the test settings
     tokens = await poll(client, started["device_code"])
@@ -232,25 +226,17 @@ async def test_a_denied_device_gets_access_denied(client: httpx.AsyncClient) -> 
     assert answer.json()["error"] == "access_denied"
 
 
-async def test_a_wrong_password_on_the_device_page_approves_nothing(
+async def test_the_old_device_page_sends_people_to_the_web_app_with_their_code(
     client: httpx.AsyncClient,
 ) -> None:
-    user = await register(client)
     started = (await client.post("/api/auth/device/code")).json()
+    assert started["verification_uri"].endswith("/device")
 
-    page = await client.post(
-        "/api/auth/device",
-        data={
-            "user_code": started["user_code"],
-            "email": user.email,
-            "password": "not the password",
-            "action": "approve",
-        },
-    )
+    page = await client.get("/api/auth/device", params={"user_code": started["user_code"]})
 
-    assert page.status_code == 401
-    await asyncio.sleep(1.1)
-    assert (await poll(client, started["device_code"])).json()["error"] == "authorization_pending"
+    assert page.status_code == 303
+    assert page.headers["location"].endswith(f"/device?user_code={started['user_code']}")
+    assert (await client.post("/api/auth/device", data={"user_code": "X"})).status_code == 405
 
 
 async def test_a_squatter_of_an_unproven_address_loses_it_to_the_mailbox_owner(

@@ -160,6 +160,24 @@ async def test_an_admin_changes_the_catalog(users: Users, client: httpx.AsyncCli
     ).status_code == 404
 
 
+async def test_an_admin_lists_an_accounts_payments_and_nobody_else_can(
+    users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
+) -> None:
+    user_id, _ = await subscribed_user(users, client, stripe_standin)
+    own = (await client.get("/api/billing/payments", headers=users.auth(user_id))).json()
+
+    listed = await client.get(
+        "/api/admin/payments", params={"account_id": str(user_id)}, headers=users.admin()
+    )
+    refused = await client.get(
+        "/api/admin/payments", params={"account_id": str(user_id)}, headers=users.auth(user_id)
+    )
+
+    assert listed.status_code == 200
+    assert listed.json() == own
+    assert refused.status_code == 403
+
+
 async def test_money_amounts_are_whole_numbers_never_strings(
     users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
 ) -> None:

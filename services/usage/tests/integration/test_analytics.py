@@ -115,6 +115,16 @@ async def test_stats_by_day_model_provider_and_feature_equal_the_sum_of_raw_usag
         assert sum(Decimal(i["cost_usd"]) for i in body["items"]) == raw_cost
         assert body["totals"]["total_tokens"] == raw_tokens
 
+    # One model's days (the web dashboard's chart draws each model's series this way).
+    haiku = await usage.http.get(
+        "/api/usage/stats",
+        params={"group_by": "day", "start": start, "model": "claude-3-5-haiku"},
+        headers=auth(token),
+    )
+    assert haiku.status_code == 200, haiku.text
+    assert [i["total_tokens"] for i in haiku.json()["items"]] == [10, 55]
+    assert haiku.json()["totals"]["requests"] == 2
+
 
 async def test_a_reversed_or_too_long_date_range_is_refused(usage: Usage) -> None:
     token = usage.user_token(uuid.uuid4())

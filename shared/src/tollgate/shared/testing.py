@@ -40,7 +40,7 @@ __all__ = [
 
 # Each package's tests get their own vhost and Redis database (scripts/stack.sh makes
 # them), so two packages' suites can run at once without reading each other's events.
-TEST_PACKAGES = ("shared", "gateway", "auth", "billing", "usage", "llm_proxy", "e2e")
+TEST_PACKAGES = ("shared", "gateway", "auth", "billing", "usage", "llm_proxy", "e2e", "web")
 
 
 def test_amqp_url(package: str) -> str:

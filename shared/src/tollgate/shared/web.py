@@ -194,6 +194,7 @@ def create_service_app(
     otlp_endpoint: str | None = None,
     version: str = "0.1.0",
     amend_openapi: Callable[[dict[str, Any]], None] | None = None,
+    api_docs: bool = True,
 ) -> ServiceApp:
     # FastAPI's own telemetry stays off: the instrumentor below makes the spans, once.
     quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -211,7 +212,8 @@ def create_service_app(
     )
     install_problem_handlers(app)
     app.include_router(health_router(readiness))
-    app.include_router(docs_router(title))
+    if api_docs:
+        app.include_router(docs_router(title))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     setup_tracing(service, otlp_endpoint)
     # Innermost: its refusals carry the request id and count in the metrics like any answer.

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-import html
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tollgate.auth.accounts.schemas import LoginResponse
-from tollgate.auth.accounts.service import Accounts, user_out
-from tollgate.auth.deps import Client, PasswordsDep, SessionsDep, SettingsDep, SignedIn, ThrottleDep
+from tollgate.auth.accounts.service import user_out
+from tollgate.auth.deps import Client, SessionsDep, SettingsDep, SignedIn
 from tollgate.auth.device.service import DeviceGrant, DeviceGrantError
 from tollgate.shared.db import SessionDep
-from tollgate.shared.errors import TollgateError
 from tollgate.shared.openapi import problems
 
 # An unknown or expired code, a grant still pending or refused: OAuth's device errors.
@@ -44,7 +43,8 @@ async def device_code(db: SessionDep, settings: SettingsDep) -> DeviceCodeOut:
         timedelta(seconds=settings.device_code_ttl_seconds),
         settings.device_poll_interval_seconds,
     )
-    page = f"{settings.public_url.rstrip('/')}/api/auth/device"
+    # The web app's page: the person signs in there (or already is) and approves.
+    page = f"{settings.public_url.rstrip('/')}/device"
     return DeviceCodeOut(
         device_code=codes.device_code,
         user_code=codes.user_code,
@@ -85,64 +85,12 @@ async def approve_signed_in(body: Approval, caller: SignedIn, db: SessionDep) ->
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Tollgate: sign in a device</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}
-label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.5rem;font-size:1rem}}
-button{{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}}
-.msg{{padding:.6rem;background:#eef}}</style>
-</head><body><h1>Sign in a device</h1>{message}
-<form method="post">
-<label for="user_code">Code shown on the device</label>
-<input id="user_code" name="user_code" value="{user_code}" autocomplete="off" required>
-<label for="email">Email</label><input id="email" name="email" type="email" required>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" required>
-<button name="action" value="approve">Approve</button>
-<button name="action" value="deny">Deny</button>
-</form></body></html>"""
-
-
-def page(user_code: str = "", message: str = "", status_code: int = 200) -> HTMLResponse:
-    note = f'<p class="msg">{html.escape(message)}</p>' if message else ""
-    body = PAGE.format(message=note, user_code=html.escape(user_code))
-    return HTMLResponse(
-        body,
-        status_code=status_code,
-        headers={
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-        },
-    )
-
-
-@router.get("", response_class=HTMLResponse, include_in_schema=False)
+@router.get("", include_in_schema=False)
 async def verification_page(
-    user_code: Annotated[str, Query(max_length=16)] = "",
-) -> HTMLResponse:
-    return page(user_code)
-
-
-@router.post("", response_class=HTMLResponse, include_in_schema=False)
-async def verification_submit(
-    user_code: Annotated[str, Form(max_length=16)],
-    email: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=1024)],
-    action: Annotated[Literal["approve", "deny"], Form()],
-    db: SessionDep,
-    passwords: PasswordsDep,
-    throttle: ThrottleDep,
-    client: Client,
-) -> HTMLResponse:
-    try:
-        user = await Accounts(db, passwords).authenticate(email, password, throttle, client.ip)
-        await DeviceGrant(db).decide(user_code, user, action == "approve")
-    except TollgateError as refused:
-        return page(user_code, refused.detail, refused.status_code)
-    done = (
-        "The device is signed in; you can close this page."
-        if action == "approve"
-        else ("The request was denied.")
-    )
-    return page("", done)
+    settings: SettingsDep, user_code: Annotated[str, Query(max_length=16)] = ""
+) -> RedirectResponse:
+    """The old bare page: the web app's device page took its place (links in the wild)."""
+    target = f"{settings.public_url.rstrip('/')}/device"
+    if user_code:
+        target += "?" + urlencode({"user_code": user_code})
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)

@@ -72,6 +72,18 @@ async def payments(
     return await service.payments(session, account.id, limit, offset)
 
 
+@router.get("/api/admin/payments", response_model=Page[PaymentOut])
+async def account_payments(
+    session: SessionDep,
+    _: AdminUser,
+    account_id: uuid.UUID,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> Page[PaymentOut]:
+    """An account's payments, newest first (admins): where a refund is chosen from."""
+    return await service.payments(session, account_id, limit, offset)
+
+
 @router.post(
     "/api/admin/payments/{payment_id}/refund",
     response_model=RefundOut,

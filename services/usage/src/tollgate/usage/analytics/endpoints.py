@@ -67,9 +67,10 @@ async def usage_stats(
     group_by: GroupBy = "day",
     start: BoundedDate | None = None,
     end: BoundedDate | None = None,
+    model: str | None = Query(None, max_length=200, description="Only this model's calls"),
 ) -> StatsOut:
     """The caller's usage between two dates (inclusive), by day, model, provider or feature."""
-    return await service.stats(session, settings, user, group_by, start, end)
+    return await service.stats(session, settings, user, group_by, start, end, model)
 
 
 @router.post("/api/vscode/usage/track", status_code=status.HTTP_202_ACCEPTED)

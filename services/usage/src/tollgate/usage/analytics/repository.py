@@ -68,6 +68,17 @@ async def usage_page(
     return list(rows), int(total or 0)
 
 
+def _rollup_conditions(
+    start: date, end: date, user_id: uuid.UUID | None, model: str | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [DailyUsage.day >= start, DailyUsage.day <= end]
+    if user_id is not None:
+        conditions.append(DailyUsage.user_id == user_id)
+    if model is not None:
+        conditions.append(DailyUsage.model == model)
+    return conditions
+
+
 async def grouped_stats(
     session: AsyncSession,
     group_by: str,
@@ -75,13 +86,12 @@ async def grouped_stats(
     end: date,
     *,
     user_id: uuid.UUID | None = None,
+    model: str | None = None,
     limit: int | None = None,
 ) -> list[Any]:
     """Sums from the daily rollup for [start, end], grouped; all users when user_id is None."""
     key = GROUP_COLUMNS[group_by]
-    conditions: list[ColumnElement[bool]] = [DailyUsage.day >= start, DailyUsage.day <= end]
-    if user_id is not None:
-        conditions.append(DailyUsage.user_id == user_id)
+    conditions = _rollup_conditions(start, end, user_id, model)
     query = select(key.label("key"), *_SUMS).where(*conditions).group_by(key).order_by(key)
     if limit is not None:
         query = query.limit(limit)
@@ -89,11 +99,14 @@ async def grouped_stats(
 
 
 async def total_stats(
-    session: AsyncSession, start: date, end: date, *, user_id: uuid.UUID | None = None
+    session: AsyncSession,
+    start: date,
+    end: date,
+    *,
+    user_id: uuid.UUID | None = None,
+    model: str | None = None,
 ) -> Any:
-    conditions: list[ColumnElement[bool]] = [DailyUsage.day >= start, DailyUsage.day <= end]
-    if user_id is not None:
-        conditions.append(DailyUsage.user_id == user_id)
+    conditions = _rollup_conditions(start, end, user_id, model)
     return (await session.execute(select(*_SUMS).where(*conditions))).one()
 
 

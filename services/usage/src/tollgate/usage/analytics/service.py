@@ -163,10 +163,13 @@ async def stats(
     group_by: GroupBy,
     start: date | None,
     end: date | None,
+    model: str | None = None,
 ) -> StatsOut:
     start, end = check_range(settings, start, end)
-    rows = await repo.grouped_stats(session, group_by, start, end, user_id=user.user_id)
-    totals = await repo.total_stats(session, start, end, user_id=user.user_id)
+    rows = await repo.grouped_stats(
+        session, group_by, start, end, user_id=user.user_id, model=model
+    )
+    totals = await repo.total_stats(session, start, end, user_id=user.user_id, model=model)
     return StatsOut(
         group_by=group_by,
         start=start,

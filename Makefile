@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy services/web importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps stack browser prometheus migrate up down observe test test-unit test-deploy test-integration test-e2e check fmt bench admin
+.PHONY: help deps node-deps stack browser prometheus migrate up down observe test test-unit test-ts test-deploy test-integration test-e2e check fmt bench admin openapi-client
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
@@ -23,6 +23,19 @@ $(UV):
 deps: $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode 2>/dev/null || $(UV) sync --quiet --compile-bytecode
 	$(PY) -m compileall -q shared/src gateway/src services/*/src importer/src devtools/src > /dev/null
+
+# The TypeScript client and the sample extension: Debian's Node.js when none is installed,
+# then exactly the locked packages.
+NODE_PACKAGES := clients/typescript clients/vscode-sample
+node-deps:
+	@command -v npm > /dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm > /dev/null; }
+	@for p in $(NODE_PACKAGES); do (cd $$p && npm ci --no-audit --no-fund --loglevel=error); done
+	@cd clients/typescript && npm run --silent build  # the sample compiles against its dist
+
+# Regenerate the client's types after an API change (the document is built offline).
+openapi-client: deps node-deps
+	$(PY) scripts/openapi_document.py
+	cd clients/typescript && npm run --silent generate
 
 stack:
 	bash scripts/stack.sh
@@ -53,6 +66,10 @@ test-unit: deps
 	  if [ -d $$p/tests/unit ]; then echo "== unit: $$p"; $(PYTEST) $$p/tests/unit || [ $$? -eq 5 ]; fi; \
 	done
 
+# Node's test runner: the client's session rules, the sample extension's commands.
+test-ts: node-deps
+	@set -e; for p in $(NODE_PACKAGES); do echo "== typescript: $$p"; (cd $$p && npm test --silent); done
+
 test-integration: deps stack
 	@set -e; for p in $(PACKAGES); do \
 	  if [ -d $$p/tests/integration ]; then echo "== integration: $$p"; $(PYTEST) $$p/tests/integration || [ $$? -eq 5 ]; fi; \
@@ -65,7 +82,7 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "chromium is missing: apt-get install chromium"; exit 1; }
 
-test-e2e: deps stack browser prometheus
+test-e2e: deps node-deps stack browser prometheus
 	$(PYTEST) tests-e2e
 
 # Every variable a service reads must reach it in compose, Kubernetes and .env.example.
@@ -73,12 +90,13 @@ test-deploy: deps prometheus
 	$(PYTEST) deploy/checks
 
 test: deps stack
-	$(MAKE) --no-print-directory test-unit test-deploy test-integration test-e2e
+	$(MAKE) --no-print-directory test-unit test-ts test-deploy test-integration test-e2e
 
 bench: deps stack
 	$(PY) bench/run_all.py
 
-check: deps
+check: deps node-deps
+	@for p in $(NODE_PACKAGES); do (cd $$p && npx tsc --noEmit -p .); done
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy shared/src gateway/src services/*/src importer/src devtools/src

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.integration.conftest import RunningGateway
 from tollgate.gateway.apikeys import generate_api_key
@@ -43,8 +44,9 @@ async def test_the_sdk_raises_its_own_errors_for_bad_keys_and_rate_limits(
     with pytest.raises(openai.AuthenticationError):
         await client(gateway, generate_api_key()[:-1] + "x").models.list()
     sdk = client(gateway, signing_key.mint(plan="free"))
+    hello: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
     for _ in range(limits_for("free")["llm_requests_per_minute"]):
-        await sdk.models.with_raw_response.list()
+        await sdk.chat.completions.with_raw_response.create(model="m", messages=hello)
     with pytest.raises(openai.RateLimitError) as raised:
-        await sdk.models.list()
+        await sdk.chat.completions.create(model="m", messages=hello)
     assert raised.value.response.headers["Retry-After"]

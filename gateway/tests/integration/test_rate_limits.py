@@ -49,12 +49,28 @@ async def test_concurrent_requests_beyond_the_limit_are_refused_exactly(
     token = signing_key.mint(plan="free")
 
     async def call() -> int:
-        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+        async with http.get(gateway.url + "/v1/completions", headers=bearer(token)) as response:
             return response.status
 
     statuses = await asyncio.gather(*(call() for _ in range(FREE_LLM + 5)))
     assert statuses.count(200) == FREE_LLM
     assert statuses.count(429) == 5
+
+
+async def test_a_model_picker_refreshing_does_not_spend_the_llm_budget(
+    gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
+) -> None:
+    token = signing_key.mint(plan="free")
+    for _ in range(FREE_LLM + 5):
+        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+            assert response.status == 200
+    async with http.post(
+        gateway.url + "/v1/chat/completions",
+        headers=bearer(token),
+        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    ) as response:
+        assert response.status == 200
+        assert response.headers["X-RateLimit-Remaining"] == str(FREE_LLM - 1)
 
 
 async def test_two_replicas_share_one_budget(
@@ -68,7 +84,7 @@ async def test_two_replicas_share_one_budget(
     async with run_gateway(gateway_settings(standin.url, jwks_url)) as replica:
 
         async def call(url: str) -> int:
-            async with http.get(url + "/v1/models", headers=bearer(token)) as response:
+            async with http.get(url + "/v1/completions", headers=bearer(token)) as response:
                 return response.status
 
         urls = [gateway.url, replica.url] * (FREE_LLM // 2 + 3)
@@ -81,7 +97,7 @@ async def test_limit_headers_count_down_and_a_refusal_says_when_to_retry(
     gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
 ) -> None:
     token = signing_key.mint(plan="free")
-    url = gateway.url + "/v1/models"
+    url = gateway.url + "/v1/completions"
     for expected_remaining in range(FREE_LLM - 1, -1, -1):
         async with http.get(url, headers=bearer(token)) as response:
             assert response.status == 200
@@ -103,7 +119,7 @@ async def test_llm_and_general_routes_have_separate_budgets(
 ) -> None:
     token = signing_key.mint(plan="free")
     for _ in range(FREE_LLM):
-        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+        async with http.get(gateway.url + "/v1/completions", headers=bearer(token)) as response:
             assert response.status == 200
     async with http.get(gateway.url + "/api/tokens/balance", headers=bearer(token)) as response:
         assert response.status == 200
@@ -118,7 +134,7 @@ async def test_a_plan_upgrade_raises_the_limit_without_a_new_token(
 ) -> None:
     user = uuid.uuid4()
     token = signing_key.mint(user, plan="free")
-    url = gateway.url + "/v1/models"
+    url = gateway.url + "/v1/completions"
     for _ in range(FREE_LLM):
         async with http.get(url, headers=bearer(token)) as response:
             assert response.status == 200
@@ -147,7 +163,7 @@ async def test_the_token_plan_claim_is_used_until_an_event_says_otherwise(
     gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
 ) -> None:
     token = signing_key.mint(plan="enterprise")
-    async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+    async with http.get(gateway.url + "/v1/completions", headers=bearer(token)) as response:
         limit = limits_for("enterprise")["llm_requests_per_minute"]
         assert response.headers["X-RateLimit-Limit"] == str(limit)
 
@@ -204,7 +220,9 @@ async def test_all_keys_and_tokens_of_one_account_share_the_plans_budget(
         credentials.append(key)
 
     async def call(credential: str) -> int:
-        async with http.get(gateway.url + "/v1/models", headers=bearer(credential)) as response:
+        async with http.get(
+            gateway.url + "/v1/completions", headers=bearer(credential)
+        ) as response:
             return response.status
 
     statuses = await asyncio.gather(*(call(credentials[i % 5]) for i in range(FREE_LLM * 3)))
@@ -220,7 +238,7 @@ async def test_a_sub_user_spends_its_parents_request_budget(
     ]
 
     async def call(token: str) -> int:
-        async with http.get(gateway.url + "/v1/models", headers=bearer(token)) as response:
+        async with http.get(gateway.url + "/v1/completions", headers=bearer(token)) as response:
             return response.status
 
     statuses = await asyncio.gather(*(call(tokens[i % 3]) for i in range(FREE_LLM * 2)))

@@ -91,7 +91,7 @@ async def test_without_redis_api_routes_use_local_limits_and_sign_in_is_refused_
         limit = limits_for("free")["llm_requests_per_minute"]
         statuses = []
         for _ in range(limit + 1):
-            async with http.get(gw.url + "/v1/models", headers=bearer(token)) as r:
+            async with http.get(gw.url + "/v1/completions", headers=bearer(token)) as r:
                 statuses.append(r.status)
                 if r.status == 200:
                     assert r.headers["X-RateLimit-Limit"] == str(limit)
@@ -102,7 +102,7 @@ async def test_without_redis_api_routes_use_local_limits_and_sign_in_is_refused_
         await eventually(redis_answers, within=5)
         assert (await readiness())["checks"]["redis"] == "ok"  # type: ignore[index]
         # Shared limits again: a fresh Redis has a full budget for this caller.
-        async with http.get(gw.url + "/v1/models", headers=bearer(token)) as r:
+        async with http.get(gw.url + "/v1/completions", headers=bearer(token)) as r:
             assert r.status == 200
 
 

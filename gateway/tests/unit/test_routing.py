@@ -115,6 +115,14 @@ def test_llm_routes_are_their_own_class() -> None:
         assert route is not None and route.route_class == "llm"
 
 
+def test_reading_the_model_catalog_is_not_an_llm_call() -> None:
+    for path in ("/v1/models", "/v1/models/gpt-4o-mini", "/api/llm/models", "/v1/providers"):
+        route = table.resolve("GET", path)
+        assert route is not None and route.route_class == "general", path
+    lookalike = table.resolve("GET", "/v1/modelsx")
+    assert lookalike is not None and lookalike.route_class == "llm"
+
+
 def test_each_import_goes_to_the_service_that_owns_what_it_imports() -> None:
     assert service("POST", "/api/admin/imports/users") == "auth"
     assert service("PUT", "/api/admin/imports/organizations/1/members/2") == "auth"

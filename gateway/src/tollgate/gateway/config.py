@@ -78,6 +78,14 @@ API_SEGMENTS = frozenset({"api", "v1", ".well-known", "internal"})
 
 # Prefixes whose calls count against the plan's LLM requests per minute.
 LLM_PREFIXES: tuple[str, ...] = ("/v1/", "/api/llm/")
+# Under those prefixes, what only reads the catalog is no LLM call: an extension's model
+# picker refreshing must not eat the chat budget. Each covers itself and what lies below.
+LLM_CATALOG_PATHS: tuple[str, ...] = (
+    "/v1/models",
+    "/v1/providers",
+    "/api/llm/models",
+    "/api/llm/providers",
+)
 
 # Routes that need no token. ``*`` matches one path segment, a trailing ``/**`` any rest.
 # Those of class "auth" are throttled per client IP and refused while Redis is down.
@@ -97,6 +105,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str, RouteClass], ...] = (
     ("POST", "/api/auth/device/token", "auth"),
     ("GET", "/api/auth/device/**", "auth"),
     ("GET", "/api/auth/device", "auth"),  # the old page: it redirects to the web app's
+    ("GET", "/api/auth/sign-in-methods", "open"),
     ("GET", "/.well-known/jwks.json", "open"),
     ("GET", "/api/subscriptions/plans", "open"),
     ("POST", "/api/billing/webhooks/stripe", "open"),

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 from tollgate.gateway.config import (
     API_SEGMENTS,
+    LLM_CATALOG_PATHS,
     LLM_PREFIXES,
     PAGES,
     RouteClass,
@@ -80,6 +81,10 @@ def _under(path: tuple[str, ...], prefix: tuple[str, ...]) -> bool:
     return all(p == "*" or p == s for p, s in zip(prefix, path, strict=False))
 
 
+def _reads_catalog(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in LLM_CATALOG_PATHS)
+
+
 def _matches_public(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     if pattern and pattern[-1] == "**":
         return len(path) > len(pattern) - 1 and _under(path, pattern[:-1])
@@ -134,7 +139,7 @@ class RouteTable:
         public_class = self._public_class(method, path, segments)
         if public_class is not None:
             return Route(rule.service, public_class, True, rule.prefix)
-        llm = any(path.startswith(p) for p in LLM_PREFIXES)
+        llm = any(path.startswith(p) for p in LLM_PREFIXES) and not _reads_catalog(path)
         key_scope = rule.read if method in _READING else rule.write
         return Route(rule.service, "llm" if llm else "general", False, rule.prefix, key_scope)
 

@@ -46,6 +46,10 @@ def auth_settings(**overrides: Any) -> Settings:
         "public_url": "https://gateway.example.test",
         "oauth_redirect_uris": VSCODE_REDIRECT,
         "device_poll_interval_seconds": 1,
+        # Nothing listens here: usage's figures and the served models are then unknown (the
+        # end-to-end suite shows them filled in by the real services).
+        "usage_url": "http://127.0.0.1:9",
+        "llm_proxy_url": "http://127.0.0.1:9",
         **overrides,
     }
     return Settings(**values)

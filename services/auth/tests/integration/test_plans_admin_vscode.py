@@ -86,8 +86,22 @@ async def test_vscode_config_tells_the_extension_where_and_what(client: httpx.As
     assert config["gateway_url"] == "https://gateway.example.test"
     assert config["openai_base_url"] == "https://gateway.example.test/v1"
     assert config["plan"] == "free"
-    assert config["models"] == ["gpt-4o-mini", "claude-3-5-haiku"]
+    assert config["models"] is None  # the proxy did not answer: no guess from the plan's list
+    assert config["sign_in_methods"] == {
+        "password": True,
+        "device_code": True,
+        "oauth_providers": ["github", "google"],
+    }
     assert config["limits"]["llm_requests_per_minute"] == 10
+
+
+async def test_anyone_can_learn_the_enabled_sign_in_methods_before_signing_in(
+    client: httpx.AsyncClient,
+) -> None:
+    methods = await client.get("/api/auth/sign-in-methods")
+
+    assert methods.status_code == 200
+    assert methods.json()["oauth_providers"] == ["github", "google"]
 
 
 async def test_validating_a_vscode_session_records_then_refreshes_the_machine(

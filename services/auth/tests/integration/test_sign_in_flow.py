@@ -54,7 +54,7 @@ async def test_login_json_answers_in_the_shape_the_extension_reads(
     user = body["user"]
     assert {"id", "email", "name", "role", "subscription_tier", "monthly_usage"} <= set(user)
     assert user["subscription_tier"] == "free"
-    assert user["monthly_usage"] == {"api_calls": 0, "tokens_used": 0}
+    assert user["monthly_usage"] is None  # usage did not answer: unknown, not a made-up zero
 
 
 async def test_the_access_token_carries_the_design_claims(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import openai
 import pytest
@@ -185,3 +186,44 @@ async def test_a_streamed_legacy_completion_arrives_and_is_billed(fresh: Stack) 
     assert text == " the cat dog"
     await fresh.usage.events_of(user_id, 1)
     assert fresh.usage.committed(user_id) == 7
+
+
+async def test_a_feature_tag_from_the_header_or_metadata_reaches_the_usage_event(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user(tokens=50_000)
+    client = sdk(fresh, token)
+    messages: list[Any] = [{"role": "user", "content": "hi [[words:2]]"}]
+
+    await client.chat.completions.create(
+        model="gpt-test", messages=messages, extra_headers={"X-Tollgate-Feature": "Inline-Edit"}
+    )
+    await client.chat.completions.create(
+        model="gpt-test", messages=messages, metadata={"feature": "commit-message"}
+    )
+    await client.chat.completions.create(model="gpt-test", messages=messages)
+
+    events = await fresh.usage.events_of(user_id, 3)
+    assert sorted(str(e.get("feature")) for e in events) == [
+        "None",
+        "commit-message",
+        "inline-edit",
+    ]
+
+
+async def test_a_malformed_feature_tag_is_refused_before_any_tokens_are_held(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user(tokens=50_000)
+    client = sdk(fresh, token)
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.chat.completions.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"X-Tollgate-Feature": "no spaces allowed"},
+        )
+
+    assert "X-Tollgate-Feature must be" in refused.value.message
+    assert fresh.usage.balances[str(user_id)] == 50_000
+    assert await logged(fresh, user_id) == []

@@ -80,4 +80,5 @@ async def test_an_empty_balance_is_a_402_through_the_gateway(fresh: Stack, gatew
 
     assert raised.value.status_code == 402
     assert raised.value.body["type"] == "insufficient_quota"  # type: ignore[index]
+    assert raised.value.body["available"] == 0  # type: ignore[index]  # what is left, to show
     assert fresh.alpha.calls == 0

@@ -69,10 +69,13 @@ async def test_a_call_no_provider_could_serve_releases_its_hold(fresh: Stack) ->
 
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_unavailable"
+    message = response.json()["error"]["message"]
+    assert "127.0.0.1" not in message and "http" not in message and "alpha" not in message
     events = await fresh.usage.events_of(user_id, 1)
     assert fresh.usage.balances[str(user_id)] == 10_000
     assert events[-1]["status"] == "failed"
     assert events[-1]["total_tokens"] == 0
+    assert events[-1]["cost_usd"] == "0"  # written plainly, not "0E-10"
     assert not fresh.usage.open_holds()
 
 

@@ -27,6 +27,9 @@ it keeps a message's words the same from both hops.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import orjson
 
 from tollgate.shared.errors import TollgateError
@@ -77,11 +80,15 @@ def openai_code(error: TollgateError) -> str:
 
 
 def openai_error_body(
-    message: str, type_: str, code: str | None, param: str | None = None
+    message: str,
+    type_: str,
+    code: str | None,
+    param: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    )
+    # Extra fields (a 402's ``available``) sit beside OpenAI's own; its SDKs keep them.
+    error = {**(extra or {}), "message": message, "type": type_, "param": param, "code": code}
+    return orjson.dumps({"error": error})
 
 
 def render_openai_error(error: TollgateError) -> bytes:
@@ -91,6 +98,7 @@ def render_openai_error(error: TollgateError) -> bytes:
         openai_type(error.status_code),
         openai_code(error),
         getattr(error, "param", None),
+        error.extra,
     )
 
 

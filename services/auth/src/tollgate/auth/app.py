@@ -26,6 +26,7 @@ from tollgate.auth.oauth.endpoints import router as oauth_router
 from tollgate.auth.oauth.providers import configured_providers
 from tollgate.auth.orgs.endpoints import router as orgs_router
 from tollgate.auth.outages import install_outage_handlers
+from tollgate.auth.peers.client import Peers
 from tollgate.auth.plans.consumer import subscriptions
 from tollgate.auth.recovery.endpoints import router as recovery_router
 from tollgate.auth.service_clients.endpoints import router as service_clients_router
@@ -118,6 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service_clients = settings.service_client_secrets()
         app.state.oauth_providers = configured_providers(settings)
         app.state.oauth_http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        app.state.peers = Peers(
+            httpx.AsyncClient(timeout=settings.peer_timeout_seconds, follow_redirects=False),
+            settings.usage_url,
+            settings.llm_proxy_url,
+        )
         housekeeping.append(asyncio.create_task(run_housekeeping(app), name="auth-housekeeping"))
 
     async def stop(app: FastAPI) -> None:
@@ -127,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await task
         await app.state.jwt_verifier.close()
         await app.state.oauth_http.aclose()
+        await app.state.peers.http.aclose()
 
     runtime.on_start.append(start)
     runtime.on_stop.append(stop)

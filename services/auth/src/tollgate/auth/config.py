@@ -1,4 +1,4 @@
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tollgate.shared.settings import ServiceSettings
@@ -44,6 +44,19 @@ class Settings(ServiceSettings):
 
     # What the extension is told to talk to: the gateway's public address.
     public_url: str = "http://127.0.0.1:8000"
+    # Usage and the LLM proxy, asked with the caller's own token for the period's figures
+    # (sign-in answers, /me) and the served models (vscode-config). The devstack hands
+    # every process the gateway's routing table, so GATEWAY_*_URL is accepted too.
+    usage_url: str = Field(
+        "http://127.0.0.1:8003",
+        validation_alias=AliasChoices("AUTH_USAGE_URL", "GATEWAY_USAGE_URL"),
+    )
+    llm_proxy_url: str = Field(
+        "http://127.0.0.1:8004",
+        validation_alias=AliasChoices("AUTH_LLM_PROXY_URL", "GATEWAY_LLM_PROXY_URL"),
+    )
+    # A sign-in never waits longer than this for those figures; they are null instead.
+    peer_timeout_seconds: float = Field(1.0, gt=0, le=10)
     api_key_default_scopes: str = "llm,read"
     vscode_session_ttl_days: int = 30
 

@@ -14,6 +14,7 @@ from tollgate.auth.accounts.throttling import LoginThrottle
 from tollgate.auth.api_keys.repository import ApiKeyRepository
 from tollgate.auth.config import Settings
 from tollgate.auth.models import User
+from tollgate.auth.peers.client import Peers
 from tollgate.auth.sessions.repository import SessionRepository
 from tollgate.auth.sessions.service import ClientInfo, SessionPolicy, Sessions
 from tollgate.auth.signing.tokens import TokenIssuer
@@ -123,6 +124,14 @@ def sessions_for(request: Request, db: SessionDep) -> Sessions:
 
 SessionsDep = Annotated[Sessions, Depends(sessions_for)]
 SettingsDep = Annotated[Settings, Depends(settings)]
+
+
+def peers(request: Request) -> Peers:
+    value: Peers = request.app.state.peers
+    return value
+
+
+PeersDep = Annotated[Peers, Depends(peers)]
 
 
 def passwords(request: Request) -> Passwords:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tollgate.shared.decimals import PlainDecimal
 
 __all__ = [
     "EVENT_TYPES",
@@ -149,11 +150,13 @@ class UsageRecorded(EventData):
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
     total_tokens: int = Field(ge=0)
-    cost_usd: Decimal
+    cost_usd: PlainDecimal
     status: str
     latency_ms: int | None = None
     ttft_ms: int | None = None
     started_at: datetime
+    # What the extension was doing (X-Tollgate-Feature); usage falls back to the endpoint.
+    feature: str | None = None
 
 
 class BalanceLow(EventData):

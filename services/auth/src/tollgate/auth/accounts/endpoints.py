@@ -18,12 +18,14 @@ from tollgate.auth.accounts.service import Accounts, user_out
 from tollgate.auth.deps import (
     Client,
     PasswordsDep,
+    PeersDep,
     SessionsDep,
     SettingsDep,
     SignedIn,
     ThrottleDep,
 )
 from tollgate.auth.models import User
+from tollgate.auth.peers.client import Peers
 from tollgate.auth.sessions.service import ClientInfo, Sessions
 from tollgate.shared.db import SessionDep
 from tollgate.shared.openapi import problems
@@ -34,12 +36,17 @@ users = APIRouter(prefix="/api/users", tags=["users"], responses=problems(400, 4
 
 
 async def signed_in_response(
-    db: SessionDep, sessions: Sessions, user: User, client: ClientInfo, public_url: str
+    db: SessionDep,
+    sessions: Sessions,
+    user: User,
+    client: ClientInfo,
+    public_url: str,
+    peers: Peers,
 ) -> LoginResponse:
     _, pair = await sessions.start(user, client)
-    return LoginResponse(
-        **pair.model_dump(), user=await user_out(db, user), api_endpoint=public_url
-    )
+    out = await user_out(db, user)
+    out.monthly_usage = await peers.monthly_usage(pair.access_token)
+    return LoginResponse(**pair.model_dump(), user=out, api_endpoint=public_url)
 
 
 @router.post("/register", response_model=LoginResponse, status_code=status.HTTP_201_CREATED)
@@ -50,10 +57,11 @@ async def register(
     sessions: SessionsDep,
     client: Client,
     settings: SettingsDep,
+    peers: PeersDep,
 ) -> LoginResponse:
     """Create an account and sign it in."""
     user = await Accounts(db, passwords).register(str(body.email), body.password, body.display_name)
-    return await signed_in_response(db, sessions, user, client, settings.public_url)
+    return await signed_in_response(db, sessions, user, client, settings.public_url, peers)
 
 
 @router.post("/login-json", response_model=LoginResponse)
@@ -65,12 +73,13 @@ async def login_json(
     sessions: SessionsDep,
     client: Client,
     settings: SettingsDep,
+    peers: PeersDep,
 ) -> LoginResponse:
     """Sign in with email and password (the VS Code extension's login)."""
     user = await Accounts(db, passwords).authenticate(
         body.email, body.password, throttle, client.ip
     )
-    return await signed_in_response(db, sessions, user, client, settings.public_url)
+    return await signed_in_response(db, sessions, user, client, settings.public_url, peers)
 
 
 @router.post("/login", response_model=LoginResponse)
@@ -83,16 +92,19 @@ async def login_form(
     sessions: SessionsDep,
     client: Client,
     settings: SettingsDep,
+    peers: PeersDep,
 ) -> LoginResponse:
     """Sign in with an OAuth2 password form (``username`` is the email)."""
     user = await Accounts(db, passwords).authenticate(username, password, throttle, client.ip)
-    return await signed_in_response(db, sessions, user, client, settings.public_url)
+    return await signed_in_response(db, sessions, user, client, settings.public_url, peers)
 
 
 @router.get("/me", response_model=UserOut)
-async def me(caller: SignedIn, db: SessionDep) -> UserOut:
-    """The signed-in user."""
-    return await user_out(db, caller.user)
+async def me(caller: SignedIn, db: SessionDep, peers: PeersDep) -> UserOut:
+    """The signed-in user, with this period's usage."""
+    out = await user_out(db, caller.user)
+    out.monthly_usage = await peers.monthly_usage(caller.principal.token)
+    return out
 
 
 @router.post("/password/change", status_code=status.HTTP_204_NO_CONTENT)

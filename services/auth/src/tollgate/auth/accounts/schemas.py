@@ -65,9 +65,12 @@ class UserOut(BaseModel):
     name: str | None
     role: str
     subscription_tier: str
-    monthly_usage: MonthlyUsage = Field(
-        default_factory=MonthlyUsage,
-        description="Always zero here: the usage service serves real figures at /api/tokens/usage.",
+    monthly_usage: MonthlyUsage | None = Field(
+        None,
+        description=(
+            "This period's calls and charged tokens, from the usage service, in sign-in "
+            "answers and /api/auth/me; null when usage did not answer in time (and in lists)."
+        ),
     )
     email_verified: bool = False
     is_active: bool = True

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tollgate.auth.accounts.schemas import LoginResponse
 from tollgate.auth.accounts.service import user_out
-from tollgate.auth.deps import Client, SessionsDep, SettingsDep, SignedIn
+from tollgate.auth.deps import Client, PeersDep, SessionsDep, SettingsDep, SignedIn
 from tollgate.auth.device.service import DeviceGrant, DeviceGrantError
 from tollgate.shared.db import SessionDep
 from tollgate.shared.openapi import problems
@@ -63,6 +63,7 @@ async def device_token(
     sessions: SessionsDep,
     client: Client,
     settings: SettingsDep,
+    peers: PeersDep,
 ) -> LoginResponse:
     """Poll for the tokens of an approved device sign-in."""
     if grant_type != DEVICE_GRANT:
@@ -73,9 +74,9 @@ async def device_token(
         await db.commit()  # the poll time and any slowed interval must stick
         raise
     _, pair = await sessions.start(user, client)
-    return LoginResponse(
-        **pair.model_dump(), user=await user_out(db, user), api_endpoint=settings.public_url
-    )
+    out = await user_out(db, user)
+    out.monthly_usage = await peers.monthly_usage(pair.access_token)
+    return LoginResponse(**pair.model_dump(), user=out, api_endpoint=settings.public_url)
 
 
 @router.post("/approve", status_code=status.HTTP_204_NO_CONTENT)

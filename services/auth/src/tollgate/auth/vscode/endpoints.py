@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from tollgate.auth.accounts.service import user_out
-from tollgate.auth.deps import SessionsDep, SettingsDep, SignedIn
+from tollgate.auth.deps import PeersDep, SessionsDep, SettingsDep, SignedIn
 from tollgate.auth.models import VscodeSession
 from tollgate.auth.plans.repository import AccountPlanRepository
 from tollgate.auth.vscode.repository import (
@@ -15,7 +15,9 @@ from tollgate.auth.vscode.repository import (
     vscode_sessions_of,
 )
 from tollgate.auth.vscode.schemas import (
+    ServedModel,
     SessionValidation,
+    SignInMethods,
     ValidationResult,
     VscodeConfig,
     VscodeSessionOut,
@@ -31,17 +33,31 @@ def session_out(row: VscodeSession) -> VscodeSessionOut:
     return VscodeSessionOut.model_validate(row, from_attributes=True)
 
 
+def sign_in_methods(request: Request) -> SignInMethods:
+    return SignInMethods(oauth_providers=sorted(request.app.state.oauth_providers))
+
+
+@config_router.get("/sign-in-methods", response_model=SignInMethods)
+async def enabled_sign_in_methods(request: Request) -> SignInMethods:
+    """How a person can sign in here (no token needed): password, device code, OAuth providers."""
+    return sign_in_methods(request)
+
+
 @config_router.get("/vscode-config", response_model=VscodeConfig)
-async def vscode_config(caller: SignedIn, db: SessionDep, settings: SettingsDep) -> VscodeConfig:
-    """Where the extension sends requests, and what the caller's plan allows."""
+async def vscode_config(
+    request: Request, caller: SignedIn, db: SessionDep, settings: SettingsDep, peers: PeersDep
+) -> VscodeConfig:
+    """Where the extension sends requests, the models it can call, and how people sign in."""
     plan, limits = await AccountPlanRepository(db).plan_of(caller.user)
     effective = {**limits_for(plan), **limits}
     gateway = settings.public_url.rstrip("/")
+    served = await peers.served_models(caller.principal.token)
     return VscodeConfig(
         gateway_url=gateway,
         openai_base_url=f"{gateway}/v1",
         plan=plan,
-        models=list(effective.get("allowed_models", [])),
+        models=None if served is None else [ServedModel.model_validate(m) for m in served],
+        sign_in_methods=sign_in_methods(request),
         limits=effective,
     )
 

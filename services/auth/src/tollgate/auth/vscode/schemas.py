@@ -30,9 +30,35 @@ class ValidationResult(BaseModel):
     user: UserOut
 
 
+class ModelPrice(BaseModel):
+    input_per_million: str = Field(description="US dollars per million prompt tokens")
+    output_per_million: str = Field(description="US dollars per million completion tokens")
+
+
+class ServedModel(BaseModel):
+    id: str
+    context_window: int
+    max_output_tokens: int
+    endpoints: list[str] = Field(description="chat, completions, embeddings")
+    price: ModelPrice | None = Field(None, description="What the provider charges, when known")
+
+
+class SignInMethods(BaseModel):
+    password: bool = True
+    device_code: bool = True
+    oauth_providers: list[str] = Field(
+        description="Providers for /api/auth/oauth/{provider}/authorize, e.g. github, google"
+    )
+
+
 class VscodeConfig(BaseModel):
     gateway_url: str
     openai_base_url: str
     plan: str
-    models: list[str] = Field(description='Models the plan may use; "*" means every model')
+    models: list[ServedModel] | None = Field(
+        description=(
+            "The models the LLM proxy serves for this plan; null when it did not answer in time"
+        )
+    )
+    sign_in_methods: SignInMethods
     limits: dict[str, Any]

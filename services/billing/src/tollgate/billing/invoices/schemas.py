@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tollgate.shared.decimals import PlainDecimal
 
 T = TypeVar("T")
 
@@ -85,8 +86,8 @@ class PlanCount(BaseModel):
 
 class RevenueOut(BaseModel):
     currency: str
-    mrr: Decimal  # monthly recurring revenue of Stripe-billed subscriptions, in major units
-    arr: Decimal
+    mrr: PlainDecimal  # monthly recurring revenue of Stripe-billed subscriptions, in major units
+    arr: PlainDecimal
     paying_subscriptions: int
     active_subscriptions: list[PlanCount]
     revenue_by_month: list[MonthRevenue]

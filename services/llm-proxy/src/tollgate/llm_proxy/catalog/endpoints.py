@@ -10,6 +10,7 @@ from tollgate.llm_proxy.callers import CallerDep
 from tollgate.llm_proxy.catalog.service import Model
 from tollgate.llm_proxy.deps import CatalogDep, HealthDep
 from tollgate.llm_proxy.errors import ModelNotFound
+from tollgate.shared.decimals import plain
 
 __all__ = ["router"]
 
@@ -26,6 +27,18 @@ def _model_entry(model: Model) -> dict[str, Any]:
         "context_window": model.spec.context_window,
         "max_output_tokens": model.spec.max_output_tokens,
         "endpoints": list(model.spec.endpoints),
+        "price": _price(model),
+    }
+
+
+def _price(model: Model) -> dict[str, str] | None:
+    """The first deployment's prices (the one tried first); None when the catalog has none."""
+    first = model.deployments[0] if model.deployments else None
+    if first is None or not (first.input_per_million or first.output_per_million):
+        return None
+    return {
+        "input_per_million": plain(first.input_per_million),
+        "output_per_million": plain(first.output_per_million),
     }
 
 

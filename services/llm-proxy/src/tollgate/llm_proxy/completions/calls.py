@@ -30,6 +30,7 @@ class Call:
     prompt_tokens: int  # our offline estimate
     http_request_id: str | None
     prompt_text: str | None = None  # kept only when content storage is on
+    feature: str | None = None  # the client's tag for usage stats
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     t0: float = field(default_factory=time.perf_counter)
@@ -98,4 +99,5 @@ class Call:
             started_at=self.started_at,
             prompt=self.prompt_text,
             completion=completion_text if self.prompt_text is not None else None,
+            feature=self.feature,
         )

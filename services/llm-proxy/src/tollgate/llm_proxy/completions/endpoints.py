@@ -11,6 +11,7 @@ from starlette.responses import Response
 from tollgate.llm_proxy.callers import current_caller
 from tollgate.llm_proxy.catalog.service import Catalog, Model
 from tollgate.llm_proxy.completions.calls import Call
+from tollgate.llm_proxy.completions.feature import feature_of
 from tollgate.llm_proxy.completions.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -99,6 +100,7 @@ def _check_budget(model: Model, prompt_tokens: int, max_tokens: int | None) -> N
 
 
 def _call(
+    request: Request,
     principal: Principal,
     endpoint: str,
     model: Model,
@@ -120,6 +122,7 @@ def _call(
         prompt_tokens=prompt_tokens,
         http_request_id=request_id_var.get(),
         prompt_text=orjson.dumps(prompt_text).decode() if store_content else None,
+        feature=feature_of(request.headers, body),
     )
 
 
@@ -136,7 +139,7 @@ async def chat_completions(request: Request) -> Response:
     _check_budget(model, prompt_tokens, requested)
     wants_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
     call = _call(
-        principal, "chat", model, body, prompt_tokens,
+        request, principal, "chat", model, body, prompt_tokens,
         stream=parsed.stream, wants_usage=wants_usage,
         store_content=settings.store_content, prompt_text=body["messages"],
     )  # fmt: skip
@@ -158,7 +161,7 @@ async def completions(request: Request) -> Response:
     _check_budget(model, prompt_tokens, requested)
     wants_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
     call = _call(
-        principal, "completions", model, body, prompt_tokens,
+        request, principal, "completions", model, body, prompt_tokens,
         stream=parsed.stream, wants_usage=wants_usage,
         store_content=settings.store_content, prompt_text=body["prompt"],
     )  # fmt: skip
@@ -185,7 +188,7 @@ async def embeddings(request: Request) -> Response:
     if prompt_tokens > model.spec.context_window * max(1, len(items)):
         raise InvalidRequest("The input is longer than this model accepts", param="input")
     call = _call(
-        principal, "embeddings", model, body, prompt_tokens,
+        request, principal, "embeddings", model, body, prompt_tokens,
         stream=False, wants_usage=False,
         store_content=settings.store_content, prompt_text=body["input"],
     )  # fmt: skip

@@ -151,7 +151,10 @@ class CompletionService:
                 "Every provider of this model is rate-limiting; try again shortly",
                 headers={"Retry-After": str(max(1, int(last.retry_after or 1)))},
             )
-        raise UpstreamUnavailable(f"No provider could serve {call.model.id}: {last}")
+        # Why each deployment failed is in the log above; it names hosts the caller must not see.
+        raise UpstreamUnavailable(
+            f"No provider could serve {call.model.id} right now; try again shortly"
+        )
 
     async def _open(self, call: Call, deployment: Deployment) -> aiohttp.ClientResponse:
         adapter = self.upstreams.adapter(deployment)

@@ -55,6 +55,7 @@ class CallRecord:
     ttft_ms: int | None
     started_at: datetime
     prompt: str | None = None
+    feature: str | None = None
     completion: str | None = None
 
     @property
@@ -80,6 +81,7 @@ class CallRecord:
             latency_ms=self.latency_ms,
             ttft_ms=self.ttft_ms,
             started_at=self.started_at,
+            feature=self.feature,
         )
 
 

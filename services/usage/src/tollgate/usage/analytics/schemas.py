@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tollgate.shared.decimals import PlainDecimal
 from tollgate.shared.inputs import BoundedDatetime
 
 
@@ -50,7 +50,7 @@ class UsageRecordOut(BaseModel):
     completion_tokens: int
     total_tokens: int
     charged_tokens: int
-    cost_usd: Decimal
+    cost_usd: PlainDecimal
     latency_ms: int | None
     api_key_id: uuid.UUID | None
     session_id: uuid.UUID | None
@@ -96,7 +96,7 @@ class StatsRow(BaseModel):
     completion_tokens: int
     total_tokens: int
     charged_tokens: int
-    cost_usd: Decimal
+    cost_usd: PlainDecimal
 
 
 class StatsOut(BaseModel):
@@ -175,7 +175,7 @@ class AccountTotal(BaseModel):
     account_id: uuid.UUID
     requests: int
     total_tokens: int
-    cost_usd: Decimal
+    cost_usd: PlainDecimal
 
 
 class AdminStatsOut(BaseModel):

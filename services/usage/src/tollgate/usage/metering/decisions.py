@@ -38,8 +38,8 @@ class Call:
 
     @property
     def feature(self) -> str:
-        # What the statistics group by under "feature": the endpoint the call used.
-        return self.event.endpoint
+        # What the statistics group by under "feature": the client's tag, else the endpoint.
+        return self.event.feature or self.event.endpoint
 
 
 @dataclass

@@ -4055,6 +4055,8 @@ export interface components {
             max_output_tokens: number;
             /** Endpoints */
             endpoints: string[];
+            /** @default null */
+            price: components["schemas"]["llm_proxy_ModelPrice"] | null;
         } & {
             [key: string]: unknown;
         };
@@ -4067,6 +4069,18 @@ export interface components {
             object: "list";
             /** Data */
             data: components["schemas"]["ModelEntry"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ModelPrice
+         * @description USD per million tokens, as plain decimal strings.
+         */
+        llm_proxy_ModelPrice: {
+            /** Input Per Million */
+            input_per_million: string;
+            /** Output Per Million */
+            output_per_million: string;
         } & {
             [key: string]: unknown;
         };

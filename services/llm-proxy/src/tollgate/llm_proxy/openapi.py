@@ -117,6 +117,13 @@ class EmbeddingList(_Open):
     usage: EmbeddingUsage | None = None
 
 
+class ModelPrice(_Open):
+    """USD per million tokens, as plain decimal strings."""
+
+    input_per_million: str
+    output_per_million: str
+
+
 class ModelEntry(_Open):
     id: str
     object: Literal["model"]
@@ -125,6 +132,7 @@ class ModelEntry(_Open):
     context_window: int
     max_output_tokens: int
     endpoints: list[str]
+    price: ModelPrice | None = None
 
 
 class ModelList(_Open):

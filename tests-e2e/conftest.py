@@ -36,11 +36,7 @@ from standins import (  # noqa: E402
     start_oauth_provider,
     start_stripe,
 )
-
-VHOST = "tollgate_test_e2e"
-ADMIN_EMAIL = "root@tollgate.example.com"
-ADMIN_PASSWORD = "an administrator passphrase 7"
-PASSWORD = "tollgate"
+from suite_settings import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, VHOST  # noqa: E402
 
 
 def reset_vhost() -> None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from devstack import Stack
 from journeys import PASSWORD, Person, eventually, login, on_plan, register
+from suite_settings import ADMIN_EMAIL, ADMIN_PASSWORD
 
 MATRIX = Path(__file__).resolve().parents[1] / "docs" / "authorization.md"
 CALLERS = (

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, ROOT
+from suite_settings import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, ROOT
 
 sys.path.insert(0, str(ROOT / "importer" / "tests"))
 

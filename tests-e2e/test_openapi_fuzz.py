@@ -2,10 +2,13 @@
 
 Every operation the document lists is called with cases generated from its schema,
 valid ones and ones that break it, as a freshly registered user; the admin
-operations are called again as a superadmin, aimed at that user. Then each
-operation's valid case is sent again made hostile: a NUL in every string, NaN for
-every number, a value nested 300 levels deep, dates at year 1. Whatever comes in,
-the answer is never a 5xx: a bad request is the caller's fault and says so.
+operations are called again as a superadmin, aimed at that user. Whatever comes
+in, the answer is never a 5xx (a bad request is the caller's fault and says so),
+and it is one the document describes: a status the operation lists, a content type
+listed for that status, a body that matches its schema. A client generated from
+the document can then trust it. Then each operation's valid case is sent again made
+hostile: a NUL in every string, NaN for every number, a value nested 300 levels
+deep, dates at year 1; still never a 5xx.
 """
 
 from __future__ import annotations
@@ -26,10 +29,17 @@ import requests
 import schemathesis
 from devstack import Stack
 from hypothesis import HealthCheck, Phase, given, settings
-from journeys import Person, login, on_plan, register
+from hypothesis.errors import Unsatisfiable
+from journeys import Person, funded, login, on_plan, register
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.core import NotSet
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.core import NOT_SET, NotSet
 from schemathesis.errors import FailureGroup
 
 # Cases per operation and generation mode; TOLLGATE_FUZZ_EXAMPLES=100 digs deeper.
@@ -43,6 +53,13 @@ SKIPPED = {
 }
 # Not run as the superadmin: it rewrites the plan catalogue every other test relies on.
 SKIPPED_AS_ADMIN = {("PUT", "/api/admin/plans/{code}")}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 async def fresh_person(base_url: str) -> Person:
@@ -79,7 +96,8 @@ def fuzz(
     failures: list[str],
     statuses: Counter[int],
 ) -> None:
-    """Call ``operation`` with generated cases, recording each 5xx or dropped request."""
+    """Call ``operation`` with generated cases, recording each 5xx, dropped request or
+    answer the document does not describe."""
 
     @settings(
         max_examples=MAX_EXAMPLES,
@@ -110,17 +128,23 @@ def fuzz(
             return
         statuses[response.status_code] += 1
         try:
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(response, checks=CHECKS)
         except FailureGroup as error:
             failures.append(
                 f"{where} -> {response.status_code}: {response.text[:300]}\n  {replay}\n  {error}"
             )
 
-    call()
+    try:
+        call()
+    except Unsatisfiable:
+        # An operation that takes no input (a public list of plans) has no invalid case.
+        assert mode is GenerationMode.NEGATIVE, operation.label
 
 
 @pytest.mark.timeout(300)
-def test_no_generated_request_gets_a_server_error(stack: Stack, admin: dict[str, str]) -> None:
+def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
+    stack: Stack, admin: dict[str, str]
+) -> None:
     base_url = stack.url("gateway")
     schema = merged_schema(base_url)
     failures: list[str] = []
@@ -148,9 +172,69 @@ def test_no_generated_request_gets_a_server_error(stack: Stack, admin: dict[str,
         f"\nfuzzed {operations} operations with {sum(statuses.values())} requests "
         f"in {elapsed:.0f}s: {dict(sorted(statuses.items()))}"
     )
-    assert not failures, f"{len(failures)} requests got a 5xx or no answer:\n" + "\n".join(failures)
+    assert not failures, (
+        f"{len(failures)} requests got a 5xx, no answer, or an answer the document does not "
+        "describe:\n" + "\n".join(failures)
+    )
     # The run means something only if the user's token was taken: most answers are not 401.
     assert statuses[401] < sum(statuses.values()) / 4, statuses
+
+
+async def funded_person(base_url: str) -> Person:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        person = await register(client, "Caller")
+        await funded(client, person)
+        return person
+
+
+def sse_events(text: str) -> list[Any]:
+    """The JSON ``data:`` events of a server-sent event stream, up to ``[DONE]``."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            events.append(json.loads(line[len("data: ") :]))
+    assert text.rstrip().endswith("data: [DONE]"), text[-200:]
+    return events
+
+
+@pytest.mark.timeout(120)
+def test_the_openai_routes_answer_what_their_document_describes(stack: Stack) -> None:
+    """Generated cases rarely name a served model, so the answers a paying call gets
+    (JSON, and each event of a stream) are checked here, against the same document."""
+    base_url = stack.url("gateway")
+    schema = merged_schema(base_url)
+    person = asyncio.run(funded_person(base_url))
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hi"}]}
+    calls: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
+        ("POST", "/v1/chat/completions", {**chat, "max_tokens": 16}, {}),
+        ("POST", "/v1/completions", {"model": "gpt-4o-mini", "prompt": "Hi", "max_tokens": 8}, {}),
+        ("GET", "/v1/models", None, {}),
+        ("GET", "/v1/models/{model_id}", None, {"model_id": "gpt-4o-mini"}),
+        ("GET", "/v1/providers", None, {}),
+        ("POST", "/v1/chat/completions", {**chat, "model": "gpt-4o"}, {}),  # not in free: 403
+    ]
+    for method, path, body, path_parameters in calls:
+        operation = schema[path][method]
+        case = operation.Case(
+            path_parameters=path_parameters,
+            body=body if body is not None else NOT_SET,
+            media_type="application/json" if body is not None else None,
+        )
+        response = case.call(base_url=base_url, headers=person.headers, timeout=30)
+        assert response.status_code in (200, 403), (path, response.status_code, response.text)
+        case.validate_response(response, checks=CHECKS)
+
+    streamed = schema["/v1/chat/completions"]["POST"].Case(
+        body={**chat, "stream": True, "stream_options": {"include_usage": True}},
+        media_type="application/json",
+    )
+    response = streamed.call(base_url=base_url, headers=person.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    # Each event is checked against the document: a chunk as JSON, an error, or [DONE].
+    streamed.validate_response(response, checks=CHECKS)
+    events = sse_events(response.text)
+    assert events
+    assert {event["object"] for event in events} == {"chat.completion.chunk"}, events
 
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -202,14 +203,16 @@ async def test_cors_answers_listed_origins_only(
 async def test_the_merged_openapi_document_and_docs_page_are_served(
     gateway: RunningGateway, http: aiohttp.ClientSession, standin: StandIn
 ) -> None:
+    balance = {"application/json": {"schema": {"$ref": "#/components/schemas/Balance"}}}
+    hold = {"application/json": {"schema": {"$ref": "#/components/schemas/Hold"}}}
     standin.openapi.update(
         {
             "openapi": "3.1.0",
             "paths": {
-                "/api/tokens/balance": {"get": {"responses": {"200": {"description": "ok"}}}},
-                "/internal/reservations": {"post": {}},
+                "/api/tokens/balance": {"get": {"responses": {"200": {"content": balance}}}},
+                "/internal/reservations": {"post": {"responses": {"201": {"content": hold}}}},
             },
-            "components": {"schemas": {"Balance": {"type": "object"}}},
+            "components": {"schemas": {"Balance": {"type": "object"}, "Hold": {"type": "object"}}},
         }
     )
     async with http.get(gateway.url + "/openapi.json") as r:
@@ -218,9 +221,33 @@ async def test_the_merged_openapi_document_and_docs_page_are_served(
     assert "/api/tokens/balance" in document["paths"]
     assert not any(p.startswith("/internal") for p in document["paths"])
     assert "Balance" in document["components"]["schemas"]
+    assert "Hold" not in document["components"]["schemas"]  # only internal routes used it
+    assert document["servers"] == [{"url": "/", "description": "this gateway"}]
+    assert document["paths"]["/api/tokens/balance"]["get"]["security"] == [
+        {"bearer": []},
+        {"apiKey": []},
+    ]
+
+
+async def test_the_docs_page_loads_everything_from_the_gateway_itself(
+    gateway: RunningGateway, http: aiohttp.ClientSession
+) -> None:
     async with http.get(gateway.url + "/docs") as r:
         assert r.status == 200
-        assert "swagger" in (await r.text()).lower()
+        page = await r.text()
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    # No CDN: with no network the page still has Swagger UI and its start script.
+    assert "http://" not in page and "https://" not in page
+    assets = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/start.js"} <= set(assets)
+    for asset in assets:
+        async with http.get(gateway.url + asset) as r:
+            assert r.status == 200, asset
+            body = await r.read()
+            assert len(body) > 100, asset
+    async with http.get(gateway.url + "/docs/assets/redoc.standalone.js") as r:
+        assert r.status == 404
+        assert r.content_type == "application/problem+json"
 
 
 async def test_metrics_count_requests_and_rate_limit_decisions(

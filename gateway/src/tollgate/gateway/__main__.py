@@ -16,7 +16,7 @@ from tollgate.shared.logs import configure_logging
 
 
 def serve(settings: Settings, reuse_port: bool) -> None:
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     web.run_app(
         create_app(settings),
         host=settings.host,

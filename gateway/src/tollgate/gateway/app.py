@@ -16,7 +16,7 @@ from aiohttp import web
 from tollgate.gateway.components import GATEWAY, Gateway, build_gateway, close_gateway
 from tollgate.gateway.config import Settings
 from tollgate.gateway.edge import name_the_server_plainly
-from tollgate.gateway.ops import docs, healthz, metrics, openapi_document, readyz
+from tollgate.gateway.ops import docs, docs_asset, healthz, metrics, openapi_document, readyz
 from tollgate.gateway.pipeline import on_prepare, proxy
 from tollgate.shared.heap import freeze_startup_heap
 
@@ -63,5 +63,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_document)
     app.router.add_get("/docs", docs)
-    app.router.add_route("*", "/{tail:.*}", proxy)
+    app.router.add_get("/docs/assets/{name}", docs_asset)
+    # [\s\S], not ".": a path with an encoded line break must reach proxy() too, and get
+    # its problem+json 404, not aiohttp's plain-text one.
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", proxy)
     return app

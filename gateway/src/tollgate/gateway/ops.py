@@ -8,9 +8,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tollgate.gateway.components import GATEWAY, Gateway
+from tollgate.gateway.errors import NotFound, error_response
 from tollgate.gateway.openapi import docs_page
+from tollgate.shared.api_docs import DOCS_CSP, asset
 
-__all__ = ["docs", "healthz", "metrics", "openapi_document", "readyz"]
+__all__ = ["docs", "docs_asset", "healthz", "metrics", "openapi_document", "readyz"]
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -51,4 +53,18 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 
 async def docs(_request: web.Request) -> web.Response:
-    return web.Response(body=docs_page(), content_type="text/html")
+    return web.Response(
+        body=docs_page(), content_type="text/html", headers={"Content-Security-Policy": DOCS_CSP}
+    )
+
+
+async def docs_asset(request: web.Request) -> web.StreamResponse:
+    """Swagger UI's own files, from the installed package: the docs need no network."""
+    found = asset(request.match_info["name"])
+    if found is None:
+        return error_response(request.path, NotFound("No such docs asset"))
+    source, content_type = found
+    headers = {"Cache-Control": "public, max-age=86400", "Content-Type": content_type}
+    if isinstance(source, bytes):
+        return web.Response(body=source, headers=headers)
+    return web.FileResponse(source, headers=headers)

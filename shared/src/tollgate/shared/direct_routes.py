@@ -85,6 +85,10 @@ class DirectRoute:
     """One route, one handler: what it answers and what the API document says of it.
 
     The handler's docstring is the operation's summary, as for a FastAPI route.
+    ``raises`` are the errors its own logic answers (as ``problems(...)`` on a FastAPI
+    route); ``uses`` are the dependencies it calls itself, whose ``raises`` marks add
+    their errors and, for one that authenticates, the bearer security
+    (``tollgate.shared.openapi``).
     """
 
     method: str
@@ -94,6 +98,8 @@ class DirectRoute:
     answer: type[BaseModel] | None = None
     status_code: int = 200
     tags: tuple[str, ...] = ()
+    raises: tuple[int, ...] = ()
+    uses: tuple[Callable[..., Any], ...] = ()
 
 
 class DirectRoutes:

@@ -1,4 +1,9 @@
-"""JSON log lines that carry the request id and the current trace."""
+"""Log lines that carry the request id and the current trace.
+
+JSON, one object a line, for machines (the default outside development); in
+development (``LOG_FORMAT=text``) one short line a record for the person watching
+``make up``: time, level, where, message, then the request id and any extra fields.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,17 @@ import os
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import trace
 
-__all__ = ["configure_logging", "request_id_for", "request_id_var"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "request_id_for",
+    "request_id_var",
+]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -62,9 +73,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+class TextFormatter(logging.Formatter):
+    """``12:04:31 WARNING relay  broker unreachable; retrying  request_id=…``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        where = record.name.removeprefix("tollgate.")
+        line = f"{clock} {record.levelname:<7} {where}  {record.getMessage()}"
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _RESERVED and not key.startswith("_")
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            fields = {"request_id": request_id, **fields}
+        if fields:
+            line += "  " + " ".join(f"{key}={value}" for key, value in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(
+    service: str, level: str = "INFO", fmt: Literal["json", "text"] = "json"
+) -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(JsonFormatter(service) if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

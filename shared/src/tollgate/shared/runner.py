@@ -9,6 +9,7 @@ the environment (pools, relay, consumers), as a single process does.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,11 @@ def service_main(
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args()
     settings = settings_factory()
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     if args.command == "migrate":
+        # Alembic narrates every plugin and step at INFO; a migration says something
+        # only when it fails (and then its traceback says it).
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         run_alembic_upgrade(service_dir, settings.database_url)
         return
     # Only the services that can run several processes declare the setting.

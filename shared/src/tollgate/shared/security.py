@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tollgate.shared.errors import Forbidden, Unauthorized
+from tollgate.shared.openapi import raises
 
 if TYPE_CHECKING:
     from tollgate.shared.verified_tokens import VerifiedTokens
@@ -202,6 +203,7 @@ def bearer_token(request: Request) -> str:
     return token
 
 
+@raises(401, authenticates=True)
 async def current_principal(request: Request) -> Principal:
     """The verified caller, from the service's verified tokens (``app.state.verified_tokens``)."""
     cached = getattr(request.state, "principal", None)
@@ -213,6 +215,7 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+@raises(401, 403, authenticates=True)
 async def current_user(request: Request) -> Principal:
     principal = await current_principal(request)
     if principal.typ != "access":
@@ -224,6 +227,7 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Principal]]:
     if role not in ROLE_ORDER:
         raise ValueError(f"unknown role {role}")
 
+    @raises(401, 403, authenticates=True)
     async def dependency(request: Request) -> Principal:
         principal = await current_user(request)
         if not principal.has_role(role):
@@ -233,6 +237,7 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
+@raises(401, 403, authenticates=True)
 async def require_service(request: Request) -> Principal:
     principal = await current_principal(request)
     if principal.typ != "service":

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PLACEHOLDER_SECRETS", "ServiceSettings"]
+__all__ = ["PLACEHOLDER_SECRETS", "LogFormat", "ServiceSettings"]
 
 # Values that ship in .env.example and compose defaults. Outside development they
 # mean somebody forgot to set a real secret, so the service refuses to start.
@@ -21,6 +21,7 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 Environment = Literal["development", "test", "production"]
+LogFormat = Literal["json", "text"]
 
 
 class ServiceSettings(BaseSettings):
@@ -30,6 +31,8 @@ class ServiceSettings(BaseSettings):
 
     env: Environment = Field("development", validation_alias="TOLLGATE_ENV")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # Unset: short readable lines in development, JSON everywhere else (see log_format).
+    log_format_choice: LogFormat | None = Field(None, validation_alias="LOG_FORMAT")
     amqp_url: str = Field("amqp://guest:guest@localhost:5672/", validation_alias="AMQP_URL")
     redis_url: str = Field("redis://localhost:6379/0", validation_alias="REDIS_URL")
     jwks_url: str = Field(
@@ -46,6 +49,11 @@ class ServiceSettings(BaseSettings):
     # Credentials of this service's client at auth (client-credentials grant).
     client_id: str = "service"
     client_secret: SecretStr = SecretStr("changeme")
+
+    @field_validator("log_format_choice", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
@@ -66,6 +74,12 @@ class ServiceSettings(BaseSettings):
                     f"(TOLLGATE_ENV={self.env})"
                 )
         return self
+
+    @property
+    def log_format(self) -> LogFormat:
+        if self.log_format_choice is not None:
+            return self.log_format_choice
+        return "text" if self.env == "development" else "json"
 
     @property
     def service_name(self) -> str:

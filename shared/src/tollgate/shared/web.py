@@ -14,6 +14,7 @@ from opentelemetry import propagate
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.types import Receive, Scope, Send
 
+from tollgate.shared.api_docs import docs_router
 from tollgate.shared.direct_routes import (
     DirectRoute,
     DirectRoutes,
@@ -23,6 +24,7 @@ from tollgate.shared.direct_routes import (
 from tollgate.shared.errors import error_problem, install_problem_handlers
 from tollgate.shared.inputs import InputGuard
 from tollgate.shared.logs import request_id_for, request_id_var
+from tollgate.shared.openapi import describe_service
 from tollgate.shared.telemetry import PrometheusMiddleware, metrics_endpoint, setup_tracing
 
 __all__ = [
@@ -132,10 +134,18 @@ class ServiceApp(FastAPI):
     the OpenAPI document like the FastAPI routes are.
     """
 
-    def __init__(self, *, service: str, traced: bool, **fastapi: Any) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        traced: bool,
+        amend_openapi: Callable[[dict[str, Any]], None] | None = None,
+        **fastapi: Any,
+    ) -> None:
         super().__init__(**fastapi)
         self.service = service
         self.traced = traced
+        self.amend_openapi = amend_openapi
         self.direct_routes: list[DirectRoute] = []
         self._direct: DirectRoutes | None = None
 
@@ -162,8 +172,15 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
+        """The document, built once: FastAPI's, the direct routes' operations, what the
+        service adds (``amend_openapi``: streamed answers, say), then the security and
+        errors of every operation (``tollgate.shared.openapi``)."""
         if self.openapi_schema is None:
-            describe_direct_routes(super().openapi(), self.direct_routes)
+            document = super().openapi()
+            describe_direct_routes(document, self.direct_routes)
+            if self.amend_openapi is not None:
+                self.amend_openapi(document)
+            describe_service(document, self.routes, self.direct_routes)
         assert self.openapi_schema is not None
         return self.openapi_schema
 
@@ -176,19 +193,27 @@ def create_service_app(
     readiness: dict[str, ReadinessCheck],
     otlp_endpoint: str | None = None,
     version: str = "0.1.0",
+    amend_openapi: Callable[[dict[str, Any]], None] | None = None,
+    api_docs: bool = True,
 ) -> ServiceApp:
     # FastAPI's own telemetry stays off: the instrumentor below makes the spans, once.
     quiet: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+    # FastAPI's own docs pages load Swagger UI from a CDN; ours serve it locally.
     app = ServiceApp(
         service=service,
         traced=bool(otlp_endpoint),
+        amend_openapi=amend_openapi,
         title=title,
         version=version,
         lifespan=lifespan,
         telemetry=quiet,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     app.include_router(health_router(readiness))
+    if api_docs:
+        app.include_router(docs_router(title))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     setup_tracing(service, otlp_endpoint)
     # Innermost: its refusals carry the request id and count in the metrics like any answer.

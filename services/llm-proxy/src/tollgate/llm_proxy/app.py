@@ -21,6 +21,7 @@ from tollgate.llm_proxy.errors import install_openai_errors
 from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging
+from tollgate.llm_proxy.openapi import amend_document
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
         otlp_endpoint=settings.otlp_endpoint,
+        amend_openapi=amend_document,
     )
     install_openai_errors(app)
     for prefix in OPENAI_PREFIXES:

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tollgate.shared.errors import Forbidden
+from tollgate.shared.openapi import raises
 from tollgate.shared.security import Principal, bearer_token
 from tollgate.shared.verified_tokens import VerifiedTokens
 
@@ -25,6 +26,7 @@ async def calling_user(tokens: VerifiedTokens[Principal], request: Request) -> P
     return principal
 
 
+@raises(401, 403, authenticates=True)
 async def current_caller(request: Request) -> Principal:
     tokens: VerifiedTokens[Principal] = request.app.state.verified_tokens
     return await calling_user(tokens, request)

@@ -9,7 +9,7 @@ from tollgate.web.config import Settings
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

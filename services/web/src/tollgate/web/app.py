@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness={"redis": redis_ready},
         otlp_endpoint=settings.otlp_endpoint,
+        api_docs=False,
     )
     app.state.settings = settings
     app.openapi_url = None  # pages, not an API: nothing to merge into the gateway's spec

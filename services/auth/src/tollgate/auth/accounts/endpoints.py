@@ -28,9 +28,11 @@ from tollgate.auth.models import User
 from tollgate.auth.peers.client import Peers
 from tollgate.auth.sessions.service import ClientInfo, Sessions
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
-users = APIRouter(prefix="/api/users", tags=["users"])
+# Wrong credentials (401), a taken e-mail (409), a weak password (400/422), throttled (429).
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems(400, 401, 409, 429))
+users = APIRouter(prefix="/api/users", tags=["users"], responses=problems(400, 409))
 
 
 async def signed_in_response(

@@ -13,8 +13,10 @@ from tollgate.auth.accounts.service import user_out
 from tollgate.auth.deps import Client, PeersDep, SessionsDep, SettingsDep, SignedIn
 from tollgate.auth.device.service import DeviceGrant, DeviceGrantError
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 
-router = APIRouter(prefix="/api/auth/device", tags=["device"])
+# An unknown or expired code, a grant still pending or refused: OAuth's device errors.
+router = APIRouter(prefix="/api/auth/device", tags=["device"], responses=problems(400))
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 

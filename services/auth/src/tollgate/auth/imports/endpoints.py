@@ -17,8 +17,10 @@ from tollgate.auth.imports.schemas import (
 from tollgate.auth.imports.service import Imports
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Forbidden
+from tollgate.shared.openapi import created_or_replayed, problems
 
-router = APIRouter(prefix="/api/admin/imports", tags=["imports"])
+# An email or an id another account has (409), a reference not imported yet (404).
+router = APIRouter(prefix="/api/admin/imports", tags=["imports"], responses=problems(404, 409))
 
 
 async def superadmin_caller(caller: SignedIn) -> Caller:
@@ -35,7 +37,12 @@ def answer(response: Response, created: bool) -> None:
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-@router.post("/users", response_model=Imported, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users",
+    response_model=Imported,
+    status_code=status.HTTP_201_CREATED,
+    responses=created_or_replayed(Imported),
+)
 async def import_user(
     body: UserImport, _: Superadmin, db: SessionDep, response: Response
 ) -> Imported:
@@ -45,7 +52,12 @@ async def import_user(
     return Imported(id=user.id, created=created)
 
 
-@router.post("/organizations", response_model=Imported, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/organizations",
+    response_model=Imported,
+    status_code=status.HTTP_201_CREATED,
+    responses=created_or_replayed(Imported),
+)
 async def import_organization(
     body: OrganizationImport, _: Superadmin, db: SessionDep, response: Response
 ) -> Imported:
@@ -55,7 +67,11 @@ async def import_organization(
     return Imported(id=org.id, created=created)
 
 
-@router.put("/organizations/{org_id}/members/{user_id}", response_model=Imported)
+@router.put(
+    "/organizations/{org_id}/members/{user_id}",
+    response_model=Imported,
+    responses=created_or_replayed(Imported),
+)
 async def import_member(
     org_id: uuid.UUID,
     user_id: uuid.UUID,

@@ -18,9 +18,12 @@ from tollgate.auth.oauth.repository import OAuthRepository
 from tollgate.auth.oauth.service import CodeReused, InvalidGrant, OAuthSignIn
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Conflict, NotFound
+from tollgate.shared.openapi import problems
 
-router = APIRouter(prefix="/api/auth/oauth", tags=["oauth"])
-accounts = APIRouter(prefix="/api/users/oauth-accounts", tags=["users"])
+router = APIRouter(prefix="/api/auth/oauth", tags=["oauth"], responses=problems(400, 404, 409))
+accounts = APIRouter(
+    prefix="/api/users/oauth-accounts", tags=["users"], responses=problems(400, 404, 409)
+)
 
 
 def provider_named(request: Request, name: str) -> OAuthProvider:

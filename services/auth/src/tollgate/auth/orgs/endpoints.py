@@ -20,8 +20,11 @@ from tollgate.auth.orgs.schemas import (
 from tollgate.auth.orgs.service import Organizations
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import NotFound
+from tollgate.shared.openapi import problems
 
-router = APIRouter(prefix="/api/organizations", tags=["organizations"])
+router = APIRouter(
+    prefix="/api/organizations", tags=["organizations"], responses=problems(400, 403, 404, 409)
+)
 
 
 def org_out(org: Organization, member: OrgMember) -> OrganizationOut:

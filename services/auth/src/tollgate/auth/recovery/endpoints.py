@@ -16,8 +16,10 @@ from tollgate.auth.recovery.service import (
     reset_password,
 )
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+# A mailed code that is wrong, spent or expired (400); too many resets asked (429).
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems(400, 429))
 
 FORGOT_ANSWER = Accepted(
     detail="If an account exists for this address, a reset link is on its way."

@@ -10,9 +10,11 @@ from tollgate.auth.sessions.schemas import LogoutRequest, RefreshRequest
 from tollgate.auth.sessions.service import hash_refresh_token
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Unauthorized
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import current_user
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+# A refresh token that is unknown, spent, expired or revoked.
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=problems(401))
 
 
 @router.post("/refresh", response_model=TokenPair)

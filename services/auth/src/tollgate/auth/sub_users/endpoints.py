@@ -15,8 +15,11 @@ from tollgate.auth.models import User
 from tollgate.auth.sub_users.schemas import SubUserCreate, SubUserOut, SubUserUpdate
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import Forbidden, NotFound
+from tollgate.shared.openapi import problems
 
-router = APIRouter(prefix="/api/sub-users", tags=["sub-users"])
+router = APIRouter(
+    prefix="/api/sub-users", tags=["sub-users"], responses=problems(400, 403, 404, 409)
+)
 
 
 def sub_user_out(user: User) -> SubUserOut:

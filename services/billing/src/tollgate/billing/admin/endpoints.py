@@ -11,9 +11,10 @@ from tollgate.billing.admin import service
 from tollgate.billing.context import BillingDep
 from tollgate.billing.subscriptions.schemas import SubscriptionOut
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=problems(400, 409))
 
 
 class SetPlanRequest(BaseModel):

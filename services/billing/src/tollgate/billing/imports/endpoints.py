@@ -15,9 +15,11 @@ from tollgate.billing.imports.schemas import (
 )
 from tollgate.billing.subscriptions.schemas import SubscriptionOut
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import created_or_replayed, problems
 from tollgate.shared.security import Principal, require_role
 
-router = APIRouter(prefix="/api/admin/imports", tags=["imports"])
+# A subscription or a payment that clashes with one already there (409).
+router = APIRouter(prefix="/api/admin/imports", tags=["imports"], responses=problems(409))
 
 Superadmin = Annotated[Principal, Depends(require_role("superadmin"))]
 
@@ -26,7 +28,12 @@ def answer(response: Response, created: bool) -> None:
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-@router.post("/subscriptions", response_model=SubscriptionOut, status_code=201)
+@router.post(
+    "/subscriptions",
+    response_model=SubscriptionOut,
+    status_code=201,
+    responses=created_or_replayed(SubscriptionOut),
+)
 async def import_subscription(
     body: SubscriptionImport, _: Superadmin, session: SessionDep, response: Response
 ) -> SubscriptionOut:
@@ -36,7 +43,9 @@ async def import_subscription(
     return out
 
 
-@router.post("/invoices", response_model=Imported, status_code=201)
+@router.post(
+    "/invoices", response_model=Imported, status_code=201, responses=created_or_replayed(Imported)
+)
 async def import_invoice(
     body: InvoiceImport, _: Superadmin, session: SessionDep, response: Response
 ) -> Imported:
@@ -46,7 +55,9 @@ async def import_invoice(
     return Imported(id=invoice_id, created=created)
 
 
-@router.post("/payments", response_model=Imported, status_code=201)
+@router.post(
+    "/payments", response_model=Imported, status_code=201, responses=created_or_replayed(Imported)
+)
 async def import_payment(
     body: PaymentImport, _: Superadmin, session: SessionDep, response: Response
 ) -> Imported:

@@ -21,9 +21,11 @@ from tollgate.billing.members.access import Access, account_of
 from tollgate.billing.subscriptions.schemas import PortalRequest
 from tollgate.billing.subscriptions.service import stripe_customer
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import created_or_replayed, problems
 from tollgate.shared.security import AdminUser, CurrentUser
 
-router = APIRouter(tags=["billing"])
+# Stripe refusing (400) or unreachable (503), no billing account yet or a refund already made (409).
+router = APIRouter(tags=["billing"], responses=problems(400, 404, 409))
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
@@ -82,7 +84,11 @@ async def account_payments(
     return await service.payments(session, account_id, limit, offset)
 
 
-@router.post("/api/admin/payments/{payment_id}/refund", response_model=RefundOut)
+@router.post(
+    "/api/admin/payments/{payment_id}/refund",
+    response_model=RefundOut,
+    responses=created_or_replayed(RefundOut),
+)
 async def refund(
     payment_id: str,
     session: SessionDep,

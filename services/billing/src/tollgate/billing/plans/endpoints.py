@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from tollgate.billing.plans import repository, service
 from tollgate.billing.plans.schemas import PlanOut, PlanUpdate
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser
 
-router = APIRouter(tags=["plans"])
+router = APIRouter(tags=["plans"], responses=problems(400))
 
 
 @router.get("/api/subscriptions/plans", response_model=list[PlanOut])

@@ -18,9 +18,15 @@ from tollgate.billing.subscriptions.schemas import (
     SubscriptionOut,
 )
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import CurrentUser
 
-router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
+# An unknown plan (400), another's organization (403), nothing to cancel or resume (409).
+router = APIRouter(
+    prefix="/api/subscriptions",
+    tags=["subscriptions"],
+    responses=problems(400, 403, 404, 409),
+)
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 

@@ -11,8 +11,10 @@ from tollgate.billing.metrics import WEBHOOK_LAG
 from tollgate.billing.webhooks import service, signature
 from tollgate.shared.db import SessionDep
 from tollgate.shared.errors import PayloadTooLarge
+from tollgate.shared.openapi import problems
 
-router = APIRouter(tags=["webhooks"])
+# A missing, stale or wrong Stripe signature (400), a body over the limit (413).
+router = APIRouter(tags=["webhooks"], responses=problems(400, 413))
 
 # Stripe's events are a few kB; a megabyte is far beyond any real one.
 MAX_BODY = 1_000_000

@@ -23,6 +23,7 @@ from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.deps import catalog_of, completions_of, settings_of
 from tollgate.llm_proxy.errors import InvalidRequest, ModelNotAllowed, ModelNotFound
 from tollgate.llm_proxy.metering.tokens import counter_for
+from tollgate.llm_proxy.openapi import ChatCompletion, Completion, EmbeddingList
 from tollgate.shared.direct_routes import DirectRoute
 from tollgate.shared.errors import PayloadTooLarge
 from tollgate.shared.inputs import check_json
@@ -33,6 +34,9 @@ __all__ = ["OPENAI_PREFIXES", "ROUTES"]
 
 TAGS = ("completions",)
 OPENAI_PREFIXES = ("/v1", "/api/llm")
+# Bad or unknown parameters, no tokens left, a model outside the plan or unknown, a body
+# too large, every provider rate-limiting or down, usage out of reach.
+RAISES = (400, 402, 403, 404, 413, 429, 502, 503)
 # OpenAI's own default for the legacy completions endpoint; the hold is sized to it.
 LEGACY_DEFAULT_MAX_TOKENS = 16
 
@@ -194,13 +198,22 @@ async def embeddings(request: Request) -> Response:
 
 def _routes(prefix: str) -> list[DirectRoute]:
     served = (
-        ("/chat/completions", chat_completions, ChatCompletionRequest),
-        ("/completions", completions, CompletionRequest),
-        ("/embeddings", embeddings, EmbeddingRequest),
+        ("/chat/completions", chat_completions, ChatCompletionRequest, ChatCompletion),
+        ("/completions", completions, CompletionRequest, Completion),
+        ("/embeddings", embeddings, EmbeddingRequest, EmbeddingList),
     )
     return [
-        DirectRoute("POST", prefix + path, handler, body=body, tags=TAGS)
-        for path, handler, body in served
+        DirectRoute(
+            "POST",
+            prefix + path,
+            handler,
+            body=body,
+            answer=answer,
+            tags=TAGS,
+            raises=RAISES,
+            uses=(current_caller,),
+        )
+        for path, handler, body, answer in served
     ]
 
 

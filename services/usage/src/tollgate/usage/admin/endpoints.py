@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query, status
 
 from tollgate.shared.db import SessionDep
 from tollgate.shared.inputs import BoundedDate
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser
 from tollgate.usage.admin import service
 from tollgate.usage.analytics.schemas import AdminGrantIn, AdminStatsOut, GrantOut
 from tollgate.usage.deps import SettingsDep
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=problems(400, 404))
 
 
 @router.post("/grants", status_code=status.HTTP_201_CREATED, response_model=GrantOut)

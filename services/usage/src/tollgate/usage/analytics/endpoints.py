@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from tollgate.shared.db import SessionDep
 from tollgate.shared.inputs import BoundedDate
+from tollgate.shared.openapi import problems
 from tollgate.shared.security import CurrentUser
 from tollgate.usage.analytics import service
 from tollgate.usage.analytics.schemas import (
@@ -21,7 +22,8 @@ from tollgate.usage.analytics.schemas import (
 )
 from tollgate.usage.deps import SettingsDep
 
-router = APIRouter(tags=["usage"])
+# A date range reversed or too long (400); feature events beyond the daily allowance (429).
+router = APIRouter(tags=["usage"], responses=problems(400, 429))
 
 
 @router.get("/api/tokens/balance", response_model=BalanceOut)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from tollgate.shared.db import SessionDep
+from tollgate.shared.openapi import created_or_replayed
 from tollgate.shared.security import Principal, require_role
 from tollgate.usage.imports import service
 from tollgate.usage.imports.schemas import (
@@ -26,7 +27,9 @@ def answer(response: Response, created: bool) -> None:
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-@router.post("/balances", response_model=Imported, status_code=201)
+@router.post(
+    "/balances", response_model=Imported, status_code=201, responses=created_or_replayed(Imported)
+)
 async def import_balance(
     body: BalanceImport, _: Superadmin, session: SessionDep, response: Response
 ) -> Imported:
@@ -36,7 +39,9 @@ async def import_balance(
     return Imported(created=created)
 
 
-@router.post("/grants", response_model=Imported, status_code=201)
+@router.post(
+    "/grants", response_model=Imported, status_code=201, responses=created_or_replayed(Imported)
+)
 async def import_grant(
     body: GrantImport, _: Superadmin, session: SessionDep, response: Response
 ) -> Imported:

@@ -1,4 +1,4 @@
-"""``python -m tollgate.billing [serve|migrate|reconcile]``."""
+"""``python -m tollgate.billing [serve|migrate|reconcile|announce-plans]``."""
 
 from __future__ import annotations
 
@@ -39,7 +39,24 @@ async def run_reconcile(hours: int | None) -> int:
     return 1 if report.drift or report.events_failed else 0
 
 
+async def run_announce_plans() -> int:
+    from tollgate.billing.plans.service import announce_catalog
+    from tollgate.shared.db import create_engine, create_sessionmaker
+
+    engine = create_engine(Settings().database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            count = await announce_catalog(session)
+    finally:
+        await engine.dispose()
+    # The running service's relay publishes them from the outbox.
+    print(json.dumps({"plans_announced": count}))
+    return 0
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "announce-plans":
+        sys.exit(asyncio.run(run_announce_plans()))
     if len(sys.argv) > 1 and sys.argv[1] == "reconcile":
         parser = argparse.ArgumentParser(prog="python -m tollgate.billing reconcile")
         parser.add_argument("command")

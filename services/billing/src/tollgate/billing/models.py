@@ -54,6 +54,8 @@ class Plan(Base):
     features: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     stripe_price_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Counts the admins' edits; plan.updated carries it so consumers keep the newest.
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

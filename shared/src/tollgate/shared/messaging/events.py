@@ -24,6 +24,7 @@ __all__ = [
     "OrgMemberAdded",
     "OrgMemberRemoved",
     "OrgMemberUpdated",
+    "PlanUpdated",
     "QuotaExhausted",
     "SessionsRevoked",
     "SubUserUpdated",
@@ -173,6 +174,18 @@ class QuotaExhausted(EventData):
     threshold: int = 0
 
 
+class PlanUpdated(EventData):
+    """An admin changed a plan of the catalog; ``version`` counts the plan's changes, so a
+    consumer keeps the highest it has seen and drops an older one arriving late."""
+
+    event_type: ClassVar[str] = "plan.updated"
+    code: str
+    active: bool
+    monthly_tokens: int
+    limits: dict[str, Any] = Field(default_factory=dict)
+    version: int
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -190,6 +203,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         UsageRecorded,
         BalanceLow,
         QuotaExhausted,
+        PlanUpdated,
     )
 }
 

@@ -29,6 +29,20 @@ class PlanOut(BaseModel):
     active: bool
 
 
+class PlanLimitsIn(BaseModel):
+    """A plan's limits as an admin sets them: every key, each a sane value."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    requests_per_minute: int = Field(ge=1, le=1_000_000)
+    llm_requests_per_minute: int = Field(ge=1, le=1_000_000)
+    tokens_per_minute: int = Field(ge=1, le=1_000_000_000)
+    daily_requests: int | None = Field(ge=1, le=100_000_000)
+    allowed_models: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=500
+    )
+
+
 class PlanUpdate(BaseModel):
     """Fields an admin may change; absent fields stay as they are."""
 

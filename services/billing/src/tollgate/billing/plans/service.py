@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.billing.models import Plan
+from tollgate.billing.context import SOURCE
+from tollgate.billing.models import Plan, messaging
 from tollgate.billing.plans import repository
-from tollgate.billing.plans.schemas import PlanUpdate
+from tollgate.billing.plans.schemas import PlanLimitsIn, PlanUpdate
 from tollgate.shared.errors import BadRequest, NotFound
+from tollgate.shared.messaging import add_event
+from tollgate.shared.messaging.events import PlanUpdated
 from tollgate.shared.plans import DEFAULT_PLANS
 
 LIMIT_KEYS = frozenset(
@@ -67,9 +71,39 @@ async def update_plan(session: AsyncSession, code: str, change: PlanUpdate) -> P
         limits = fields["limits"] or {}
         if set(limits) != LIMIT_KEYS:
             raise BadRequest(f"limits must have exactly the keys {sorted(LIMIT_KEYS)}")
+        try:
+            PlanLimitsIn.model_validate(limits)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise BadRequest(f"limits.{where}: {first['msg']}") from exc
     if code == "free" and fields.get("active") is False:
         raise BadRequest("The free plan cannot be retired: every account falls back to it")
     for name, value in fields.items():
         setattr(plan, name, value)
+    plan.version += 1
     await session.flush()
+    await announce(session, plan)
     return plan
+
+
+async def announce(session: AsyncSession, plan: Plan) -> None:
+    """Tell every service that enforces the plan what it now is (in this transaction)."""
+    event = PlanUpdated(
+        code=plan.code,
+        active=plan.active,
+        monthly_tokens=plan.monthly_tokens,
+        limits=dict(plan.limits),
+        version=plan.version,
+    )
+    await add_event(session, messaging.outbox, SOURCE, plan.code, event)
+
+
+async def announce_catalog(session: AsyncSession) -> int:
+    """Every plan once, at its current version: what a deploy runs so a consumer that
+    has never heard of an edit (new, or its queue lost) catches up; the others see a
+    version they already hold and keep what they have."""
+    plans = await repository.all_by_code(session)
+    for plan in plans.values():
+        await announce(session, plan)
+    return len(plans)

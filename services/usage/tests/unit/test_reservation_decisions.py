@@ -1,4 +1,4 @@
-"""The rules of a hold, decided on facts alone: balance, caps, quotas, retries."""
+"""The rules of a hold, decided on facts alone: balance, caps, quotas, retries, TPM."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tollgate.usage.config import Settings
 from tollgate.usage.ledger.store import AccountRow, HoldRow, MemberRow
 from tollgate.usage.members.payer import Payer
 from tollgate.usage.reservations.decisions import Ask, decide
+from tollgate.usage.reservations.minute_window import MinuteWindow
 from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
 
 NOW = datetime(2026, 3, 15, 18, 0, tzinfo=UTC)
@@ -58,6 +59,7 @@ def decide_alone(
     made_today: int = 0,
     cap_spent: int | None = None,
     existing: dict[str, HoldRow] | None = None,
+    minute: MinuteWindow | None = None,
 ) -> list[Any]:
     """Decide asks that all spend from one account."""
     user = asks[0].caller.user_id
@@ -72,6 +74,7 @@ def decide_alone(
         {holder.id: available},
         {pair: made_today},
         {} if cap_spent is None else {pair: cap_spent},
+        {} if minute is None else {pair: minute},
         dict(existing or {}),
         NOW,
     )
@@ -143,6 +146,7 @@ def test_a_request_id_twice_in_one_group_holds_once_and_another_user_gets_409() 
         {},
         {},
         {},
+        {},
         NOW,
     )
     first, again, other = decisions.complete(asks)
@@ -206,3 +210,70 @@ def test_a_sub_user_given_the_llm_permission_may_hold() -> None:
         [ask(sub_user, 100)], available=5_000, payer=Payer(parent, None, membership=terms)
     )
     assert isinstance(answer, ReservationOut)
+
+
+def test_a_group_counts_each_admitted_call_against_the_minute_before_the_next() -> None:
+    user = uuid.uuid4()
+    limited = account(user, limits={"tokens_per_minute": 1_000})
+
+    first, second, third = decide_alone(
+        [ask(user, 200, 200) for _ in range(3)], available=50_000, holder=limited
+    )
+
+    assert isinstance(first, ReservationOut) and isinstance(second, ReservationOut)
+    assert isinstance(third, TooManyRequests)
+    assert third.type_slug == "tokens-per-minute-exceeded"
+    assert third.retry_after == 60  # both earlier calls were made now: a whole minute
+    assert third.extra == {"tokens_per_minute": 1_000, "requested_tokens": 400}
+
+
+def test_the_call_that_would_exceed_the_minute_waits_until_enough_of_it_ages_out() -> None:
+    user = uuid.uuid4()
+    limited = account(user, limits={"tokens_per_minute": 1_000})
+
+    def recent() -> MinuteWindow:
+        return MinuteWindow(
+            [(NOW - timedelta(seconds=50), 300), (NOW - timedelta(seconds=20), 600)]
+        )
+
+    (fits,) = decide_alone([ask(user, 50, 50)], available=50_000, holder=limited, minute=recent())
+    (waits,) = decide_alone(
+        [ask(user, 100, 200)], available=50_000, holder=limited, minute=recent()
+    )
+
+    assert isinstance(fits, ReservationOut)
+    assert isinstance(waits, TooManyRequests)
+    assert waits.retry_after == 10  # the oldest 300 leave the window in 10 s
+
+
+def test_a_call_larger_than_the_whole_minute_is_refused_and_counts_nothing() -> None:
+    user = uuid.uuid4()
+    limited = account(user, limits={"tokens_per_minute": 1_000})
+    window = MinuteWindow()
+
+    (answer,) = decide_alone([ask(user, 600, 600)], available=50_000, holder=limited, minute=window)
+
+    assert isinstance(answer, TooManyRequests)
+    assert "lower max_tokens" in str(answer.detail)
+    assert window.used(NOW) == 0
+
+
+def test_without_max_tokens_a_call_may_answer_only_what_the_minute_allows() -> None:
+    user = uuid.uuid4()
+    limited = account(user, limits={"tokens_per_minute": 300})
+
+    (answer,) = decide_alone([ask(user, 100)], available=50_000, holder=limited)
+
+    assert isinstance(answer, ReservationOut)
+    assert answer.max_completion_tokens == 200
+
+
+def test_a_refusal_for_the_balance_counts_nothing_in_the_minute() -> None:
+    user = uuid.uuid4()
+    limited = account(user, limits={"tokens_per_minute": 1_000})
+    window = MinuteWindow()
+
+    (answer,) = decide_alone([ask(user, 300, 300)], available=100, holder=limited, minute=window)
+
+    assert isinstance(answer, PaymentRequired)
+    assert window.used(NOW) == 0

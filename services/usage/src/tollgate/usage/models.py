@@ -242,3 +242,34 @@ class AlertSent(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     threshold: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PlanCatalogEntry(Base):
+    """A plan as billing last announced it (``plan.updated``): the newest version wins."""
+
+    __tablename__ = "plan_catalog"
+
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean)
+    monthly_tokens: Mapped[int] = mapped_column(BigInteger)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MinuteTokens(Base):
+    """Raw tokens a reservation counts against its member's tokens-per-minute limit.
+
+    Written with the hold (prompt + most completion allowed), corrected to what the
+    call used when it settles, zeroed when it is released; rows older than the
+    window are swept.
+    """
+
+    __tablename__ = "minute_tokens"
+    __table_args__ = (Index("ix_minute_tokens_member_at", "account_id", "user_id", "counted_at"),)
+
+    hold_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    counted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -12,9 +12,11 @@ from tollgate.usage.allocation import service as allocation
 from tollgate.usage.config import Settings
 from tollgate.usage.members.facts import FACT_EVENTS, apply_member_fact
 from tollgate.usage.metering.apply import apply_usage_events
+from tollgate.usage.plans.service import apply_plan_updated
 
 __all__ = [
     "ACCOUNTS_QUEUE",
+    "PLANS_QUEUE",
     "SUBSCRIPTIONS_QUEUE",
     "USAGE_QUEUE",
     "subscriptions",
@@ -24,6 +26,7 @@ __all__ = [
 USAGE_QUEUE = "usage.usage-recorded"
 ACCOUNTS_QUEUE = "usage.accounts"
 SUBSCRIPTIONS_QUEUE = "usage.subscriptions"
+PLANS_QUEUE = "usage.plans"
 
 
 def usage_subscription(settings: Settings, outbox: Table) -> Subscription:
@@ -56,4 +59,5 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
             on_account_event,
         ),
         Subscription(SUBSCRIPTIONS_QUEUE, ["subscription.changed"], on_subscription),
+        Subscription(PLANS_QUEUE, ["plan.updated"], apply_plan_updated),
     ]

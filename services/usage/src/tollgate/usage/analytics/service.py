@@ -30,8 +30,10 @@ from tollgate.usage.analytics.schemas import (
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger import repository as ledger
 from tollgate.usage.ledger import store
-from tollgate.usage.ledger.service import account_limits, available, ensure_current_period
+from tollgate.usage.ledger.service import available, ensure_current_period
 from tollgate.usage.members.service import Spender, resolve_spender
+from tollgate.usage.plans.repository import limits_of
+from tollgate.usage.plans.service import current_limits
 
 
 async def balance(session: AsyncSession, settings: Settings, user: Principal) -> BalanceOut:
@@ -97,7 +99,9 @@ async def limits(session: AsyncSession, settings: Settings, user: Principal) -> 
         account_id=account.id,
         plan=account.plan,
         monthly_tokens=account.monthly_tokens,
-        limits=account_limits(account),
+        limits=current_limits(
+            account.plan, account.limits, await limits_of(session, [account.plan])
+        ),
         member_cap=spender.cap_tokens,
         daily_requests_used=made_today.get(member, 0),
     )

@@ -28,6 +28,7 @@ from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.service import Claims, payers
 from tollgate.usage.metering.alerts import announce_low_balance
 from tollgate.usage.metering.decisions import Call, settle
+from tollgate.usage.reservations import minute_store
 
 __all__ = ["apply_usage_events"]
 
@@ -72,6 +73,9 @@ async def apply_usage_events(
     await store.set_grants_used(session, settlement.grants_used)
     await store.spend(session, settlement.spends)
     await store.commit_holds(session, settlement.committed, now)
+    # Tokens per minute count what each reserved call used, no longer what it might have.
+    used = {c.hold.id: c.tokens for c in calls if c.hold and c.hold.id in settlement.committed}
+    await minute_store.correct(session, used)
     for account_id, left in sorted(settlement.fell.items()):
         await announce_low_balance(
             session, outbox, accounts[account_id], left, settings.low_balance_thresholds

@@ -3,7 +3,7 @@
 ``reserve.reserve_group`` reads the facts (who pays, accounts, balances, daily
 counts, cap spending, retried request_ids) and hands them to ``decide``, so the
 rules of a hold (a sub-user's permission, daily quota, balance, member caps,
-sizing, retries of a request_id) live in this one place. Requests are sized one
+sizing, tokens per minute, retries of a request_id) live in this one place. Requests are sized one
 after another against the balance the ones before them left.
 """
 
@@ -29,6 +29,7 @@ from tollgate.usage.ledger.domain import InsufficientTokens, size_hold
 from tollgate.usage.ledger.service import PlanFacts, account_limits
 from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.payer import Payer
+from tollgate.usage.reservations.minute_window import MinuteWindow
 from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "HoldFacts",
     "daily_limit",
     "decide",
+    "tokens_per_minute",
 ]
 
 Answer = ReservationOut | TollgateError
@@ -83,6 +85,8 @@ class Decisions:
     new_holds: list[HoldRow] = field(default_factory=list)
     # The position of the first ask of each request_id that got a new hold.
     first_in_group: dict[str, int] = field(default_factory=dict)
+    # Raw tokens each new hold counts against its member's tokens per minute.
+    counted: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def complete(self, asks: list[Ask]) -> list[Answer]:
         """Later asks of a request_id get the first one's answer (or 409 for another user)."""
@@ -101,6 +105,36 @@ class Decisions:
 def daily_limit(account: AccountFacts) -> int | None:
     value = account_limits(account).get("daily_requests")
     return value if isinstance(value, int) and value > 0 else None
+
+
+def tokens_per_minute(account: AccountFacts) -> int | None:
+    value = account_limits(account).get("tokens_per_minute")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def minute_refusal(
+    window: MinuteWindow, tokens: int, limit: int, now: datetime
+) -> TooManyRequests | None:
+    """429 when ``tokens`` more would take the member over the limit within the minute."""
+    extra = {"tokens_per_minute": limit, "requested_tokens": tokens}
+    if tokens > limit:
+        return TooManyRequests(
+            f"This call may use {tokens} tokens (prompt and most completion), more than "
+            f"the plan's {limit} tokens per minute: lower max_tokens or shorten the prompt",
+            type_slug="tokens-per-minute-exceeded",
+            retry_after=60,
+            extra=extra,
+        )
+    wait = window.wait_for(tokens, limit, now)
+    if wait == 0:
+        return None
+    return TooManyRequests(
+        f"Tokens-per-minute limit of {limit} reached: {window.used(now)} counted in the "
+        f"last minute and this call may use {tokens}; retry in {wait} s",
+        type_slug="tokens-per-minute-exceeded",
+        retry_after=wait,
+        extra=extra,
+    )
 
 
 def conflict() -> Conflict:
@@ -141,14 +175,17 @@ def decide(
     balance: dict[uuid.UUID, int],
     made_today: dict[tuple[uuid.UUID, uuid.UUID], int],
     cap_spent: dict[tuple[uuid.UUID, uuid.UUID], int],
+    minute: dict[tuple[uuid.UUID, uuid.UUID], MinuteWindow],
     existing: Mapping[str, HoldFacts],
     now: datetime,
 ) -> Decisions:
-    """Answer each ask in order; ``balance``, ``made_today`` and ``cap_spent`` are updated.
+    """Answer each ask in order; ``balance``, ``made_today``, ``cap_spent`` and ``minute``
+    are updated.
 
     ``balance`` is each account's available tokens; ``cap_spent`` has an entry for
-    every (account, user) whose payer has a cap; ``existing`` the holds already made
-    for these request_ids.
+    every (account, user) whose payer has a cap; ``minute`` what each (account, user)
+    counted in the last minute; ``existing`` the holds already made for these
+    request_ids.
     """
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     decisions = Decisions(answers=[None] * len(asks))
@@ -189,6 +226,10 @@ def decide(
         default_cap = int(
             limits.get("default_completion_tokens") or settings.default_completion_tokens
         )
+        per_minute = tokens_per_minute(account)
+        if per_minute is not None:
+            # A call that names no max_tokens may not answer more than a minute allows.
+            default_cap = min(default_cap, max(1, per_minute - request.prompt_tokens))
         try:
             size = size_hold(
                 request.prompt_tokens, request.max_completion_tokens, room, default_cap
@@ -202,7 +243,15 @@ def decide(
         except ValueError as exc:
             answers[i] = UnprocessableEntity(str(exc))
             continue
+        raw_tokens = request.prompt_tokens + size.max_completion_tokens
+        window = minute.setdefault(pair, MinuteWindow())
+        if per_minute is not None:
+            refusal = minute_refusal(window, raw_tokens, per_minute, now)
+            if refusal is not None:
+                answers[i] = refusal
+                continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
+        window.add(now, raw_tokens)
         balance[account.id] -= size.held_tokens
         made_today[pair] = made_today.get(pair, 0) + 1
         if pair in cap_spent:
@@ -221,5 +270,6 @@ def decide(
             expires_at=now + timedelta(seconds=ttl),
         )
         decisions.new_holds.append(hold)
+        decisions.counted[hold.id] = raw_tokens
         answers[i] = reservation_of(hold, room - size.held_tokens)
     return decisions

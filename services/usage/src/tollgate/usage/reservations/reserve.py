@@ -2,8 +2,9 @@
 
 Every account that pays is locked (in id order) before its balance is read, so
 the group sees every hold committed before it and nobody can add one until it
-commits. The facts (who pays, the accounts, balances, daily counts, what capped
-members have spent, holds of retried request_ids) go to ``decisions.decide``;
+commits. The facts (who pays, the accounts with their plans' current limits,
+balances, daily counts, what capped members have spent, the tokens each member
+counted in the last minute, holds of retried request_ids) go to ``decisions.decide``;
 refusals (402, 429, ...) are answers for one request, not failures of the group.
 A single reservation is a group of one: there is no other path.
 """
@@ -17,6 +18,9 @@ from tollgate.usage.ledger import store
 from tollgate.usage.ledger.service import lock_paying_accounts, renew_free_periods
 from tollgate.usage.ledger.store import Db, HoldRow
 from tollgate.usage.members.service import Claims, payers
+from tollgate.usage.plans.repository import limits_of
+from tollgate.usage.plans.service import current_limits
+from tollgate.usage.reservations import minute_store
 from tollgate.usage.reservations.decisions import (
     Answer,
     Ask,
@@ -24,7 +28,9 @@ from tollgate.usage.reservations.decisions import (
     daily_limit,
     decide,
     replay,
+    tokens_per_minute,
 )
+from tollgate.usage.reservations.minute_window import MinuteWindow
 
 __all__ = ["reserve_group"]
 
@@ -42,6 +48,10 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
         now=now,
     )
     await renew_free_periods(db, accounts, now)
+    catalog = await limits_of(db, {a.plan for a in accounts.values()})
+    accounts = {
+        i: a._replace(limits=current_limits(a.plan, a.limits, catalog)) for i, a in accounts.items()
+    }
     balance = {a: b.available for a, b in (await store.balances(db, sorted(accounts), now)).items()}
 
     paired = list(zip(asks, who, strict=True))
@@ -55,6 +65,8 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
         if p.refusal is None and p.cap_tokens is not None
     }
     cap_spent = await store.member_spent(db, capped, now)
+    limited = {pair for pair in members if tokens_per_minute(accounts[pair[0]]) is not None}
+    minute = await minute_store.windows(db, limited, now)
 
     def decided(existing: dict[str, HoldRow]) -> Decisions:
         # decide() spends from the counts it is given: each decision starts from the facts.
@@ -66,6 +78,7 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
             dict(balance),
             dict(made_today),
             dict(cap_spent),
+            {pair: MinuteWindow(list(w.entries)) for pair, w in minute.items()},
             existing,
             now,
         )
@@ -80,6 +93,15 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
         await store.delete_holds(db, taken)
         decisions = decided(written.existing)
         written = await store.insert_holds(db, decisions.new_holds, request_ids)
+    await minute_store.count(
+        db,
+        [
+            (h.id, (h.account_id, h.user_id), decisions.counted[h.id])
+            for h in decisions.new_holds
+            if h.request_id not in written.left_out
+        ],
+        now,
+    )
     raced = [h.request_id for h in decisions.new_holds if h.request_id in written.left_out]
     if raced:  # another transaction reserved the same request_id meanwhile: answer with its hold
         found = await store.holds_by_request(db, raced)

@@ -15,6 +15,7 @@ from tollgate.shared.security import Principal
 from tollgate.usage.ledger import repository as repo
 from tollgate.usage.ledger.service import available
 from tollgate.usage.models import Hold
+from tollgate.usage.reservations import minute_store
 from tollgate.usage.reservations.schemas import ReleaseOut
 
 __all__ = ["release"]
@@ -38,6 +39,7 @@ async def release(
         hold.status = "expired"
     if hold.status == "held":
         await repo.settle_hold(session, hold.id, "released", now)
+        await minute_store.release(session, hold.id)
     elif hold.status != "released":
         raise Conflict(
             f"This reservation is already {hold.status}",

@@ -2,7 +2,8 @@
 
 Their tokens stop counting the moment the TTL passes (balance reads ignore
 expired holds); the sweep makes the state explicit and keeps the index of open
-holds small.
+holds small. It also forgets per-minute token counts once they are out of the
+window.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tollgate.usage.ledger.repository import expire_holds
 from tollgate.usage.metrics import HOLDS_EXPIRED, HOLDS_OPEN
 from tollgate.usage.models import Hold
+from tollgate.usage.reservations import minute_store
+from tollgate.usage.reservations.minute_window import WINDOW
 
 __all__ = ["HoldSweeper"]
 
@@ -46,6 +49,9 @@ class HoldSweeper:
             total += expired
             HOLDS_EXPIRED.inc(expired)
             if expired < self.batch_size:
+                async with self.sessionmaker() as session, session.begin():
+                    now = datetime.now(UTC)
+                    await minute_store.forget_older_than(session, now - WINDOW)
                 await self._count_open()
                 return total
 

@@ -52,6 +52,8 @@ class FakeUsage:
     lose_answers_for: set[str] = field(default_factory=set)
     # Callers usage refuses any hold, as it does a sub-user without the llm permission.
     refuse_holds_to: set[str] = field(default_factory=set)
+    # Callers usage rate-limits: user id -> (problem slug, Retry-After seconds).
+    rate_limited: dict[str, tuple[str, int]] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -136,6 +138,21 @@ class FakeUsage:
                     "detail": "This sub-user may not call the LLM",
                 },
                 status=403,
+                content_type="application/problem+json",
+            )
+        limited = self.rate_limited.get(str(user["sub"]))
+        if limited is not None:
+            slug, retry_after = limited
+            return web.json_response(
+                {
+                    "type": f"https://tollgate.dev/problems/{slug}",
+                    "title": "Too many requests",
+                    "status": 429,
+                    "detail": "Daily request quota of 200 reached",
+                    "daily_requests": 200,
+                },
+                status=429,
+                headers={"Retry-After": str(retry_after)},
                 content_type="application/problem+json",
             )
         existing = self.by_request.get(body["request_id"])

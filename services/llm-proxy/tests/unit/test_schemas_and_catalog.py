@@ -45,9 +45,43 @@ def test_the_packaged_catalog_offers_only_providers_with_a_key() -> None:
     catalog = load_catalog(None, environ={"ANTHROPIC_API_KEY": "k"})
     assert set(catalog.providers) == {"anthropic"}
     assert "claude-3-5-haiku" in catalog.models
-    assert catalog.models["claude-3-5-haiku"].allowed_for("free")
-    assert not catalog.models["claude-sonnet-4"].allowed_for("free")
-    assert catalog.models["claude-sonnet-4"].allowed_for("pro")
+    assert catalog.allows(catalog.models["claude-3-5-haiku"], "free")
+    assert not catalog.allows(catalog.models["claude-sonnet-4"], "free")
+    assert catalog.allows(catalog.models["claude-sonnet-4"], "pro")
+
+
+def test_an_announced_plan_replaces_the_built_in_models_of_that_plan_only() -> None:
+    catalog = load_catalog(None, environ={"ANTHROPIC_API_KEY": "k"})
+    haiku, sonnet = catalog.models["claude-3-5-haiku"], catalog.models["claude-sonnet-4"]
+
+    catalog.plans.replace({"free": ["claude-sonnet-4"], "pro": ["claude-3-5-haiku"]})
+
+    assert (catalog.allows(haiku, "free"), catalog.allows(sonnet, "free")) == (False, True)
+    assert [m.id for m in catalog.for_plan("pro")] == ["claude-3-5-haiku"]
+    assert catalog.allows(sonnet, "enterprise")  # never announced: the built-in "*"
+
+
+def test_an_announced_plan_never_widens_what_the_catalog_file_restricts(tmp_path: Path) -> None:
+    path = tmp_path / "providers.json"
+    deployments = [{"provider": "local", "model": "t"}]
+    path.write_text(
+        json.dumps(
+            {
+                "providers": {"local": {"base_url": "http://127.0.0.1:9/v1/"}},
+                "models": {
+                    "small": {"plans": ["free", "pro"], "deployments": deployments},
+                    "large": {"plans": ["pro"], "deployments": deployments},
+                },
+            }
+        )
+    )
+    catalog = load_catalog(str(path), environ={})
+    small, large = catalog.models["small"], catalog.models["large"]
+
+    catalog.plans.replace({"free": ["*"], "pro": ["large"]})
+
+    assert (catalog.allows(small, "free"), catalog.allows(large, "free")) == (True, False)
+    assert (catalog.allows(small, "pro"), catalog.allows(large, "pro")) == (False, True)
 
 
 def test_a_json_catalog_file_is_read(tmp_path: Path) -> None:
@@ -64,7 +98,7 @@ def test_a_json_catalog_file_is_read(tmp_path: Path) -> None:
     )
     catalog = load_catalog(str(path), environ={})
     assert catalog.providers["local"].base_url == "http://127.0.0.1:9/v1"
-    assert catalog.models["tiny"].allowed_for("enterprise")
+    assert catalog.allows(catalog.models["tiny"], "enterprise")
 
 
 def test_a_model_naming_an_unknown_provider_is_refused(tmp_path: Path) -> None:

@@ -17,11 +17,12 @@ from tollgate.llm_proxy.completions.endpoints import OPENAI_PREFIXES, ROUTES
 from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.direct_routes import openai_error
-from tollgate.llm_proxy.errors import install_openai_errors
+from tollgate.llm_proxy.errors import RefillLinks, install_openai_errors
 from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging
 from tollgate.llm_proxy.openapi import amend_document
+from tollgate.llm_proxy.plans.service import PlanRefresher, apply_plan_updated
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
@@ -33,6 +34,7 @@ from tollgate.shared.web import create_service_app
 __all__ = ["create_app"]
 
 USER_DELETED_QUEUE = "llm-proxy.user-deleted"
+PLANS_QUEUE = "llm-proxy.plans"
 # How long shutdown waits for running streams to finish and be recorded.
 SHUTDOWN_GRACE_SECONDS = 15.0
 # Longest a committed usage event waits before the relay is woken to send it.
@@ -82,7 +84,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     runtime = ServiceRuntime(
         settings,
         messaging,
-        subscriptions=[Subscription(USER_DELETED_QUEUE, ["user.deleted"], erase_user_requests)],
+        subscriptions=[
+            Subscription(USER_DELETED_QUEUE, ["user.deleted"], erase_user_requests),
+            Subscription(PLANS_QUEUE, ["plan.updated"], apply_plan_updated),
+        ],
         relay_poll_interval=0.5,
     )
     tasks: set[asyncio.Task[None]] = set()
@@ -105,6 +110,12 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             settings.client_secret.get_secret_value(),
         )
         health = DeploymentHealth(settings.cooldown_failures, settings.cooldown_seconds)
+        assert runtime.sessionmaker is not None
+        refresher = PlanRefresher(
+            runtime.sessionmaker, loaded.plans, interval=settings.plan_refresh_seconds
+        )
+        await refresher.start()
+        app.state.plan_refresher = refresher
         app.state.catalog = loaded
         app.state.deployment_health = health
         app.state.upstreams = upstreams
@@ -115,7 +126,12 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.recorder = recorder
         app.state.completions = CompletionService(
             settings=settings,
-            reservations=ReservationClient(settings.usage_url, tokens, usage_http),
+            reservations=ReservationClient(
+                settings.usage_url,
+                tokens,
+                usage_http,
+                refill=RefillLinks.under(settings.public_url),
+            ),
             upstreams=upstreams,
             health=health,
             recorder=recorder,
@@ -135,6 +151,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await app.state.plan_refresher.stop()
         await app.state.recorder.close()
         await app.state.upstreams.close()
         await app.state.usage_http.close()

@@ -43,6 +43,11 @@ class Settings(ServiceSettings):
 
     # Token gate.
     reservation_ttl_seconds: int = 600
+    # How often each worker reads the plans billing announced (an admin's edit is
+    # enforced everywhere within this delay).
+    plan_refresh_seconds: float = Field(2.0, gt=0, le=300)
+    # Where people reach the web app: a 402 links its upgrade and credits pages.
+    public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 4 * 1024 * 1024
 
     # Request log: prompts and completions are kept only when this is on.

@@ -11,8 +11,9 @@ The ``type`` for each status, and the default codes, are the shared contract's
         ├── InvalidRequest      400 invalid_request
         ├── ModelNotFound       404 model_not_found
         ├── ModelNotAllowed     403 model_not_in_plan
-        ├── InsufficientQuota   402 insufficient_quota
+        ├── InsufficientQuota   402 insufficient_quota, with where to get more credits
         ├── SpendingRefused     403 usage refused this caller a hold (a sub-user without llm)
+        ├── UsageRateLimited    429 rate_limit_exceeded: usage's daily quota or tokens per minute
         ├── MeteringUnavailable 503 usage cannot be asked
         │   └── HoldAnswerLost      503 usage may have made the hold, its answer was lost
         ├── UpstreamRejected    400 the provider refused the request itself
@@ -23,6 +24,7 @@ The ``type`` for each status, and the default codes, are the shared contract's
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
@@ -41,10 +43,12 @@ __all__ = [
     "ModelNotAllowed",
     "ModelNotFound",
     "ProxyError",
+    "RefillLinks",
     "SpendingRefused",
     "UpstreamRateLimited",
     "UpstreamRejected",
     "UpstreamUnavailable",
+    "UsageRateLimited",
     "install_openai_errors",
     "openai_response",
 ]
@@ -83,9 +87,45 @@ class ModelNotAllowed(ProxyError):
     code = "model_not_in_plan"
 
 
+@dataclass(frozen=True)
+class RefillLinks:
+    """Where a person gets more credits: the web app's plans page and credit packs page."""
+
+    upgrade_url: str
+    top_up_url: str
+
+    @classmethod
+    def under(cls, public_url: str) -> RefillLinks:
+        base = public_url.rstrip("/")
+        return cls(upgrade_url=f"{base}/billing", top_up_url=f"{base}/billing/credits")
+
+
 class InsufficientQuota(ProxyError):
+    """Out of credits; the message and the body say where to get more."""
+
     status_code, type_slug, title = 402, "insufficient-quota", "Not enough tokens"
     code = "insufficient_quota"
+
+    def __init__(
+        self, detail: str, *, links: RefillLinks, extra: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(
+            f"{detail}. Upgrade your plan at {links.upgrade_url} "
+            f"or buy credits at {links.top_up_url}",
+            extra={
+                **(extra or {}),
+                "upgrade_url": links.upgrade_url,
+                "top_up_url": links.top_up_url,
+            },
+        )
+
+
+class UsageRateLimited(ProxyError):
+    """Usage refused a hold for a rate (the plan's daily requests or tokens per minute);
+    its ``Retry-After`` travels on, and its reason is kept beside OpenAI's code."""
+
+    status_code, type_slug, title = 429, "rate-limited", "Rate limit reached"
+    code = "rate_limit_exceeded"
 
 
 class SpendingRefused(ProxyError):

@@ -1,4 +1,4 @@
-"""Tables of the LLM proxy service: the request log, the outbox and the inbox."""
+"""Tables of the LLM proxy service: the request log, announced plans, the outbox and inbox."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, DateTime, Integer, Numeric, String, Text, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Numeric, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tollgate.shared.db import new_metadata
 from tollgate.shared.messaging import messaging_tables
 
-__all__ = ["Base", "RequestLog", "messaging"]
+__all__ = ["AnnouncedPlan", "Base", "RequestLog", "messaging"]
 
 
 class Base(DeclarativeBase):
@@ -57,3 +57,15 @@ class RequestLog(Base):
     # Kept only when LLM_PROXY_STORE_CONTENT is on.
     prompt: Mapped[str | None] = mapped_column(Text)
     completion: Mapped[str | None] = mapped_column(Text)
+
+
+class AnnouncedPlan(Base):
+    """A plan as billing last announced it; the newest version wins."""
+
+    __tablename__ = "announced_plans"
+
+    code: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean)
+    allowed_models: Mapped[list[str]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -52,7 +52,7 @@ async def list_models(principal: CallerDep, catalog: CatalogDep) -> dict[str, An
 async def get_model(model_id: str, principal: CallerDep, catalog: CatalogDep) -> dict[str, Any]:
     """One model, if the caller's plan may use it."""
     model = catalog.get(model_id)
-    if model is None or not model.allowed_for(principal.plan):
+    if model is None or not catalog.allows(model, principal.plan):
         raise ModelNotFound(
             f"The model '{model_id}' does not exist or you do not have access to it"
         )

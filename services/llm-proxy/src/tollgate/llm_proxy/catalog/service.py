@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -15,6 +15,7 @@ import yaml
 from pydantic import SecretStr
 
 from tollgate.llm_proxy.catalog.schemas import CatalogFile, ModelSpec, ProviderSpec
+from tollgate.llm_proxy.plans.service import PlanModels
 from tollgate.shared.plans import limits_for
 
 __all__ = ["Catalog", "Deployment", "Model", "Provider", "load_catalog"]
@@ -60,23 +61,42 @@ class Model:
     def serves(self, endpoint: str) -> bool:
         return endpoint in self.spec.endpoints
 
-    def allowed_for(self, plan: str | None) -> bool:
+    def allowed_for(self, plan: str | None, announced: Sequence[str] | None) -> bool:
+        """The catalog file's ``plans`` say where the model may go at most (every plan when
+        unset); billing's announced list for the plan, once there is one, must include it
+        too. Before any announcement, a model without ``plans`` follows the built-in
+        defaults of the plan."""
+        code = plan or "free"
         if self.spec.plans is not None:
-            return (plan or "free") in self.spec.plans or "*" in self.spec.plans
-        allowed = limits_for(plan)["allowed_models"]
+            if code not in self.spec.plans and "*" not in self.spec.plans:
+                return False
+            if announced is None:
+                return True
+        allowed = announced if announced is not None else limits_for(code)["allowed_models"]
         return "*" in allowed or self.id in allowed
 
 
 class Catalog:
-    def __init__(self, providers: Mapping[str, Provider], models: Mapping[str, Model]) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        models: Mapping[str, Model],
+        plans: PlanModels | None = None,
+    ) -> None:
         self.providers = dict(providers)
         self.models = dict(models)
+        # Which models each plan allows: the built-in defaults until billing announces edits.
+        self.plans = plans or PlanModels()
 
     def get(self, model_id: str) -> Model | None:
         return self.models.get(model_id)
 
+    def allows(self, model: Model, plan: str | None) -> bool:
+        return model.allowed_for(plan, self.plans.announced(plan))
+
     def for_plan(self, plan: str | None) -> list[Model]:
-        return [m for m in self.models.values() if m.allowed_for(plan)]
+        announced = self.plans.announced(plan)
+        return [m for m in self.models.values() if m.allowed_for(plan, announced)]
 
     @classmethod
     def from_file(cls, document: CatalogFile, environ: Mapping[str, str]) -> Catalog:

@@ -72,7 +72,7 @@ def _model_for(catalog: Catalog, model_id: str, principal: Principal, endpoint: 
     model = catalog.get(model_id)
     if model is None:
         raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
-    if not model.allowed_for(principal.plan):
+    if not catalog.allows(model, principal.plan):
         raise ModelNotAllowed(
             f"The model '{model_id}' is not included in the {principal.plan or 'free'} plan",
             param="model",

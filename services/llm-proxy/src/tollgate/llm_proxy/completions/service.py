@@ -107,7 +107,9 @@ class CompletionService:
             allowed = call.hold.held_tokens - call.prompt_tokens
         allowed = min(allowed, call.model.spec.max_output_tokens)
         if allowed < 1:
-            raise InsufficientQuota("Not enough tokens left for any completion")
+            raise InsufficientQuota(
+                "Not enough tokens left for any completion", links=self.reservations.refill
+            )
         key = "max_completion_tokens" if "max_completion_tokens" in call.body else "max_tokens"
         call.body[key] = allowed
 

@@ -20,7 +20,9 @@ from tollgate.llm_proxy.errors import (
     HoldAnswerLost,
     InsufficientQuota,
     MeteringUnavailable,
+    RefillLinks,
     SpendingRefused,
+    UsageRateLimited,
 )
 from tollgate.llm_proxy.metrics import HOLD_SECONDS
 from tollgate.shared.service_tokens import ServiceTokenClient
@@ -52,9 +54,11 @@ class ReservationClient:
         tokens: ServiceTokenClient,
         http: aiohttp.ClientSession,
         *,
+        refill: RefillLinks,
         timeout: float = 5.0,
     ) -> None:
         self.base = usage_url.rstrip("/") + "/internal/reservations"
+        self.refill = refill
         self.tokens = tokens
         self.http = http
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -77,7 +81,7 @@ class ReservationClient:
         ttl_seconds: int | None,
     ) -> Hold:
         """A hold for the call, or InsufficientQuota (402), SpendingRefused (403),
-        MeteringUnavailable (503)."""
+        UsageRateLimited (429), MeteringUnavailable (503)."""
         asked = time.perf_counter()
         try:
             return await self._reserve(
@@ -109,7 +113,9 @@ class ReservationClient:
         for attempt in (1, 2):
             try:
                 service_token = await self.tokens.token()
-                status, body = await self._post(self.base, payload, user_token, service_token)
+                status, body, retry_after = await self._post(
+                    self.base, payload, user_token, service_token
+                )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # Only a connection never made proves usage did not see the request.
                 maybe_held = maybe_held or not isinstance(exc, NEVER_SENT)
@@ -128,14 +134,21 @@ class ReservationClient:
             available = int(body.get("available", 0) or 0)
             raise InsufficientQuota(
                 f"Not enough tokens for this request ({available} available)",
+                links=self.refill,
                 extra={"available": available},
             )
+        # Usage's reason (its problem type's last segment) is kept for the caller.
+        reason = str(body.get("type") or "").rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
         if status == 403:
-            # Usage's reason (its problem type's last segment) becomes the OpenAI code.
-            reason = str(body.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
             raise SpendingRefused(
-                str(body.get("detail") or "This caller may not spend tokens"),
-                code=reason.replace("-", "_") or None,
+                str(body.get("detail") or "This caller may not spend tokens"), code=reason or None
+            )
+        if status == 429:
+            kept = ("tokens_per_minute", "requested_tokens", "daily_requests")
+            raise UsageRateLimited(
+                str(body.get("detail") or "Rate limit reached"),
+                extra={"reason": reason, **{k: body[k] for k in kept if k in body}},
+                headers={"Retry-After": retry_after or "1"},
             )
         if status not in (200, 201):
             log.warning("usage refused a reservation: %s %s", status, body)
@@ -157,7 +170,7 @@ class ReservationClient:
         url = f"{self.base}/{hold.reservation_id}/release"
         try:
             service_token = await self.tokens.token()
-            status, body = await self._post(url, b"{}", user_token, service_token)
+            status, body, _ = await self._post(url, b"{}", user_token, service_token)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("release of %s failed: %s", hold.reservation_id, exc)
             return
@@ -166,7 +179,8 @@ class ReservationClient:
 
     async def _post(
         self, url: str, payload: bytes, user_token: str, service_token: str
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any], str | None]:
+        """Status, JSON body and ``Retry-After`` of usage's answer."""
         headers = await self._headers(user_token, service_token)
         async with self.http.post(url, data=payload, headers=headers, timeout=self.timeout) as resp:
             raw = await resp.read()
@@ -174,4 +188,5 @@ class ReservationClient:
                 body = orjson.loads(raw) if raw else {}
             except orjson.JSONDecodeError:
                 body = {"raw": raw[:200].decode("utf-8", "replace")}
-            return resp.status, body if isinstance(body, dict) else {}
+            answer = body if isinstance(body, dict) else {}
+            return resp.status, answer, resp.headers.get("Retry-After")

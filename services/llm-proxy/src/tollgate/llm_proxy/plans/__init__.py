@@ -1,0 +1,1 @@
+"""Which models each plan allows, as billing last announced it (``plan.updated``)."""

@@ -1,8 +1,9 @@
 """Admission: one Redis round trip decides whether a request may pass.
 
-The Lua script checks the revocation denylist, finds the caller's plan limit (kept
-current from ``subscription.changed``) and applies GCRA to the caller's bucket, all
-atomically, so N concurrent requests against a limit of N let exactly N through.
+The Lua script checks the revocation denylist, finds the caller's plan limit (the
+account's plan from ``subscription.changed``, that plan's current limit from
+``plan.updated``) and applies GCRA to the caller's bucket, all atomically, so N
+concurrent requests against a limit of N let exactly N through.
 
 GCRA with a burst of the whole window: a limit of L per minute lets L requests
 through at once, then one more every 60/L seconds. Time comes from Redis, so
@@ -34,7 +35,8 @@ WINDOW_MS = 60_000
 
 # KEYS: bucket [, revoked user, revoked session, revoked key, org limits, user limits,
 #        key scopes]
-# ARGV: iat, default limit, limit field, window ms [, the key's scopes in its token]
+# ARGV: iat, default limit, limit field, window ms [, the key's scopes in its token,
+#       the token's plan, the prefix of plan keys]
 # -> {status (1 pass, 0 limited, -1 revoked or re-scoped), limit, remaining, reset ms,
 #     retry ms}
 # A key re-scoped since its token was minted answers -1 too: the caller drops the
@@ -50,9 +52,12 @@ if #KEYS > 1 then
   end
   local nb = redis.call('GET', KEYS[2])
   if nb and tonumber(ARGV[1]) <= tonumber(nb) then return {-1, 0, 0, 0, 0} end
-  local found = nil
-  if KEYS[5] ~= '' then found = redis.call('HGET', KEYS[5], ARGV[3]) end
-  if not found then found = redis.call('HGET', KEYS[6], ARGV[3]) end
+  local account = KEYS[6]
+  if KEYS[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then account = KEYS[5] end
+  local plan = redis.call('HGET', account, 'plan') or ARGV[6]
+  -- The plan's current limit (an admin's edit) before the one the account was given.
+  local found = redis.call('HGET', ARGV[7] .. plan, ARGV[3])
+  if not found then found = redis.call('HGET', account, ARGV[3]) end
   if found then limit = tonumber(found) end
 end
 local t = redis.call('TIME')
@@ -166,7 +171,15 @@ class Admission:
             redis_keys.plan_limits(caller.parent_id or caller.user_id),
             redis_keys.api_key_scopes(caller.api_key_id) if caller.api_key_id else "",
         ]
-        args = [caller.issued_at, plan_limit, field, WINDOW_MS, caller.scopes]
+        args = [
+            caller.issued_at,
+            plan_limit,
+            field,
+            WINDOW_MS,
+            caller.scopes,
+            caller.plan or "free",
+            redis_keys.PLAN_PREFIX,
+        ]
         result = await self._run(keys, args)
         if result is None:
             return self.local.decide(keys[0], plan_limit, route_class)

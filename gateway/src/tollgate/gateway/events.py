@@ -1,4 +1,4 @@
-"""The gateway's event consumer: revocations and plan changes into Redis.
+"""The gateway's event consumer: revocations, plan changes and plan edits into Redis.
 
 The gateway has no database, so the shared ``Consumer`` (inbox in PostgreSQL) does
 not fit. Every effect here is idempotent by nature (SET of a flag, keep-the-max of a
@@ -26,6 +26,7 @@ from tollgate.shared.messaging.events import (
     ApiKeyRevoked,
     ApiKeyScopesChanged,
     Envelope,
+    PlanUpdated,
     SessionsRevoked,
     SubscriptionChanged,
 )
@@ -40,6 +41,7 @@ EVENT_TYPES = (
     "apikey.revoked",
     "apikey.scopes_changed",
     "subscription.changed",
+    "plan.updated",
 )
 
 
@@ -163,4 +165,16 @@ class EventConsumer:
                 )
 
             return change_plan
+        if isinstance(data, PlanUpdated):
+
+            async def edit_plan() -> None:
+                applied = await self.plans.apply_plan(data.code, data.limits, data.version)
+                log.info(
+                    "plan %s (version %d) %s",
+                    data.code,
+                    data.version,
+                    "applied" if applied else "older than the stored one, skipped",
+                )
+
+            return edit_plan
         return None

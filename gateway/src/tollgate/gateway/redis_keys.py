@@ -31,3 +31,15 @@ def plan_limits(account_id: str) -> str:
 def api_key_scopes(key_id: str) -> str:
     """Hash of a key's current scopes (``scopes``) and when they were set (``changed_at``)."""
     return f"{PREFIX}ks:{key_id}"
+
+
+PLAN_PREFIX = f"{PREFIX}plan:"
+
+
+def plan(code: str) -> str:
+    """Hash of a plan's request limits from ``plan.updated`` (with its ``version``).
+
+    The admission script builds this name from the account's plan code, so it is
+    the one key it reads without being told: keep the prefix in step with it.
+    """
+    return f"{PLAN_PREFIX}{code}"

@@ -1,5 +1,10 @@
 """Revoked sessions, users and API keys, re-scoped keys, plan limits: what events write.
 
+Plan limits come two ways: each account's plan (and the limits it had then) from
+``subscription.changed``, and each plan's current limits from ``plan.updated``;
+the admission script prefers the plan's, so an admin's edit reaches every
+account on it at once.
+
 Redis holds the shared truth that every replica's admission script reads. The
 replica that consumed an event also keeps a copy in memory, so its own decisions
 stay right while Redis is away.
@@ -46,6 +51,16 @@ local seq = redis.call('HGET', KEYS[1], 'sequence')
 if seq and tonumber(seq) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'sequence', ARGV[1], 'plan', ARGV[2],
   'requests_per_minute', ARGV[3], 'llm_requests_per_minute', ARGV[4])
+return 1
+"""
+
+
+# Applies a plan's edit unless a later version is already stored.
+_SET_PLAN = """
+local version = redis.call('HGET', KEYS[1], 'version')
+if version and tonumber(version) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1],
+  'requests_per_minute', ARGV[2], 'llm_requests_per_minute', ARGV[3])
 return 1
 """
 
@@ -145,6 +160,7 @@ class PlanLimitStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._set: Any = redis.register_script(_SET_PLAN_LIMITS)
+        self._set_plan: Any = redis.register_script(_SET_PLAN)
 
     async def apply(
         self, account_id: str, plan: str, limits: dict[str, Any], sequence: int
@@ -156,4 +172,12 @@ class PlanLimitStore:
         applied = await self._set(
             keys=[redis_keys.plan_limits(account_id)], args=[sequence, plan, general, llm]
         )
+        return bool(applied)
+
+    async def apply_plan(self, code: str, limits: dict[str, Any], version: int) -> bool:
+        """Store a plan's current request limits; False if a later version is stored."""
+        defaults = limits_for(code)
+        general = int(limits.get("requests_per_minute") or defaults["requests_per_minute"])
+        llm = int(limits.get("llm_requests_per_minute") or defaults["llm_requests_per_minute"])
+        applied = await self._set_plan(keys=[redis_keys.plan(code)], args=[version, general, llm])
         return bool(applied)

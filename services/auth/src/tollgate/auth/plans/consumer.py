@@ -1,4 +1,5 @@
-"""Keeps each account's plan from billing's ``subscription.changed``, for the ``plan`` claim."""
+"""Keeps each account's plan from billing's ``subscription.changed``, for the ``plan`` claim,
+and each plan's newest edit from ``plan.updated``, for the limits vscode-config shows."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.auth.plans.repository import AccountPlanRepository
 from tollgate.shared.messaging import Envelope, Subscription
-from tollgate.shared.messaging.events import SubscriptionChanged
+from tollgate.shared.messaging.events import PlanUpdated, SubscriptionChanged
 
 log = logging.getLogger("tollgate.auth.plans")
 
 QUEUE = "auth.subscription-changed"
+PLANS_QUEUE = "auth.plans"
 
 
 async def apply_subscription_changed(session: AsyncSession, envelope: Envelope) -> None:
@@ -24,5 +26,17 @@ async def apply_subscription_changed(session: AsyncSession, envelope: Envelope) 
         log.info("ignored out-of-order subscription.changed for %s", event.account_id)
 
 
+async def apply_plan_updated(session: AsyncSession, envelope: Envelope) -> None:
+    event = PlanUpdated.model_validate(envelope.data)
+    applied = await AccountPlanRepository(session).record_plan_edit(
+        event.code, dict(event.limits), event.version
+    )
+    if not applied:
+        log.info("ignored plan.updated %s version %d (not newer)", event.code, event.version)
+
+
 def subscriptions() -> list[Subscription]:
-    return [Subscription(QUEUE, ["subscription.changed"], apply_subscription_changed)]
+    return [
+        Subscription(QUEUE, ["subscription.changed"], apply_subscription_changed),
+        Subscription(PLANS_QUEUE, ["plan.updated"], apply_plan_updated),
+    ]

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.auth.models import AccountPlan, User
+from tollgate.auth.models import AccountPlan, AnnouncedPlan, User
 
 # Billing keeps sending the plan name when a subscription lapses; these statuses
 # mean the paid plan no longer applies.
@@ -49,6 +49,21 @@ class AccountPlanRepository:
         if row is None or row.status in LAPSED_STATUSES:
             return "free", {}
         return row.plan, dict(row.limits or {})
+
+    async def record_plan_edit(self, code: str, limits: dict[str, Any], version: int) -> bool:
+        """Keep the newest version of a plan of the catalog; an older one changes nothing."""
+        insert_stmt = insert(AnnouncedPlan).values(code=code, limits=limits, version=version)
+        stmt = insert_stmt.on_conflict_do_update(
+            index_elements=[AnnouncedPlan.code],
+            set_={"limits": insert_stmt.excluded.limits, "version": insert_stmt.excluded.version},
+            where=AnnouncedPlan.version < insert_stmt.excluded.version,
+        ).returning(AnnouncedPlan.code)
+        return (await self.session.scalar(stmt)) is not None
+
+    async def announced_limits(self, code: str) -> dict[str, Any]:
+        """The plan's limits as billing last announced an edit of them ({} if never)."""
+        found = await self.session.get(AnnouncedPlan, code)
+        return dict(found.limits) if found is not None else {}
 
     async def plans_of(self, users: list[User]) -> dict[uuid.UUID, str]:
         accounts: set[uuid.UUID] = set()

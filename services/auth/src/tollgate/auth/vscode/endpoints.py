@@ -48,8 +48,10 @@ async def vscode_config(
     request: Request, caller: SignedIn, db: SessionDep, settings: SettingsDep, peers: PeersDep
 ) -> VscodeConfig:
     """Where the extension sends requests, the models it can call, and how people sign in."""
-    plan, limits = await AccountPlanRepository(db).plan_of(caller.user)
-    effective = {**limits_for(plan), **limits}
+    plans = AccountPlanRepository(db)
+    plan, limits = await plans.plan_of(caller.user)
+    # The plan's newest edit wins over the limits the account was subscribed with.
+    effective = {**limits_for(plan), **limits, **await plans.announced_limits(plan)}
     gateway = settings.public_url.rstrip("/")
     served = await peers.served_models(caller.principal.token)
     return VscodeConfig(

@@ -118,6 +118,8 @@ def stack(
         "BILLING_PORTAL_RETURN_URL": f"{gateway}/billing",
         "LLM_PROXY_PROVIDERS_FILE": str(catalog),
         "LLM_PROXY_USAGE_URL": stack.url("usage"),
+        # A 402 names the web app's pages on this stack's gateway.
+        "LLM_PROXY_PUBLIC_URL": gateway,
         # A hold whose answer was lost (usage killed after committing it) is settled only
         # by its TTL; a short one lets the drills see it return within the test.
         "LLM_PROXY_RESERVATION_TTL_SECONDS": "15",

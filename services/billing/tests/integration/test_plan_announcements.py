@@ -10,8 +10,8 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
-from fastapi import FastAPI
 from conftest import AMQP_URL, Users
+from fastapi import FastAPI
 
 from tollgate.billing.plans.service import announce_catalog
 from tollgate.shared.messaging import EXCHANGE

@@ -1,6 +1,6 @@
 """the plan catalog as announced, and tokens counted per minute
 
-Revision ID: 0005_plan_catalog_and_minute_tokens
+Revision ID: 0005_plan_catalog_minute_tokens
 Revises: 0004
 Create Date: 2026-12-03 13:05:00.000000
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0005_plan_catalog_and_minute_tokens'
+revision: str = '0005_plan_catalog_minute_tokens'
 down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field
+
+from tollgate.shared.imports import SourceRef, StrictBody
 
 # What bcrypt writes: version, cost, then 22 characters of salt and 31 of digest.
 BCRYPT_HASH = r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$"
-SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
-
-
-class SourceRef(BaseModel):
-    """Where a record came from: the old system's collection or table, and its id there."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
-    source_id: str = Field(min_length=1, max_length=200)
-
-    @model_validator(mode="after")
-    def no_nul_characters(self) -> Self:
-        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
-        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
-            raise ValueError("text fields may not contain NUL characters")
-        return self
 
 
 class UserImport(SourceRef):
@@ -47,9 +32,7 @@ class OrganizationImport(SourceRef):
     created_at: AwareDatetime | None = None
 
 
-class MemberImport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberImport(StrictBody):
     role: Literal["owner", "admin", "member"] = "member"
 
 

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
 
-SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
+from tollgate.shared.imports import SourceRef
+
 MAX_AMOUNT = 10**15  # in the smallest unit: far above any real invoice, within BIGINT
 Currency = Field(default="usd", pattern=r"^[a-z]{3}$")
-
-
-class SourceRef(BaseModel):
-    """Where a record came from: the old system's collection or table, and its id there."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
-    source_id: str = Field(min_length=1, max_length=200)
-
-    @model_validator(mode="after")
-    def no_nul_characters(self) -> Self:
-        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
-        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
-            raise ValueError("text fields may not contain NUL characters")
-        return self
-
-    def key(self) -> str:
-        return f"import:{self.source}:{self.source_id}"
 
 
 class SubscriptionImport(SourceRef):

@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
+from tollgate.shared.imports import SOURCE_NAME, SourceRef, StrictBody
+
 MAX_TOKENS = 10**15
-
-
-class PlainText(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="after")
-    def no_nul_characters(self) -> Self:
-        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
-        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
-            raise ValueError("text fields may not contain NUL characters")
-        return self
-
-
-class SourceRef(PlainText):
-    """Where a record came from: the old system's collection or table, and its id there."""
-
-    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
-    source_id: str = Field(min_length=1, max_length=150)
-
-    def key(self) -> str:
-        return f"import:{self.source}:{self.source_id}"
 
 
 class BalanceImport(SourceRef):
@@ -61,7 +41,7 @@ class GrantImport(SourceRef):
     reason: str = Field(default="moved in from the previous system", max_length=500)
 
 
-class UsageRowImport(PlainText):
+class UsageRowImport(StrictBody):
     source_id: str = Field(min_length=1, max_length=150)
     account_id: uuid.UUID
     user_id: uuid.UUID
@@ -77,9 +57,7 @@ class UsageRowImport(PlainText):
     started_at: AwareDatetime
 
 
-class UsageImport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UsageImport(StrictBody):
     source: str = Field(min_length=1, max_length=40, pattern=SOURCE_NAME)
     records: list[UsageRowImport] = Field(min_length=1, max_length=2000)
 

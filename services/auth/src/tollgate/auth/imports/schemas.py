@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from tollgate.shared.imports import SourceRef, StrictBody
+from tollgate.shared.inputs import BoundedDatetime
 
 # What bcrypt writes: version, cost, then 22 characters of salt and 31 of digest.
 BCRYPT_HASH = r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$"
@@ -19,7 +20,7 @@ class UserImport(SourceRef):
     role: Literal["user", "developer", "admin", "superadmin"] = "user"
     email_verified: bool = False
     is_active: bool = True
-    created_at: AwareDatetime | None = None
+    created_at: BoundedDatetime | None = None
     password_hash: str | None = Field(default=None, pattern=BCRYPT_HASH)
     # A sub-user names its parent by the id an earlier import call returned.
     parent_id: uuid.UUID | None = None
@@ -29,7 +30,7 @@ class UserImport(SourceRef):
 
 class OrganizationImport(SourceRef):
     name: str = Field(min_length=1, max_length=200)
-    created_at: AwareDatetime | None = None
+    created_at: BoundedDatetime | None = None
 
 
 class MemberImport(StrictBody):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
+from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from tollgate.shared.imports import SourceRef
+from tollgate.shared.inputs import BoundedDatetime
 
 MAX_AMOUNT = 10**15  # in the smallest unit: far above any real invoice, within BIGINT
 Currency = Field(default="usd", pattern=r"^[a-z]{3}$")
@@ -21,8 +22,8 @@ class SubscriptionImport(SourceRef):
     name: str | None = Field(default=None, max_length=200)
     plan: str = Field(min_length=1, max_length=40)
     status: Literal["active", "trialing", "past_due", "unpaid", "canceled", "paused"] = "active"
-    current_period_start: AwareDatetime
-    current_period_end: AwareDatetime
+    current_period_start: BoundedDatetime
+    current_period_end: BoundedDatetime
     cancel_at_period_end: bool = False
     seats: int = Field(default=1, ge=1, le=100_000)
     stripe_customer_id: str | None = Field(
@@ -46,10 +47,10 @@ class InvoiceImport(SourceRef):
     currency: str = Currency
     amount_due: int = Field(ge=0, le=MAX_AMOUNT)  # in the currency's smallest unit
     amount_paid: int = Field(ge=0, le=MAX_AMOUNT)
-    created: AwareDatetime
-    paid_at: AwareDatetime | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    created: BoundedDatetime
+    paid_at: BoundedDatetime | None = None
+    period_start: BoundedDatetime | None = None
+    period_end: BoundedDatetime | None = None
     hosted_invoice_url: str | None = Field(default=None, max_length=2000)
 
 
@@ -61,7 +62,7 @@ class PaymentImport(SourceRef):
     currency: str = Currency
     amount: int = Field(ge=0, le=MAX_AMOUNT)
     amount_refunded: int = Field(default=0, ge=0, le=MAX_AMOUNT)
-    created: AwareDatetime
+    created: BoundedDatetime
 
     @model_validator(mode="after")
     def refund_within_amount(self) -> PaymentImport:

@@ -6,9 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from tollgate.shared.imports import SOURCE_NAME, SourceRef, StrictBody
+from tollgate.shared.inputs import BoundedDatetime
 
 MAX_TOKENS = 10**15
 
@@ -18,8 +19,8 @@ class BalanceImport(SourceRef):
 
     account_id: uuid.UUID
     kind: Literal["user", "org"] = "user"
-    period_start: AwareDatetime
-    period_end: AwareDatetime
+    period_start: BoundedDatetime
+    period_end: BoundedDatetime
     # The period's allocation under the Tollgate plan (what subscription.changed grants).
     allocation: int = Field(ge=0, le=MAX_TOKENS)
     remaining: int = Field(ge=0, le=MAX_TOKENS)
@@ -36,8 +37,8 @@ class GrantImport(SourceRef):
     kind: Literal["user", "org"] = "user"
     amount: int = Field(ge=1, le=MAX_TOKENS)
     grant_source: Literal["promotional", "admin"] = "promotional"
-    starts_at: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    starts_at: BoundedDatetime | None = None
+    expires_at: BoundedDatetime | None = None
     reason: str = Field(default="moved in from the previous system", max_length=500)
 
 
@@ -54,7 +55,7 @@ class UsageRowImport(StrictBody):
     completion_tokens: int = Field(ge=0, le=MAX_TOKENS)
     total_tokens: int = Field(ge=0, le=MAX_TOKENS)
     cost_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=18, decimal_places=8)
-    started_at: AwareDatetime
+    started_at: BoundedDatetime
 
 
 class UsageImport(StrictBody):

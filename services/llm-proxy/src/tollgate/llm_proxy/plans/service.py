@@ -9,8 +9,6 @@ announced allows what the built-in catalog (``tollgate.shared.plans``) says.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tollgate.llm_proxy.plans import repository
 from tollgate.shared.messaging import Envelope
 from tollgate.shared.messaging.events import PlanUpdated
+from tollgate.shared.periodic import Periodic
 from tollgate.shared.plans import limits_for
 
 __all__ = ["PlanModels", "PlanRefresher", "apply_plan_updated"]
@@ -70,8 +69,9 @@ class PlanRefresher:
     ) -> None:
         self.sessionmaker = sessionmaker
         self.plans = plans
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "plan-refresher", self.refresh, interval, wait_first=True, on_error=_keep_last
+        )
 
     async def refresh(self) -> None:
         async with self.sessionmaker() as session:
@@ -79,22 +79,12 @@ class PlanRefresher:
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._run(), name="plan-refresher")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The last copy stays in force until the database answers again.
-                log.warning("could not read the announced plans (%s); keeping the last", exc)
+
+def _keep_last(exc: Exception) -> None:
+    # The last copy stays in force until the database answers again.
+    log.warning("could not read the announced plans (%s); keeping the last", exc)

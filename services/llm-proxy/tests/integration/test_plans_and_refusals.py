@@ -4,17 +4,22 @@ caller with their own status, in OpenAI's shape."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import openai
 import pytest
+import uvicorn
 from llm_helpers import chat
-from llm_stack import AMQP_URL, Stack
+from llm_stack import AMQP_URL, Stack, catalog_for
 
+from tollgate.llm_proxy.app import create_app
 from tollgate.shared.messaging import Broker, make_envelope
 from tollgate.shared.messaging.events import PlanUpdated
+from tollgate.shared.testing import free_port
 
 # Versions above any an earlier run left in the queue.
 VERSIONS = itertools.count(int(time.time() * 1000))
@@ -77,6 +82,44 @@ async def test_a_model_an_admin_removes_from_a_plan_is_refused_within_seconds(
 
     await announce(billing, "pro", ["*"])
     await until(lambda: _with(fresh, token, "claude-test"))
+
+
+@contextlib.asynccontextmanager
+async def another_worker(stack: Stack) -> AsyncIterator[str]:
+    """A second proxy process on the same database and queues, as ``LLM_PROXY_WORKERS=2``
+    makes: its own catalog and memory, the plan queue shared with the first."""
+    catalog = catalog_for(stack.alpha.url, stack.beta.url, stack.claude.url)
+    app = create_app(stack.app.state.settings, catalog)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    serving = asyncio.create_task(server.serve())
+    for _ in range(1_000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_every_worker_follows_an_edit_whichever_consumed_it(
+    fresh: Stack, billing: Broker
+) -> None:
+    _, token = fresh.user(plan="pro")
+    async with another_worker(fresh) as second_url:
+        second = dataclasses.replace(fresh, url=second_url)
+        for _ in range(4):  # the queue hands them out in turn: each worker consumes some
+            await announce(billing, "pro", ["gpt-test"])
+        await until(lambda: _without(fresh, token, "claude-test"))
+        await until(lambda: _without(second, token, "claude-test"))
+
+        await announce(billing, "pro", ["*"])
+        await until(lambda: _with(fresh, token, "claude-test"))
+        await until(lambda: _with(second, token, "claude-test"))
 
 
 async def test_an_older_announcement_arriving_late_changes_nothing(

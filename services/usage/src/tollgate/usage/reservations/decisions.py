@@ -1,10 +1,11 @@
 """Deciding a group of reservations once its facts are read: no I/O here.
 
 ``reserve.reserve_group`` reads the facts (who pays, accounts, balances, daily
-counts, cap spending, retried request_ids) and hands them to ``decide``, so the
-rules of a hold (a sub-user's permission, daily quota, balance, member caps,
-sizing, tokens per minute, retries of a request_id) live in this one place. Requests are sized one
-after another against the balance the ones before them left.
+counts, cap spending, the tokens each member counted in the last minute, retried
+request_ids) and hands them to ``decide``, so the rules of a hold (a sub-user's
+permission, daily quota, balance, member caps, sizing, tokens per minute, retries
+of a request_id) live in this one place. Requests are sized one after another
+against the balance the ones before them left.
 """
 
 from __future__ import annotations

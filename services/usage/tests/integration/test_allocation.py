@@ -288,7 +288,9 @@ async def test_a_yearly_subscriber_gets_the_allocation_in_each_month_of_the_year
 
 async def test_a_trial_that_ends_on_free_leaves_only_the_free_allocation(usage: Usage) -> None:
     user = uuid.uuid4()
-    trial_start = now().replace(microsecond=0) - timedelta(days=1)
+    await usage.publish(UserRegistered(user_id=user, email="trial@example.com"))
+    await eventually(lambda: usage.db(lambda s: s.get(Account, user)))
+    trial_start = now().replace(microsecond=0)
     await usage.publish(
         subscription_changed(
             user, sequence=1, status="trialing", period_start=trial_start, period_days=14

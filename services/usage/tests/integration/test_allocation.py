@@ -300,9 +300,14 @@ async def test_a_trial_that_ends_on_free_leaves_only_the_free_allocation(usage: 
     token = usage.user_token(user)
     assert (await usage.balance(token))["available"] == 5_000_000
 
+    # Billing's free period starts on a whole second: here, before the trial began.
     await usage.publish(
         subscription_changed(
-            user, sequence=2, plan="free", monthly_tokens=100_000, period_start=now()
+            user,
+            sequence=2,
+            plan="free",
+            monthly_tokens=100_000,
+            period_start=trial_start - timedelta(seconds=1),
         )
     )
 

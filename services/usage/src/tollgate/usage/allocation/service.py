@@ -102,12 +102,16 @@ async def apply_subscription_changed(
     account.term_end = None if renews else event.current_period_end
     account.subscription_sequence = event.sequence
     await session.flush()
+    grant_from = start
     if trial_ended:
         # A trial's allocation is for the trial: it does not carry over into the free
-        # plan (a trial that ended without a card) or add to the first paid month.
-        await ledger.end_plan_grants(session, account.id, event.current_period_start)
+        # plan (a trial that ended without a card) or add to the first paid month. It
+        # ends now, and the new allocation starts now at the earliest: billing's period
+        # starts on a whole second, which can be before the trial's grant began.
+        await ledger.end_plan_grants(session, account.id, now)
+        grant_from = max(start, now)
     if event.status in GRANTING_STATUSES:
-        await grant_plan_allocation(session, account.id, start, end, event.monthly_tokens, now)
+        await grant_plan_allocation(session, account.id, grant_from, end, event.monthly_tokens, now)
 
 
 async def on_user_deleted(session: AsyncSession, envelope: Envelope) -> None:

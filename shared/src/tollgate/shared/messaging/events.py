@@ -238,6 +238,8 @@ class CreditsPurchased(EventData):
     pack_code: str
     credits: int = Field(gt=0)
     expires_at: datetime | None = None
+    # Set when the account is an organization's pool.
+    org_id: uuid.UUID | None = None
 
 
 class CreditsRefunded(EventData):

@@ -168,6 +168,7 @@ async def record_paid(
             pack_code=purchase.pack_code,
             credits=purchase.credits,
             expires_at=purchase.credits_expire_at,
+            org_id=purchase.org_id,
         ),
     )
     return True

@@ -14,8 +14,8 @@ from tollgate.billing.subscriptions.schemas import AccountChoice
 # below amounts no one sells: a trillion credits, a million dollars.
 Credits = Annotated[int, Field(gt=0, le=1_000_000_000_000, strict=True)]
 PriceCents = Annotated[int, Field(gt=0, le=100_000_000, strict=True)]
-# Longer than any plan period, so a pack bought today is drawn after this month's plan grant.
-ValidDays = Annotated[int, Field(ge=31, le=3650, strict=True)]
+# Longer than any month, so a pack bought today is drawn after this month's plan grant.
+ValidDays = Annotated[int, Field(ge=32, le=3650, strict=True)]
 PackCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
 
 

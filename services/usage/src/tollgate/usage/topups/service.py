@@ -2,8 +2,8 @@
 
 A pack's grant has source ``purchase`` and the pack's own expiry. The spending
 order (``ledger.domain.spending_order``: what expires first pays first) draws this
-month's plan grant before it, since billing sells no pack that lasts less than a
-month. A refund never takes back more than the grant still holds: credits already
+month's plan grant before it, since billing sells no pack that lasts 31 days (the
+longest month) or less. A refund never takes back more than the grant still holds: credits already
 spent stay spent, and the refund's share beyond them is simply not recovered.
 """
 

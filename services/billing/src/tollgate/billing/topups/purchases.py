@@ -89,6 +89,7 @@ async def buy(
         "tollgate_account_id": str(account.id),
         "tollgate_pack": pack.code,
     }
+    back = settings.top_up_return_url
     page = await stripe.create_checkout_session(
         {
             "mode": "payment",
@@ -107,8 +108,8 @@ async def buy(
             # Saves the card for auto top-up, which pays off-session.
             "payment_intent_data": {"setup_future_usage": "off_session", "metadata": metadata},
             "metadata": metadata,
-            "success_url": str(request.success_url or settings.checkout_success_url),
-            "cancel_url": str(request.cancel_url or settings.checkout_cancel_url),
+            "success_url": str(request.success_url or f"{back}?checkout=paid"),
+            "cancel_url": str(request.cancel_url or f"{back}?checkout=cancelled"),
         },
         f"tollgate-pack-checkout-{purchase.id}",
     )

@@ -377,3 +377,29 @@ async def test_only_an_organizations_owners_buy_packs_for_its_pool(
     assert by_member.status_code == 403
     assert by_owner.status_code == 200
     assert by_stranger.status_code == 404
+
+
+async def test_a_refund_made_in_stripe_takes_back_an_organizations_pack_and_keeps_it_the_orgs(
+    app: FastAPI, client: httpx.AsyncClient, users: Users, stripe_standin: StripeStandIn
+) -> None:
+    code = await new_pack(client, users)
+    org_id = uuid.uuid4()
+    owner = await users.register(org_id=org_id)
+    await users.join(org_id, owner, role="owner")
+    checkout = (await buy(client, users, owner, code, org_id=str(org_id))).json()
+    stripe_standin.complete_checkout(checkout["session_id"])
+    assert set(await stripe_standin.deliver_pending()) == {200}
+    [purchase] = await purchases_of(app, org_id)
+
+    stripe_standin.create_refund({"charge": purchase.charge_id, "amount": "200"})  # the dashboard
+    assert set(await stripe_standin.deliver_pending()) == {200}
+
+    [event] = await events(app, "credits.refunded", org_id)
+    assert event["credits"] == PACK["credits"] * 200 // PACK["price_cents"]
+    assert event["purchase_id"] == checkout["purchase_id"]
+    payments = await client.get(
+        "/api/billing/payments", params={"org_id": str(org_id)}, headers=users.auth(owner)
+    )
+    assert [(p["amount"], p["amount_refunded"]) for p in payments.json()["items"]] == [
+        (PACK["price_cents"], 200)
+    ]

@@ -9,6 +9,7 @@ locks it, and only the first one that sees it unpaid records it and publishes
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import timedelta
@@ -21,7 +22,7 @@ from tollgate.billing.context import SOURCE
 from tollgate.billing.invoices import mirror
 from tollgate.billing.invoices import repository as payments
 from tollgate.billing.members.access import Access, account_of
-from tollgate.billing.models import Purchase, messaging
+from tollgate.billing.models import CreditPack, Purchase, messaging
 from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions import sync
 from tollgate.billing.subscriptions.service import stripe_customer
@@ -46,6 +47,19 @@ async def _page_still_open(stripe: StripeApi, purchase: Purchase) -> bool:
     return page.get("status") == "open"
 
 
+def next_purchase_id(account_id: uuid.UUID, pack: CreditPack, latest: Purchase | None) -> uuid.UUID:
+    """The id of the account's next purchase of ``pack``, the same on every attempt.
+
+    It follows from the purchase before it (and the pack's terms), so a request
+    retried after Stripe's answer was lost names the same purchase and Checkout page,
+    while a purchase after a paid or expired one gets a new id.
+    """
+    material = json.dumps(
+        [str(account_id), pack.code, pack.credits, pack.price_cents, str(latest and latest.id)]
+    )
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"tollgate:pack-purchase:{material}")
+
+
 async def buy(
     session: AsyncSession,
     stripe: StripeApi,
@@ -59,7 +73,8 @@ async def buy(
     pack = await catalog.for_sale(session, pack_code)
     # Buyers of one account queue up here, so two clicks cannot open two pages.
     await sync.lock_account(session, account.id, principal.user_id, account.org_id)
-    kept = await repository.open_checkout(session, account.id, pack.code)
+    latest = await repository.latest_purchase(session, account.id, pack.code)
+    kept = latest if latest is not None and latest.status == "open" else None
     if kept is not None:
         if await _page_still_open(stripe, kept):
             assert kept.checkout_url is not None and kept.checkout_session_id is not None
@@ -72,7 +87,7 @@ async def buy(
         await session.flush()
     customer = await stripe_customer(session, stripe, principal.user_id)
     purchase = Purchase(
-        id=uuid.uuid4(),
+        id=next_purchase_id(account.id, pack, latest),
         account_id=account.id,
         user_id=principal.user_id,
         org_id=account.org_id,
@@ -111,6 +126,7 @@ async def buy(
             "success_url": str(request.success_url or f"{back}?checkout=paid"),
             "cancel_url": str(request.cancel_url or f"{back}?checkout=cancelled"),
         },
+        # Named by the purchase: a retry after a lost answer gets Stripe's first page.
         f"tollgate-pack-checkout-{purchase.id}",
     )
     purchase.checkout_session_id, purchase.checkout_url = str(page["id"]), str(page["url"])

@@ -41,15 +41,19 @@ async def lock_purchase(session: AsyncSession, purchase_id: uuid.UUID) -> Purcha
     return result
 
 
-async def open_checkout(
+async def latest_purchase(
     session: AsyncSession, account_id: uuid.UUID, pack_code: str
 ) -> Purchase | None:
+    """The account's newest purchase of the pack through Checkout (any status)."""
     result: Purchase | None = await session.scalar(
-        select(Purchase).where(
+        select(Purchase)
+        .where(
             Purchase.account_id == account_id,
             Purchase.pack_code == pack_code,
-            Purchase.status == "open",
+            Purchase.kind == "checkout",
         )
+        .order_by(Purchase.created_at.desc(), Purchase.id)
+        .limit(1)
     )
     return result
 

@@ -22,6 +22,7 @@ from tollgate.billing.config import Settings
 from tollgate.billing.customers.consumer import QUEUE
 from tollgate.billing.members.consumer import QUEUE as MEMBERS_QUEUE
 from tollgate.billing.models import Customer, OrgMember, Subscription
+from tollgate.billing.topups.auto import QUEUE as TOP_UP_QUEUE
 from tollgate.shared import testing
 from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
 from tollgate.shared.messaging.events import EventData, OrgMemberAdded, UserRegistered
@@ -32,7 +33,11 @@ DB_URL = testing.test_database_url("billing")
 AMQP_URL = testing.test_amqp_url("billing")
 WEBHOOK_SECRET = "whsec_current_test"
 OLD_WEBHOOK_SECRET = "whsec_previous_test"
-PRICES = {"price_pro_test": (2000, "usd"), "price_enterprise_test": (10000, "usd")}
+PRICES: dict[str, tuple[int, str] | tuple[int, str, str]] = {
+    "price_pro_test": (2000, "usd"),
+    "price_enterprise_test": (10000, "usd"),
+    "price_pro_yearly_test": (20000, "usd", "year"),
+}
 EVENTS_QUEUE = "billing-tests.subscription-changed"
 
 
@@ -73,7 +78,7 @@ async def signing_key() -> AsyncIterator[tuple[testing.SigningKey, str]]:
 
 @pytest.fixture(scope="session")
 async def tap() -> AsyncIterator[EventTap]:
-    await testing.delete_queues(AMQP_URL, [QUEUE, MEMBERS_QUEUE, EVENTS_QUEUE])
+    await testing.delete_queues(AMQP_URL, [QUEUE, MEMBERS_QUEUE, TOP_UP_QUEUE, EVENTS_QUEUE])
     tap = EventTap()
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
@@ -100,6 +105,7 @@ def settings_for(jwks_url: str, stripe_url: str) -> Settings:
         stripe_webhook_secrets=f"{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}",
         stripe_price_pro="price_pro_test",
         stripe_price_enterprise="price_enterprise_test",
+        stripe_price_pro_yearly="price_pro_yearly_test",
         stripe_max_network_retries=0,
         renewal_interval_seconds=3600,
     )

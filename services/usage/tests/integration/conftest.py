@@ -19,12 +19,15 @@ from tollgate.usage.subscriptions import (
     SUBSCRIPTIONS_QUEUE,
     USAGE_QUEUE,
 )
+from tollgate.usage.topups.service import QUEUE as TOP_UPS_QUEUE
 
 
 @pytest.fixture(scope="session")
 async def usage() -> AsyncIterator[Usage]:
     await reset_database(DATABASE_URL, SERVICE_DIR)
-    await delete_queues(AMQP_URL, [USAGE_QUEUE, ACCOUNTS_QUEUE, SUBSCRIPTIONS_QUEUE, PLANS_QUEUE])
+    await delete_queues(
+        AMQP_URL, [USAGE_QUEUE, ACCOUNTS_QUEUE, SUBSCRIPTIONS_QUEUE, PLANS_QUEUE, TOP_UPS_QUEUE]
+    )
     key = SigningKey()
     async with jwks_server(key) as (jwks_url, _keys):
         settings = Settings(

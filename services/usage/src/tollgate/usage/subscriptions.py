@@ -13,6 +13,7 @@ from tollgate.usage.config import Settings
 from tollgate.usage.members.facts import FACT_EVENTS, apply_member_fact
 from tollgate.usage.metering.apply import apply_usage_events
 from tollgate.usage.plans.service import apply_plan_updated
+from tollgate.usage.topups import service as top_ups
 
 __all__ = [
     "ACCOUNTS_QUEUE",
@@ -60,4 +61,5 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
         ),
         Subscription(SUBSCRIPTIONS_QUEUE, ["subscription.changed"], on_subscription),
         Subscription(PLANS_QUEUE, ["plan.updated"], apply_plan_updated),
+        top_ups.subscription(settings),
     ]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger import store
-from tollgate.usage.ledger.service import lock_paying_accounts, renew_free_periods
+from tollgate.usage.ledger.service import lock_paying_accounts, renew_periods
 from tollgate.usage.ledger.store import Db, HoldRow
 from tollgate.usage.members.service import Claims, payers
 from tollgate.usage.plans.repository import limits_of
@@ -47,7 +47,7 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
         free_tokens=settings.free_monthly_tokens,
         now=now,
     )
-    await renew_free_periods(db, accounts, now)
+    await renew_periods(db, accounts, now)
     catalog = await limits_of(db, {a.plan for a in accounts.values()})
     accounts = {
         i: a._replace(limits=current_limits(a.plan, a.limits, catalog)) for i, a in accounts.items()

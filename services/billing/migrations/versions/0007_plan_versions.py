@@ -1,7 +1,7 @@
 """plan versions, carried by plan.updated
 
-Revision ID: 0005_plan_versions
-Revises: 0004
+Revision ID: 0007_plan_versions
+Revises: 0006_credit_packs
 Create Date: 2026-12-03 13:00:00.000000
 """
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0005_plan_versions'
-down_revision: str | None = '0004'
+revision: str = '0007_plan_versions'
+down_revision: str | None = '0006_credit_packs'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """the plan catalog as announced, and tokens counted per minute
 
-Revision ID: 0005_plan_catalog_minute_tokens
-Revises: 0004
+Revision ID: 0007_plan_catalog_minute_tokens
+Revises: 0006_top_ups
 Create Date: 2026-12-03 13:05:00.000000
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0005_plan_catalog_minute_tokens'
-down_revision: str | None = '0004'
+revision: str = '0007_plan_catalog_minute_tokens'
+down_revision: str | None = '0006_top_ups'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

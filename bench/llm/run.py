@@ -286,11 +286,35 @@ class Load:
     concurrency: int
 
 
+COMMITS = "SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY($1)"
+
+
+async def commits(databases: set[str]) -> dict[str, int]:
+    """Transactions committed so far in each database (PostgreSQL's statistics)."""
+    conn = await asyncpg.connect(DATABASES["llm_proxy"].replace("+asyncpg", ""))
+    try:
+        return {row[0]: int(row[1]) for row in await conn.fetch(COMMITS, sorted(databases))}
+    finally:
+        await conn.close()
+
+
 async def measure(
-    targets: list[Target], loads: list[Load], tokens: list[str], rounds: int, profile: str | None
-) -> Results:
-    """Each load in rounds; in each round every target in turn (interleaved)."""
+    targets: list[Target],
+    loads: list[Load],
+    tokens: list[str],
+    rounds: int,
+    profile: str | None,
+    ledger: Ledger | None,
+) -> tuple[Results, dict[str, dict[str, float]]]:
+    """Each load in rounds; in each round every target in turn (interleaved).
+
+    Also the commits per call in each database of the path, for each load: counted
+    from the load's start until its statistics are flushed (a second after its end),
+    less the bench's own polls; the services' idle work (outbox relays polling each
+    second, usage's sweeper) is in the count, a few hundredths per call."""
     results: Results = {}
+    per_call: dict[str, dict[str, float]] = {}
+    databases = set().union(*(t.databases for t in targets))
     for target in targets:  # warm pools, JWKS caches, service tokens, accounts
         url, keys = target.base + "/v1/chat/completions", target.keys or tokens
         await load(one_call, 50, 4, url, keys, target.model)
@@ -298,6 +322,8 @@ async def measure(
             await target.settled()
     for spec in loads:
         per_round = max(1, spec.calls // rounds)
+        counted = await commits(databases) if databases else {}
+        polls = ledger.polls if ledger else 0
         for r in range(rounds):
             order = targets if r % 2 == 0 else targets[::-1]
             for target in order:
@@ -315,7 +341,15 @@ async def measure(
                 target.add_cpu(spec.name, before, len(latencies))
                 seen, seconds = results.setdefault(spec.name, {}).get(target.label, ([], 0.0))
                 results[spec.name][target.label] = (seen + latencies, seconds + elapsed)
-    return results
+        if databases:
+            await asyncio.sleep(1.5)  # backends report their counts at most once a second
+            now = await commits(databases)
+            calls = sum(len(results[spec.name][t.label][0]) for t in targets if t.databases)
+            mine = {"usage": (ledger.polls - polls) if ledger else 0}
+            per_call[spec.name] = {
+                db: (now[db] - counted[db] - mine.get(db, 0)) / calls for db in sorted(now)
+            }
+    return results, per_call
 
 
 # ---------------------------------------------------------------------------- the ledger
@@ -326,6 +360,7 @@ class Ledger:
 
     def __init__(self, users: list[str]) -> None:
         self.users = [uuid.UUID(u) for u in users]
+        self.polls = 0  # transactions of our own in usage's database, for the commit count
 
     @staticmethod
     async def _one(name: str, query: str, *args: Any) -> asyncpg.Record:
@@ -368,7 +403,10 @@ class Ledger:
         deadline = time.monotonic() + 60
         conn = await asyncpg.connect(DATABASES["usage"].replace("+asyncpg", ""))
         try:
-            while await conn.fetchval(self.OPEN, self.users):
+            while True:
+                self.polls += 1
+                if not await conn.fetchval(self.OPEN, self.users):
+                    break
                 if time.monotonic() > deadline:
                     raise RuntimeError("holds still open a minute after the last call")
                 await asyncio.sleep(0.02)
@@ -407,7 +445,12 @@ async def fund(users: list[str]) -> None:
 # ---------------------------------------------------------------------------- report
 
 
-def report(targets: list[Target], loads: list[Load], results: Results) -> list[str]:
+def report(
+    targets: list[Target],
+    loads: list[Load],
+    results: Results,
+    commits_per_call: dict[str, dict[str, float]],
+) -> list[str]:
     labels = [t.label for t in targets]
     by_label = {t.label: t for t in targets}
     lines = [
@@ -445,9 +488,9 @@ def report(targets: list[Target], loads: list[Load], results: Results) -> list[s
     for spec in loads:
         f = figures[spec.name]
         for label in peers:
-            mine, direct = f[label], f["direct"]
-            row = f"| {spec.name} | {label} | {mine['rate'] / direct['rate']:.3f} "
-            row += f"| {mine['cpu'] / direct['cpu']:.1f} "
+            mine, alone = f[label], f["direct"]
+            row = f"| {spec.name} | {label} | {mine['rate'] / alone['rate']:.3f} "
+            row += f"| {mine['cpu'] / alone['cpu']:.1f} "
             lite = f.get("LiteLLM")
             if lite and label != "LiteLLM":
                 row += f"| {mine['p50'] / lite['p50']:.2f} | {mine['rate'] / lite['rate']:.1f} "
@@ -455,6 +498,11 @@ def report(targets: list[Target], loads: list[Load], results: Results) -> list[s
             else:
                 row += "| — | — | — |"
             lines.append(row)
+    if commits_per_call:
+        lines.append("")
+        for spec in loads:
+            counts = ", ".join(f"{db} {n:.2f}" for db, n in commits_per_call[spec.name].items())
+            lines.append(f"Commits per call, {spec.name}: {counts}")
     return lines
 
 
@@ -622,8 +670,17 @@ def main() -> None:
         ]
         before = None if args.usage_standin else asyncio.run(ledger.figures())
         started = time.monotonic()
-        results = asyncio.run(measure(targets, loads, tokens, args.rounds, args.profile))
-        lines = report(targets, loads, results)
+        results, commits_per_call = asyncio.run(
+            measure(
+                targets,
+                loads,
+                tokens,
+                args.rounds,
+                args.profile,
+                None if args.usage_standin else ledger,
+            )
+        )
+        lines = report(targets, loads, results, commits_per_call)
         if before is not None:
             asyncio.run(ledger.settled())
             after = asyncio.run(ledger.figures())

@@ -162,6 +162,7 @@ class Target:
     parts: dict[str, int]
     databases: set[str] = field(default_factory=set)
     settled: Callable[[], Awaitable[None]] | None = None  # waits until its calls are settled
+    clocks: Clocks | None = None  # the services' own timings
     keys: list[str] | None = None  # what its callers send, when not the users' access tokens
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # load -> part -> seconds
     calls: dict[str, int] = field(default_factory=dict)
@@ -286,6 +287,59 @@ class Load:
     concurrency: int
 
 
+CLOCKS = {  # series (sum and count) -> what it times, in each service's /metrics
+    "tollgate_http_request_duration_seconds": "to the answer's start",
+    "tollgate_llm_hold_seconds": "asking usage for the hold",
+    "tollgate_llm_record_seconds": "committing the log row and event",
+}
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Sums and counts of the CLOCKS series of one service (POST routes only)."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        for clock in CLOCKS:
+            if name in (clock + "_sum", clock + "_count"):
+                if "http_request" in clock and 'method="POST"' not in line:
+                    continue
+                key = clock + name[len(clock) :]
+                values[key] = values.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return values
+
+
+@dataclass
+class Clocks:
+    """Where a call's time goes, from the path's own clocks: mean ms per call."""
+
+    services: dict[str, str]  # name -> /metrics URL
+    totals: dict[str, dict[str, float]] = field(default_factory=dict)  # load -> key -> seconds
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, url in self.services.items():
+            for key, value in scrape(url).items():
+                out[f"{name}: {key}"] = value
+        return out
+
+    def add(self, load: str, before: dict[str, float], after: dict[str, float]) -> None:
+        totals = self.totals.setdefault(load, {})
+        for key, value in after.items():
+            totals[key] = totals.get(key, 0.0) + value - before.get(key, 0.0)
+
+    def means(self, load: str) -> str:
+        totals, out = self.totals.get(load, {}), []
+        for key in sorted(k for k in totals if k.endswith("_sum")):
+            count = totals.get(key[: -len("_sum")] + "_count", 0.0)
+            if count:
+                service, clock = key[: -len("_sum")].split(": ")
+                what = CLOCKS[clock]
+                out.append(f"{service}, {what}: {1000 * totals[key] / count:.2f}")
+        return "; ".join(out)
+
+
 COMMITS = "SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY($1)"
 
 
@@ -327,6 +381,7 @@ async def measure(
         for r in range(rounds):
             order = targets if r % 2 == 0 else targets[::-1]
             for target in order:
+                ticks = await asyncio.to_thread(target.clocks.read) if target.clocks else {}
                 before = target.meter()
                 out = None
                 if profile and r == 0:
@@ -339,6 +394,8 @@ async def measure(
                     if target.settled is not None:
                         await target.settled()  # settlement is part of each call's cost
                 target.add_cpu(spec.name, before, len(latencies))
+                if target.clocks is not None:
+                    target.clocks.add(spec.name, ticks, await asyncio.to_thread(target.clocks.read))
                 seen, seconds = results.setdefault(spec.name, {}).get(target.label, ([], 0.0))
                 results[spec.name][target.label] = (seen + latencies, seconds + elapsed)
         if databases:
@@ -498,6 +555,18 @@ def report(
             else:
                 row += "| — | — | — |"
             lines.append(row)
+    for target in targets:
+        if target.clocks is not None:
+            lines.append("")
+            for spec in loads:
+                direct = results[spec.name]["direct"][0]
+                upstream = sum(direct) / len(direct)
+                seen = results[spec.name][target.label][0]
+                lines.append(
+                    f"Means per call, ms, {spec.name}, {target.label}: client "
+                    f"{sum(seen) / len(seen):.2f} (direct {upstream:.2f}); "
+                    + target.clocks.means(spec.name)
+                )
     if commits_per_call:
         lines.append("")
         for spec in loads:
@@ -620,6 +689,11 @@ def main() -> None:
         gateway = stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
         wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
 
+        metrics = {
+            name: f"http://127.0.0.1:{ports[name]}/metrics"
+            for name in ("gateway", "llm-proxy", "usage")
+            if name != "usage" or not args.usage_standin
+        }
         common = {"upstream": upstream.pid, "client": client}
         with_stores = {"PostgreSQL": 0, "RabbitMQ": 0}
         targets = [Target("direct", info["upstream"], "m", dict(common))]
@@ -655,12 +729,12 @@ def main() -> None:
             targets.append(
                 Target("llm-proxy", f"http://127.0.0.1:{ports['llm-proxy']}", "bench-model",
                        {"llm-proxy": proxy.pid, **path, **common, **with_stores}, databases,
-                       settled)
+                       settled, Clocks(dict(list(metrics.items())[1:])))
             )  # fmt: skip
         targets.append(
             Target(TOLLGATE, f"http://127.0.0.1:{ports['gateway']}", "bench-model",
                    {"gateway": gateway.pid, "llm-proxy": proxy.pid, **path, **common,
-                    **with_stores}, databases, settled)
+                    **with_stores}, databases, settled, Clocks(metrics))
         )  # fmt: skip
         concurrent = args.concurrent_calls or args.calls * 6
         loads = [

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.llm_proxy.metrics import CALLS, TIME_TO_FIRST_TOKEN, TOKENS
+from tollgate.llm_proxy.metrics import CALLS, RECORD_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 from tollgate.llm_proxy.request_log.repository import LOG_COLUMNS, RequestLogRepository, add_calls
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import Envelope, UsageRecorded, UserDeleted
@@ -126,7 +126,8 @@ class CallRecorder:
         self._queue.put_nowait(_Pending(call.request_id, _log_row(call), event, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="call-recorder")
-        await asyncio.shield(done)
+        with RECORD_SECONDS.time():
+            await asyncio.shield(done)
 
     async def close(self) -> None:
         """Wait for what is queued (the writer stops once the queue is empty), then disconnect."""

@@ -108,6 +108,38 @@ async def test_a_hold_whose_answer_was_lost_once_is_asked_again_and_billed_once(
     assert fresh.usage.anomalies == []
 
 
+async def test_a_hold_whose_answer_was_lost_before_usage_stayed_unavailable_is_settled(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user(tokens=50_000)
+    fresh.usage.lose_answers_for.add(str(user_id))
+
+    async def unavailable_once_held() -> None:  # the hold is made, then usage answers 503
+        for _ in range(5000):
+            if any(h.account == str(user_id) for h in fresh.usage.holds.values()):
+                break
+            await asyncio.sleep(0.001)
+        fresh.usage.lose_answers_for.discard(str(user_id))
+        fresh.usage.unavailable_to.add(str(user_id))
+
+    try:
+        async with fresh.http(token) as http:
+            response, _ = await asyncio.gather(
+                http.post("/v1/chat/completions", json=chat("hi [[words:2]]")),
+                unavailable_once_held(),
+            )
+    finally:
+        fresh.usage.unavailable_to.discard(str(user_id))
+
+    assert response.status_code == 503
+    assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
+    [event] = await fresh.usage.events_of(user_id)
+    assert event["reservation_id"] is None and event["total_tokens"] == 0
+    [held] = [h for h in fresh.usage.holds.values() if h.account == str(user_id)]
+    assert held.settled is not None
+    assert fresh.usage.balances[str(user_id)] == 50_000
+
+
 @pytest.fixture
 def content_stored(fresh: Stack) -> Iterator[None]:
     settings = fresh.app.state.settings

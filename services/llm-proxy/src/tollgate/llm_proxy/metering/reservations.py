@@ -156,7 +156,9 @@ class ReservationClient:
             )
         if status not in (200, 201):
             log.warning("usage refused a reservation: %s %s", status, body)
-            raise MeteringUnavailable(f"Token metering answered {status}")
+            # An earlier asking whose answer was lost may have left a hold: settle it.
+            lost = HoldAnswerLost if maybe_held else MeteringUnavailable
+            raise lost(f"Token metering answered {status}")
         return Hold(
             reservation_id=uuid.UUID(str(body["reservation_id"])),
             account_id=str(body.get("account_id", "")),

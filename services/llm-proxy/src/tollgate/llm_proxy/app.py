@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
                 tokens,
                 usage_http,
                 refill=RefillLinks.under(settings.public_url),
+                retry_seconds=settings.metering_retry_seconds,
             ),
             upstreams=upstreams,
             health=health,

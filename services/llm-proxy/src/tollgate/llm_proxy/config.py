@@ -48,6 +48,9 @@ class Settings(ServiceSettings):
     plan_refresh_seconds: float = Field(2.0, gt=0, le=300)
     # Where people reach the web app: a 402 links its upgrade and credits pages.
     public_url: str = "http://127.0.0.1:8000"
+    # How long a call waits for usage to answer its hold (asking again, since a hold is
+    # idempotent by request_id) while usage restarts, before it is refused with a 503.
+    metering_retry_seconds: float = 10.0
     max_body_bytes: int = 4 * 1024 * 1024
 
     # Request log: prompts and completions are kept only when this is on.

@@ -142,7 +142,9 @@ class Cast:
         # routes, another person.
         if row.label == "DELETE /api/organizations/{org_id}/members/{user_id}":
             ids["user_id"] = self.ids["org_admin_id"]
-        elif "/organizations/" in row.path or "/tokens/caps/" in row.path:
+        elif any(
+            part in row.path for part in ("/organizations/", "/tokens/caps/", "/usage/members/")
+        ):
             ids["user_id"] = self.ids["member_id"]
         else:
             ids["user_id"] = self.ids["stranger_id"]

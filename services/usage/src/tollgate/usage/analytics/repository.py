@@ -69,11 +69,17 @@ async def usage_page(
 
 
 def _rollup_conditions(
-    start: date, end: date, user_id: uuid.UUID | None, model: str | None
+    start: date,
+    end: date,
+    user_id: uuid.UUID | None,
+    model: str | None,
+    account_id: uuid.UUID | None = None,
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [DailyUsage.day >= start, DailyUsage.day <= end]
     if user_id is not None:
         conditions.append(DailyUsage.user_id == user_id)
+    if account_id is not None:
+        conditions.append(DailyUsage.account_id == account_id)
     if model is not None:
         conditions.append(DailyUsage.model == model)
     return conditions
@@ -88,10 +94,11 @@ async def grouped_stats(
     user_id: uuid.UUID | None = None,
     model: str | None = None,
     limit: int | None = None,
+    account_id: uuid.UUID | None = None,
 ) -> list[Any]:
     """Sums from the daily rollup for [start, end], grouped; all users when user_id is None."""
     key = GROUP_COLUMNS[group_by]
-    conditions = _rollup_conditions(start, end, user_id, model)
+    conditions = _rollup_conditions(start, end, user_id, model, account_id)
     query = select(key.label("key"), *_SUMS).where(*conditions).group_by(key).order_by(key)
     if limit is not None:
         query = query.limit(limit)
@@ -105,9 +112,26 @@ async def total_stats(
     *,
     user_id: uuid.UUID | None = None,
     model: str | None = None,
+    account_id: uuid.UUID | None = None,
 ) -> Any:
-    conditions = _rollup_conditions(start, end, user_id, model)
+    conditions = _rollup_conditions(start, end, user_id, model, account_id)
     return (await session.execute(select(*_SUMS).where(*conditions))).one()
+
+
+async def member_totals(
+    session: AsyncSession, account_ids: list[uuid.UUID], start: date, end: date
+) -> list[Any]:
+    """Each user's sums in these shared accounts for [start, end], keyed by (account, user)."""
+    if not account_ids:
+        return []
+    query = (
+        select(DailyUsage.account_id, DailyUsage.user_id, *_SUMS)
+        .where(
+            DailyUsage.account_id.in_(account_ids), DailyUsage.day >= start, DailyUsage.day <= end
+        )
+        .group_by(DailyUsage.account_id, DailyUsage.user_id)
+    )
+    return list((await session.execute(query)).all())
 
 
 async def top_accounts(session: AsyncSession, start: date, end: date, limit: int) -> list[Any]:

@@ -24,6 +24,7 @@ from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
+from tollgate.web.member_usage.endpoints import router as member_usage_router
 from tollgate.web.organization.endpoints import router as organization_router
 from tollgate.web.pages import redirect, render, sign_in_first
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_router)
     app.include_router(api_keys_router)
     app.include_router(usage_router)
+    app.include_router(member_usage_router)
     app.include_router(billing_router)
     app.include_router(organization_router)
     app.include_router(admin_router)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from devstack import Stack
 from journeys import PASSWORD, Person, eventually, login, on_plan, register
@@ -288,6 +289,7 @@ async def assemble(stack: Stack, outside: Any, admin_headers: dict[str, str]) ->
             "org_admin_id": org_admin.user_id,
             "stranger_id": stranger.user_id,
             "invitation_id": pending.json()["id"],
+            "session_id": jwt.decode(user.access_token, options={"verify_signature": False})["sid"],
             "record_id": str(uuid.uuid4()),
             "account_id": str(uuid.uuid4()),
             "payment_id": str(uuid.uuid4()),

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tollgate.shared.web import create_service_app
 from tollgate.web.account.endpoints import router as account_router
 from tollgate.web.admin.endpoints import router as admin_router
-from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut
+from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut, person_address
 from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def keep_session(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # Only the gateway reaches the app: its X-Forwarded-For names the person.
+        person_address.set(request.headers.get("x-forwarded-for"))
         response = await call_next(request)
         session: WebSession | None = getattr(request.state, "web_session", None)
         if session is not None:

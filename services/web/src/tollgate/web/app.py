@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tollgate.shared.web import create_service_app
 from tollgate.web.account.endpoints import router as account_router
 from tollgate.web.admin.endpoints import router as admin_router
+from tollgate.web.admin_catalog.endpoints import router as admin_catalog_router
 from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut, person_address
 from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.billing.endpoints import router as billing_router
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(organization_router)
     app.include_router(admin_router)
+    app.include_router(admin_catalog_router)
     app.include_router(sub_users_router)
     _install_error_pages(app)
 

@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("llm", ["bench/llm/run.py", "--calls", "600"]),
     ("usage", ["bench/usage/run.py"]),
     ("auth", ["bench/auth/run.py"]),
+    ("web", ["bench/web/run.py"]),
 ]
 
 

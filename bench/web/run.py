@@ -80,11 +80,12 @@ GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each service process, this client, PostgreSQL and Redis."""
+def cpu_seconds(pids: dict[str, int]) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each process of the run, by pid: the services (and their
+    workers), this client, PostgreSQL and Redis."""
     tick = os.sysconf("SC_CLK_TCK")
-    parts = dict.fromkeys([*pids, "load client", "PostgreSQL", "Redis"], 0.0)
     by_pid = {pid: name for name, pid in pids.items()}
+    seen: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -104,8 +105,19 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             part = "Redis"
         else:
             continue
-        parts[part] += (int(fields[11]) + int(fields[12])) / tick
-    return parts
+        seen[pid] = (part, (int(fields[11]) + int(fields[12])) / tick)
+    return seen
+
+
+def cpu_spent(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], parts: list[str]
+) -> dict[str, float]:
+    """CPU seconds per part between two snapshots. A process that ended in between
+    (a PostgreSQL parallel worker) is not counted: PostgreSQL's share is a floor."""
+    spent = dict.fromkeys(parts, 0.0)
+    for pid, (part, seconds) in after.items():
+        spent[part] += seconds - before.get(pid, (part, 0.0))[1]
+    return spent
 
 
 def start(stack: Stack) -> dict[str, subprocess.Popen[bytes]]:
@@ -291,9 +303,10 @@ async def main() -> None:
     print("|---|---|---|---|---|")
     print(f"| {len(ms) / elapsed:.1f} | {q[49]:.0f} | {q[94]:.0f} | {q[98]:.0f} | {ms[-1]:.0f} |")
     print()
-    print("| CPU per page (ms) | " + " | ".join(after) + " | total |")
-    print("|---|" + "---|" * (len(after) + 1))
-    per_page = {p: (after[p] - before[p]) * 1000 / len(ms) for p in after}
+    parts = [*procs, "load client", "PostgreSQL", "Redis"]
+    per_page = {p: t * 1000 / len(ms) for p, t in cpu_spent(before, after, parts).items()}
+    print("| CPU per page (ms) | " + " | ".join(parts) + " | total |")
+    print("|---|" + "---|" * (len(parts) + 1))
     cells = " | ".join(f"{v:.1f}" for v in per_page.values())
     print(f"| | {cells} | {sum(per_page.values()):.1f} |")
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")

@@ -23,6 +23,7 @@ from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut, person_addre
 from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
+from tollgate.web.credits.endpoints import router as credits_router
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
 from tollgate.web.member_usage.endpoints import router as member_usage_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router)
     app.include_router(member_usage_router)
     app.include_router(billing_router)
+    app.include_router(credits_router)
     app.include_router(organization_router)
     app.include_router(admin_router)
     app.include_router(admin_catalog_router)

@@ -1,7 +1,7 @@
 """index daily usage by account and day: a period's sums read whole days from the rollup
 
-Revision ID: 0006_daily_usage_account_day
-Revises: 0005_yearly_terms
+Revision ID: 0007_daily_usage_account_day
+Revises: 0006_top_ups
 Create Date: 2026-12-03 13:30:00.000000
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_daily_usage_account_day"
-down_revision: str | None = "0005_yearly_terms"
+revision: str = "0007_daily_usage_account_day"
+down_revision: str | None = "0006_top_ups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

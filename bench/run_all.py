@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("llm", ["bench/llm/run.py"]),
     ("usage", ["bench/usage/run.py"]),
     ("auth", ["bench/auth/run.py"]),
+    ("web", ["bench/web/run.py"]),
 ]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from devstack import Stack
 from journeys import PASSWORD, Person, eventually, login, on_plan, register
@@ -155,7 +156,9 @@ class Cast:
         # routes, another person.
         if row.label == "DELETE /api/organizations/{org_id}/members/{user_id}":
             ids["user_id"] = self.ids["org_admin_id"]
-        elif "/organizations/" in row.path or "/tokens/caps/" in row.path:
+        elif any(
+            part in row.path for part in ("/organizations/", "/tokens/caps/", "/usage/members/")
+        ):
             ids["user_id"] = self.ids["member_id"]
         else:
             ids["user_id"] = self.ids["stranger_id"]
@@ -299,6 +302,7 @@ async def assemble(stack: Stack, outside: Any, admin_headers: dict[str, str]) ->
             "org_admin_id": org_admin.user_id,
             "stranger_id": stranger.user_id,
             "invitation_id": pending.json()["id"],
+            "session_id": jwt.decode(user.access_token, options={"verify_signature": False})["sid"],
             "record_id": str(uuid.uuid4()),
             "account_id": str(uuid.uuid4()),
             "payment_id": str(uuid.uuid4()),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from ipaddress import ip_network
 from unittest import mock
 
 from aiohttp.test_utils import make_mocked_request
@@ -38,3 +39,32 @@ def test_a_redirect_to_a_service_s_own_address_leaves_relative_and_others_untouc
     provider = "https://github.com/login/oauth/authorize?state=s"
     assert response_headers({"Location": provider}, internal)["Location"] == provider
     assert response_headers({"Location": "/api/x"}, internal)["Location"] == "/api/x"
+
+
+WEB_APP = [ip_network("10.0.0.9/32")]
+
+
+def test_a_trusted_proxy_s_forwarded_address_is_the_client() -> None:
+    through_the_web_app = request({"X-Forwarded-For": "198.51.100.4"}, peer="10.0.0.9")
+    assert client_ip(through_the_web_app, 0, WEB_APP) == "198.51.100.4"
+
+
+def test_a_caller_outside_the_trusted_proxies_cannot_choose_its_address() -> None:
+    spoofing = request({"X-Forwarded-For": "198.51.100.4"}, peer="192.0.2.50")
+    assert client_ip(spoofing, 0, WEB_APP) == "192.0.2.50"
+
+
+def test_what_a_person_wrote_before_the_web_app_s_entry_is_ignored() -> None:
+    forged_then_real = request({"X-Forwarded-For": "6.6.6.6, 198.51.100.4"}, peer="10.0.0.9")
+    assert client_ip(forged_then_real, 0, WEB_APP) == "198.51.100.4"
+
+
+def test_the_web_app_behind_a_counted_proxy_hop_still_yields_the_person() -> None:
+    # person -> load balancer (one trusted hop) -> gateway -> web app -> gateway
+    chain = request({"X-Forwarded-For": "198.51.100.4, 172.16.0.2"}, peer="10.0.0.9")
+    assert client_ip(chain, 1, WEB_APP) == "198.51.100.4"
+
+
+def test_junk_in_the_header_is_never_taken_for_a_trusted_proxy() -> None:
+    junk = request({"X-Forwarded-For": "198.51.100.4, not-an-address"}, peer="10.0.0.9")
+    assert client_ip(junk, 0, WEB_APP) == "not-an-address"

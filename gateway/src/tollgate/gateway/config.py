@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -136,6 +137,11 @@ class Settings(ServiceSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_allow_credentials: bool = True
     trusted_proxy_hops: int = Field(0, ge=0, le=5)
+    # Callers whose X-Forwarded-For is believed wherever they stand in the chain: the
+    # web app, whose calls carry the person's address (comma-separated CIDRs).
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
 
     # Caches.
     token_cache_size: int = 20_000
@@ -159,6 +165,14 @@ class Settings(ServiceSettings):
             text = value.strip()
             items = json.loads(text) if text.startswith("[") else text.split(",")
             return [str(o).strip().rstrip("/") for o in items if str(o).strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        """``127.0.0.1/32,10.0.0.0/8``; a bare address is a network of one."""
+        if isinstance(value, str):
+            return [ip_network(n.strip(), strict=False) for n in value.split(",") if n.strip()]
         return value
 
     @model_validator(mode="after")

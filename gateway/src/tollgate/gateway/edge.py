@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
 from aiohttp import web, web_response
 
 from tollgate.shared.logs import request_id_for
@@ -52,16 +55,43 @@ def request_id(request: web.Request) -> str:
     return value
 
 
-def client_ip(request: web.Request, trusted_hops: int) -> str:
-    """The peer address, or with trusted proxies in front, the address they saw."""
+def client_ip(
+    request: web.Request,
+    trusted_hops: int,
+    trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
+) -> str:
+    """The address of the person behind the proxies we trust.
+
+    Walks ``X-Forwarded-For`` from the right, starting at the peer: a hop is passed
+    over while it is one of the ``trusted_hops`` proxies in front of the gateway, or
+    an address in ``trusted_proxies`` (the web app, which forwards the person's
+    address). The first hop that is neither is the client; anything to its left was
+    written by the client itself and is ignored.
+    """
     peer = request.remote or "unknown"
-    if trusted_hops <= 0:
-        return peer
     forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
-    forwarded = [p for p in forwarded if p]
-    if len(forwarded) >= trusted_hops:
-        return forwarded[-trusted_hops]
-    return forwarded[0] if forwarded else peer
+    chain = [p for p in forwarded if p] + [peer]
+    hops_left = trusted_hops
+    at = len(chain) - 1
+    while at > 0:
+        if _within(chain[at], trusted_proxies):
+            at -= 1
+        elif hops_left > 0:
+            hops_left -= 1
+            at -= 1
+        else:
+            break
+    return chain[at]
+
+
+def _within(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    if not networks:
+        return False
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False  # not an address (a forged header's junk): never trusted
+    return any(ip in network for network in networks)
 
 
 def secure_headers(response: web.StreamResponse) -> None:

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 
 from tollgate.gateway.admission import Decision
 from tollgate.gateway.components import GATEWAY, Gateway
+from tollgate.gateway.config import Settings
 from tollgate.gateway.edge import client_ip, request_id, secure_headers
 from tollgate.gateway.errors import (
     Forbidden,
@@ -66,7 +67,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
         length = request.content_length
         if length is not None and length > gw.settings.max_body_bytes:
             raise PayloadTooLarge(f"Request body is larger than {gw.settings.max_body_bytes} bytes")
-        ip = client_ip(request, gw.settings.trusted_proxy_hops)
+        ip = client_ip(request, gw.settings.trusted_proxy_hops, gw.settings.trusted_proxies)
         if route.public:
             authorization = request.headers.get("Authorization")
             if route.route_class == "auth":
@@ -82,7 +83,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
             ) from exc
         extra = {
             "X-Request-ID": request_id(request),
-            "X-Forwarded-For": _forwarded_for(request, ip, gw.settings.trusted_proxy_hops),
+            "X-Forwarded-For": _forwarded_for(request, ip, gw.settings),
             "X-Forwarded-Proto": request.scheme,
             "X-Forwarded-Host": request.host,
         }
@@ -130,8 +131,12 @@ async def _forward(
     return response
 
 
-def _forwarded_for(request: web.Request, ip: str, trusted_hops: int) -> str:
-    if trusted_hops > 0 and request.headers.get("X-Forwarded-For"):
+def _forwarded_for(request: web.Request, ip: str, settings: Settings) -> str:
+    # With trusted proxies configured (the web app) the chain can hold hops services
+    # do not know of: they get the address resolved here, alone.
+    if settings.trusted_proxies and ip != request.remote:
+        return ip
+    if settings.trusted_proxy_hops > 0 and request.headers.get("X-Forwarded-For"):
         return f"{request.headers['X-Forwarded-For']}, {request.remote}"
     return ip
 

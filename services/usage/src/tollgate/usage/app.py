@@ -6,7 +6,7 @@ from tollgate.usage.admin.endpoints import router as admin_router
 from tollgate.usage.analytics.endpoints import router as analytics_router
 from tollgate.usage.config import Settings
 from tollgate.usage.imports.endpoints import router as imports_router
-from tollgate.usage.members.endpoints import router as caps_router
+from tollgate.usage.members.endpoints import router as members_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
 from tollgate.usage.reservations.desk import ReservationDesk
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reservations_router)
     app.serve_directly([RESERVATION_ROUTE])
     app.include_router(analytics_router)
-    app.include_router(caps_router)
+    app.include_router(members_router)
     app.include_router(admin_router)
     app.include_router(imports_router)
     return app

@@ -204,8 +204,12 @@ class DailyUsage(Base):
     """Rollup of usage_records per day, kept in the same transaction as each record."""
 
     __tablename__ = "daily_usage"
-    # A user's stats read a range of days; the key starts with the day for the admin view.
-    __table_args__ = (Index("ix_daily_usage_user_day", "user_id", "day"),)
+    # A user's stats read a range of days; the key starts with the day for the admin view;
+    # an account's period sums read its days.
+    __table_args__ = (
+        Index("ix_daily_usage_user_day", "user_id", "day"),
+        Index("ix_daily_usage_account_day", "account_id", "day"),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

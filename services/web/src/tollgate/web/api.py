@@ -3,7 +3,9 @@
 The app has no access of its own: each call carries the person's access token,
 so a page can never show more than the person could fetch themselves. An access
 token about to expire is refreshed first (and once more if the API still says
-401); a refresh that fails ends the session.
+401); a refresh that fails ends the session. Each call also carries the person's
+address as the gateway gave it (``X-Forwarded-For``), so the gateway, which trusts
+the app's address, limits sign-ins per person rather than counting the app once.
 
     ApiError             the API failed (a 500 of a service): the problem page
     ├── Refused          the API refused (4xx): the form shows its problem detail
@@ -14,16 +16,20 @@ token about to expire is refreshed first (and once more if the API still says
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 
 from tollgate.web.sessions import SessionStore, WebSession
 
-__all__ = ["Api", "ApiError", "Refused", "ServiceDown", "SignedOut"]
+__all__ = ["Api", "ApiError", "Refused", "ServiceDown", "SignedOut", "person_address"]
 
 # Refresh a little before expiry, so a token does not lapse between here and the service.
 _EXPIRY_MARGIN_SECONDS = 30
+
+# The X-Forwarded-For of the page request being served; set once per request by the app.
+person_address: ContextVar[str | None] = ContextVar("person_address", default=None)
 
 
 class ApiError(Exception):
@@ -117,6 +123,8 @@ class Api:
         headers = dict(kwargs.pop("headers", None) or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        if (forwarded := person_address.get()) is not None:
+            headers["X-Forwarded-For"] = forwarded
         try:
             return await self.client.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:

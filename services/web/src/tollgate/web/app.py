@@ -18,13 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tollgate.shared.web import create_service_app
 from tollgate.web.account.endpoints import router as account_router
 from tollgate.web.admin.endpoints import router as admin_router
-from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut
+from tollgate.web.admin_catalog.endpoints import router as admin_catalog_router
+from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut, person_address
 from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
 from tollgate.web.credits.endpoints import router as credits_router
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
+from tollgate.web.member_usage.endpoints import router as member_usage_router
 from tollgate.web.organization.endpoints import router as organization_router
 from tollgate.web.pages import redirect, render, sign_in_first
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
@@ -73,10 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account_router)
     app.include_router(api_keys_router)
     app.include_router(usage_router)
+    app.include_router(member_usage_router)
     app.include_router(billing_router)
     app.include_router(credits_router)
     app.include_router(organization_router)
     app.include_router(admin_router)
+    app.include_router(admin_catalog_router)
     app.include_router(sub_users_router)
     _install_error_pages(app)
 
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def keep_session(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # Only the gateway reaches the app: its X-Forwarded-For names the person.
+        person_address.set(request.headers.get("x-forwarded-for"))
         response = await call_next(request)
         session: WebSession | None = getattr(request.state, "web_session", None)
         if session is not None:

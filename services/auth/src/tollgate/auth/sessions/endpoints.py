@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response, status
 
 from tollgate.auth.accounts.schemas import TokenPair
-from tollgate.auth.deps import SessionsDep, signed_in_caller
-from tollgate.auth.sessions.schemas import LogoutRequest, RefreshRequest
+from tollgate.auth.deps import SessionsDep, SignedIn, signed_in_caller
+from tollgate.auth.sessions.schemas import LogoutRequest, RefreshRequest, SessionOut
 from tollgate.auth.sessions.service import hash_refresh_token
 from tollgate.shared.db import SessionDep
-from tollgate.shared.errors import Unauthorized
+from tollgate.shared.errors import NotFound, Unauthorized
 from tollgate.shared.openapi import problems
 from tollgate.shared.security import current_user
 
@@ -58,4 +59,30 @@ async def logout(
             session = await sessions.repo.get(session_id)
             if session is not None:
                 await sessions.revoke([session], reason="logout")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions", response_model=list[SessionOut])
+async def my_sessions(caller: SignedIn, sessions: SessionsDep) -> list[SessionOut]:
+    """The caller's live sign-ins: when, where from (as recorded), the current one marked."""
+    rows = await sessions.repo.active_for_user(caller.user.id, datetime.now(UTC))
+    return [
+        SessionOut.model_validate(r, from_attributes=True).model_copy(
+            update={"current": r.id == caller.principal.sid}
+        )
+        for r in rows
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problems(404)
+)
+async def revoke_session(
+    session_id: uuid.UUID, caller: SignedIn, sessions: SessionsDep
+) -> Response:
+    """Sign out one of the caller's sessions; its tokens stop working at the gateway too."""
+    session = await sessions.repo.get(session_id)
+    if session is None or session.user_id != caller.user.id:
+        raise NotFound("No session of yours with this id")
+    await sessions.revoke([session], reason="revoked-by-user")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -107,6 +107,24 @@ class StatsOut(BaseModel):
     totals: StatsRow
 
 
+class MemberUsageOut(BaseModel):
+    """What one member or sub-user spent from the shared account in the range."""
+
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: Literal["org", "sub_user"]
+    role: str | None
+    active: bool
+    cap_tokens: int | None
+    totals: StatsRow
+
+
+class MembersUsageOut(BaseModel):
+    start: date
+    end: date
+    members: list[MemberUsageOut]
+
+
 class FeatureEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.usage.models import Member
 
-__all__ = ["apply_fact", "org_memberships", "set_member_cap"]
+__all__ = [
+    "apply_fact",
+    "managed_organizations",
+    "members_of",
+    "org_memberships",
+    "set_member_cap",
+]
 
 
 async def apply_fact(
@@ -46,6 +52,29 @@ async def org_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[Mem
     """The user's current organization memberships (one, unless events are still on the way)."""
     rows = await session.scalars(
         select(Member).where(Member.user_id == user_id, Member.kind == "org", Member.active)
+    )
+    return list(rows)
+
+
+async def managed_organizations(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The organizations where the user is an active owner or admin."""
+    rows = await session.scalars(
+        select(Member.account_id).where(
+            Member.user_id == user_id,
+            Member.kind == "org",
+            Member.active,
+            Member.role.in_(("owner", "admin")),
+        )
+    )
+    return list(rows)
+
+
+async def members_of(session: AsyncSession, account_ids: list[uuid.UUID]) -> list[Member]:
+    """Everyone spending from these accounts, the inactive too (their past usage counts)."""
+    rows = await session.scalars(
+        select(Member)
+        .where(Member.account_id.in_(account_ids))
+        .order_by(Member.account_id, Member.kind, Member.user_id)
     )
     return list(rows)
 

@@ -1,7 +1,9 @@
-"""The person's own account: profile, password, time zone, signing out everywhere, deletion."""
+"""The person's own account: profile, password, time zone, sessions, deletion."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Annotated
 from zoneinfo import available_timezones
 
@@ -28,10 +30,12 @@ TIME_ZONES = sorted(available_timezones())
 async def _account_page(
     request: Request, session: PageSession, api: ApiDep, status_code: int = 200, **extra: object
 ) -> Response:
-    me = await api.json(session, "/api/users/profile")
+    me, sign_ins = await asyncio.gather(
+        api.json(session, "/api/users/profile"), api.json(session, "/api/auth/sessions")
+    )
     session.user = me
     session.changed = True
-    context = {"me": me, "time_zones": TIME_ZONES, **extra}
+    context = {"me": me, "sign_ins": sign_ins, "time_zones": TIME_ZONES, **extra}
     return render(request, "account/account.html", context, status_code=status_code)
 
 
@@ -85,6 +89,18 @@ async def set_time_zone(
         response.set_cookie(TIME_ZONE_COOKIE, time_zone, max_age=365 * 86400, samesite="lax")
         session.notify(f"Times are now shown in {time_zone}.")
     return response
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_session(session_id: uuid.UUID, session: Checked, api: ApiDep) -> Response:
+    """Sign out one device; this browser's own session ends like a sign-out."""
+    current = [s for s in await api.json(session, "/api/auth/sessions") if s["current"]]
+    await api.call(session, "DELETE", f"/api/auth/sessions/{session_id}")
+    if current and current[0]["id"] == str(session_id):
+        session.sign_out()
+        return redirect("/sign-in")
+    session.notify("That device is signed out; its tokens no longer work.")
+    return redirect("/account")
 
 
 @router.post("/account/sign-out-everywhere")

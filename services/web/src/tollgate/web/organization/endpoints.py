@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from tollgate.web.api import Api, Refused
+from tollgate.web.member_usage.endpoints import usage_by_member
 from tollgate.web.pages import ApiDep, Checked, PageSession, redirect, render, sign_in_first
 from tollgate.web.sessions import WebSession
 
@@ -31,16 +32,26 @@ async def _page(
     if org is not None:
         base = f"/api/organizations/{org['id']}"
         manages = org["role"] in MANAGERS
-        members, invitations = await asyncio.gather(
+        members, invitations, usage = await asyncio.gather(
             api.json(session, f"{base}/members"),
             api.json(session, f"{base}/invitations") if manages else _nothing(),
+            usage_by_member(api, session) if manages else _no_usage(),
         )
-        context |= {"members": members, "invitations": invitations, "manages": manages}
+        context |= {
+            "members": members,
+            "invitations": invitations,
+            "manages": manages,
+            "usage": usage,
+        }
     return render(request, "organization/organization.html", context, status_code)
 
 
 async def _nothing() -> list[Any]:
     return []
+
+
+async def _no_usage() -> dict[str, Any]:
+    return {}
 
 
 async def _managed(api: Api, session: WebSession) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from tollgate.web.api import Api, Refused
+from tollgate.web.member_usage.endpoints import usage_by_member
 from tollgate.web.pages import ApiDep, Checked, PageSession, redirect, render, sign_in_first
 from tollgate.web.sessions import WebSession
 
@@ -30,8 +32,10 @@ def _limit(raw: str) -> int | None:
 async def _page(
     request: Request, session: WebSession, api: Api, status_code: int = 200, **extra: Any
 ) -> Response:
-    sub_users = await api.json(session, "/api/sub-users")
-    context = {"sub_users": sub_users, **extra}
+    sub_users, usage = await asyncio.gather(
+        api.json(session, "/api/sub-users"), usage_by_member(api, session)
+    )
+    context = {"sub_users": sub_users, "usage": usage, **extra}
     return render(request, "sub_users/sub_users.html", context, status_code)
 
 

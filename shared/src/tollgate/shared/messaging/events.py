@@ -21,9 +21,11 @@ __all__ = [
     "BalanceLow",
     "Envelope",
     "EventData",
+    "ModelPricesChanged",
     "OrgMemberAdded",
     "OrgMemberRemoved",
     "OrgMemberUpdated",
+    "PricePerMillion",
     "QuotaExhausted",
     "SessionsRevoked",
     "SubUserUpdated",
@@ -173,6 +175,21 @@ class QuotaExhausted(EventData):
     threshold: int = 0
 
 
+class PricePerMillion(BaseModel):
+    model: str
+    input_per_million: int
+    output_per_million: int
+
+
+class ModelPricesChanged(EventData):
+    """Every model's price in force (credits per million tokens), as a whole snapshot:
+    a consumer keeps the one with the highest ``version`` and ignores older ones."""
+
+    event_type: ClassVar[str] = "model_prices.changed"
+    version: int
+    prices: list[PricePerMillion]
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -190,6 +207,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         UsageRecorded,
         BalanceLow,
         QuotaExhausted,
+        ModelPricesChanged,
     )
 }
 

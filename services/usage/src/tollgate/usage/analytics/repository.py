@@ -16,7 +16,7 @@ _SUMS = (
     func.coalesce(func.sum(DailyUsage.prompt_tokens), 0).label("prompt_tokens"),
     func.coalesce(func.sum(DailyUsage.completion_tokens), 0).label("completion_tokens"),
     func.coalesce(func.sum(DailyUsage.total_tokens), 0).label("total_tokens"),
-    func.coalesce(func.sum(DailyUsage.charged_tokens), 0).label("charged_tokens"),
+    func.coalesce(func.sum(DailyUsage.charged_credits), 0).label("charged_credits"),
     func.coalesce(func.sum(DailyUsage.cost_usd), 0).label("cost_usd"),
 )
 GROUP_COLUMNS: dict[str, Any] = {
@@ -30,9 +30,10 @@ GROUP_COLUMNS: dict[str, Any] = {
 async def charged_between(
     session: AsyncSession, account_id: uuid.UUID, start: datetime, end: datetime
 ) -> int:
-    """Tokens charged for calls that started in [start, end); a late event counts where it began."""
+    """Credits charged for calls that started in [start, end); a late event counts where it
+    began."""
     total = await session.scalar(
-        select(func.coalesce(func.sum(UsageRecord.charged_tokens), 0)).where(
+        select(func.coalesce(func.sum(UsageRecord.charged_credits), 0)).where(
             UsageRecord.account_id == account_id,
             UsageRecord.started_at >= start,
             UsageRecord.started_at < end,

@@ -3,7 +3,7 @@
 ``reserve.reserve_group`` reads the facts (who pays, accounts, balances, daily
 counts, cap spending, retried request_ids) and hands them to ``decide``, so the
 rules of a hold (a sub-user's permission, daily quota, balance, member caps,
-sizing, retries of a request_id) live in this one place. Requests are sized one
+sizing at the model's price, retries of a request_id) live in this one place. Requests are sized one
 after another against the balance the ones before them left.
 """
 
@@ -25,7 +25,7 @@ from tollgate.shared.errors import (
 )
 from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
-from tollgate.usage.ledger.domain import InsufficientTokens, size_hold
+from tollgate.usage.ledger.domain import InsufficientTokens, Price, size_hold
 from tollgate.usage.ledger.service import PlanFacts, account_limits
 from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.payer import Payer
@@ -74,6 +74,10 @@ class HoldFacts(Protocol):
     @property
     def max_completion_tokens(self) -> int: ...
     @property
+    def input_per_million(self) -> int: ...
+    @property
+    def output_per_million(self) -> int: ...
+    @property
     def expires_at(self) -> datetime: ...
 
 
@@ -114,6 +118,15 @@ def replay(hold: HoldFacts, user_id: uuid.UUID, balance: dict[uuid.UUID, int]) -
     return reservation_of(hold, max(0, balance.get(hold.account_id, 0)))
 
 
+def model_not_priced(model: str) -> UnprocessableEntity:
+    return UnprocessableEntity(
+        f"{model} has no price yet, so no call to it can be reserved; "
+        "an admin sets it at /api/admin/model-prices",
+        type_slug="model-not-priced",
+        extra={"model": model},
+    )
+
+
 def llm_not_permitted() -> Forbidden:
     return Forbidden(
         "This sub-user may not call the LLM: its parent account has not given it "
@@ -130,6 +143,8 @@ def reservation_of(hold: HoldFacts, available: int) -> ReservationOut:
         max_completion_tokens=hold.max_completion_tokens,
         available=available,
         expires_at=hold.expires_at,
+        input_per_million=hold.input_per_million,
+        output_per_million=hold.output_per_million,
     )
 
 
@@ -142,13 +157,15 @@ def decide(
     made_today: dict[tuple[uuid.UUID, uuid.UUID], int],
     cap_spent: dict[tuple[uuid.UUID, uuid.UUID], int],
     existing: Mapping[str, HoldFacts],
+    prices: Mapping[str, Price],
     now: datetime,
 ) -> Decisions:
     """Answer each ask in order; ``balance``, ``made_today`` and ``cap_spent`` are updated.
 
-    ``balance`` is each account's available tokens; ``cap_spent`` has an entry for
+    ``balance`` is each account's available credits; ``cap_spent`` has an entry for
     every (account, user) whose payer has a cap; ``existing`` the holds already made
-    for these request_ids.
+    for these request_ids; ``prices`` each asked model's price in force (a model
+    without one cannot be reserved).
     """
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     decisions = Decisions(answers=[None] * len(asks))
@@ -166,6 +183,10 @@ def decide(
         permissions = payer.membership.permissions if payer.membership else None
         if permissions is not None and LLM_PERMISSION not in permissions:
             answers[i] = llm_not_permitted()
+            continue
+        price = prices.get(request.model)
+        if price is None:
+            answers[i] = model_not_priced(request.model)
             continue
         account = accounts[payer.account_id]
         if account.deleted_at is not None:
@@ -191,11 +212,11 @@ def decide(
         )
         try:
             size = size_hold(
-                request.prompt_tokens, request.max_completion_tokens, room, default_cap
+                price, request.prompt_tokens, request.max_completion_tokens, room, default_cap
             )
         except InsufficientTokens as exc:
             answers[i] = PaymentRequired(
-                f"Not enough tokens: {exc.available} available",
+                f"Not enough credits: {exc.available} available",
                 extra={"available": exc.available, "account_id": str(account.id)},
             )
             continue
@@ -203,10 +224,10 @@ def decide(
             answers[i] = UnprocessableEntity(str(exc))
             continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
-        balance[account.id] -= size.held_tokens
+        balance[account.id] -= size.held_credits
         made_today[pair] = made_today.get(pair, 0) + 1
         if pair in cap_spent:
-            cap_spent[pair] += size.held_tokens
+            cap_spent[pair] += size.held_credits
         decisions.first_in_group[request.request_id] = i
         hold = HoldRow(
             id=uuid.uuid4(),
@@ -215,11 +236,13 @@ def decide(
             user_id=user_id,
             status="held",
             model=request.model,
-            amount=size.held_tokens,
+            amount=size.held_credits,
             max_completion_tokens=size.max_completion_tokens,
+            input_per_million=price.input_per_million,
+            output_per_million=price.output_per_million,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )
         decisions.new_holds.append(hold)
-        answers[i] = reservation_of(hold, room - size.held_tokens)
+        answers[i] = reservation_of(hold, room - size.held_credits)
     return decisions

@@ -3,8 +3,9 @@
 Every account that pays is locked (in id order) before its balance is read, so
 the group sees every hold committed before it and nobody can add one until it
 commits. The facts (who pays, the accounts, balances, daily counts, what capped
-members have spent, holds of retried request_ids) go to ``decisions.decide``;
-refusals (402, 429, ...) are answers for one request, not failures of the group.
+members have spent, holds of retried request_ids, the models' prices in force) go
+to ``decisions.decide``; refusals (402, 429, ...) are answers for one request, not
+failures of the group.
 A single reservation is a group of one: there is no other path.
 """
 
@@ -17,6 +18,7 @@ from tollgate.usage.ledger import store
 from tollgate.usage.ledger.service import lock_paying_accounts, renew_free_periods
 from tollgate.usage.ledger.store import Db, HoldRow
 from tollgate.usage.members.service import Claims, payers
+from tollgate.usage.prices.repository import prices_in_force
 from tollgate.usage.reservations.decisions import (
     Answer,
     Ask,
@@ -55,6 +57,8 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
         if p.refusal is None and p.cap_tokens is not None
     }
     cap_spent = await store.member_spent(db, capped, now)
+    asked = await prices_in_force(db, now, {a.request.model for a in asks})
+    prices = {model: row.price for model, row in asked.items()}
 
     def decided(existing: dict[str, HoldRow]) -> Decisions:
         # decide() spends from the counts it is given: each decision starts from the facts.
@@ -67,6 +71,7 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
             dict(made_today),
             dict(cap_spent),
             existing,
+            prices,
             now,
         )
 

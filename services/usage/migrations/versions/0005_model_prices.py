@@ -18,6 +18,7 @@ gpt-4o-mini 0.15 / 0.60, gpt-4o 2.50 / 10.00, claude-3-5-haiku 0.80 / 4.00,
 claude-sonnet-4 3.00 / 15.00, text-embedding-3-small 0.02 / 0.
 """
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -70,7 +71,7 @@ def upgrade() -> None:
         sa.column('output_per_million', sa.BigInteger), sa.column('effective_from', sa.DateTime(timezone=True)),
     )
     op.bulk_insert(prices, [
-        {'model': model, 'input_per_million': i, 'output_per_million': o, 'effective_from': '1970-01-01T00:00:00Z'}
+        {'model': model, 'input_per_million': i, 'output_per_million': o, 'effective_from': datetime(1970, 1, 1, tzinfo=UTC)}
         for model, (i, o) in SEED_PRICES.items()
     ])
 

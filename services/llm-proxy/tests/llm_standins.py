@@ -52,6 +52,8 @@ class FakeUsage:
     lose_answers_for: set[str] = field(default_factory=set)
     # Callers usage refuses any hold, as it does a sub-user without the llm permission.
     refuse_holds_to: set[str] = field(default_factory=set)
+    # Models usage has no price for: their reservations are refused (422).
+    unpriced_models: set[str] = field(default_factory=set)
     url: str = ""
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -138,6 +140,17 @@ class FakeUsage:
                 status=403,
                 content_type="application/problem+json",
             )
+        if body["model"] in self.unpriced_models:
+            return web.json_response(
+                {
+                    "type": "https://tollgate.dev/problems/model-not-priced",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "model": body["model"],
+                },
+                status=422,
+                content_type="application/problem+json",
+            )
         existing = self.by_request.get(body["request_id"])
         account = str(user.get("org") or user["sub"])
         available = self.balances.get(account, 0)
@@ -186,6 +199,10 @@ class FakeUsage:
             "max_completion_tokens": cap,
             "available": available,
             "expires_at": "2099-01-01T00:00:00Z",
+            # The stand-in sells every model at the reference price: a credit a token.
+            "input_per_million": 1_000_000,
+            "output_per_million": 1_000_000,
+            "unit": "credits",
         }
 
     async def release(self, request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ The ``type`` for each status, and the default codes, are the shared contract's
         ├── InvalidRequest      400 invalid_request
         ├── ModelNotFound       404 model_not_found
         ├── ModelNotAllowed     403 model_not_in_plan
+        ├── ModelNotPriced      400 model_not_priced: usage has no price for it, so no hold
         ├── InsufficientQuota   402 insufficient_quota
         ├── SpendingRefused     403 usage refused this caller a hold (a sub-user without llm)
         ├── MeteringUnavailable 503 usage cannot be asked
@@ -40,6 +41,7 @@ __all__ = [
     "MeteringUnavailable",
     "ModelNotAllowed",
     "ModelNotFound",
+    "ModelNotPriced",
     "ProxyError",
     "SpendingRefused",
     "UpstreamRateLimited",
@@ -81,6 +83,14 @@ class ModelNotFound(ProxyError):
 class ModelNotAllowed(ProxyError):
     status_code, type_slug, title = 403, "model-not-in-plan", "Model not in your plan"
     code = "model_not_in_plan"
+
+
+class ModelNotPriced(ProxyError):
+    """The catalog offers the model but the ledger has no price for it: nothing can be
+    charged for a call to it, so none is made (an admin sets its price at usage)."""
+
+    status_code, type_slug, title = 400, "model-not-priced", "Model has no price"
+    code = "model_not_priced"
 
 
 class InsufficientQuota(ProxyError):

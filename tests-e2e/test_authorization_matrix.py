@@ -116,6 +116,10 @@ BODIES: dict[str, Any] = {
     "PUT /api/admin/users/{user_id}/plan": {"plan": "enterprise"},
     "POST /api/admin/payments/{payment_id}/refund": {},
     "PUT /api/admin/plans/{code}": {},
+    "PUT /api/admin/model-prices/{model_id}": {
+        "input_per_million": 1_000_000,
+        "output_per_million": 1_000_000,
+    },
     **{f"POST {p}/chat/completions": CHAT for p in ("/v1", "/api/llm")},
     **{
         f"POST {p}/completions": {"model": "gpt-4o-mini", "prompt": "hi", "max_tokens": 4}

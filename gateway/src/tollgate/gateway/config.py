@@ -55,6 +55,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/admin/users/*/plan", "billing", read=None),
     RouteRule("/api/admin/usage-stats", "usage", read=None),
     RouteRule("/api/admin/grants", "usage", read=None),
+    RouteRule("/api/admin/model-prices", "usage", read=None),
     RouteRule("/api/admin/revenue", "billing", read=None),
     RouteRule("/api/admin/payments", "billing", read=None),
     RouteRule("/api/admin/plans", "billing", read=None),

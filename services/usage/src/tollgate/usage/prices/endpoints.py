@@ -30,15 +30,15 @@ async def list_prices(admin: AdminUser, session: SessionDep) -> PriceListOut:
     return await service.price_list(session)
 
 
-@router.get("/{model}", response_model=PriceHistoryOut, responses=problems(404))
+@router.get("/{model_id}", response_model=PriceHistoryOut, responses=problems(404))
 async def price_history(model: ModelPath, admin: AdminUser, session: SessionDep) -> PriceHistoryOut:
     """A model's prices, newest first, each with the moment it took effect."""
-    return await service.price_history(session, model)
+    return await service.price_history(session, model_id)
 
 
-@router.put("/{model}", response_model=PriceOut)
+@router.put("/{model_id}", response_model=PriceOut)
 async def set_price(
-    model: ModelPath, body: PriceIn, admin: AdminUser, session: SessionDep
+    model_id: ModelPath, body: PriceIn, admin: AdminUser, session: SessionDep
 ) -> PriceOut:
     """Set a model's price from now on; calls already reserved keep the price they were held at."""
-    return await service.set_price(session, messaging.outbox, admin, model, body)
+    return await service.set_price(session, messaging.outbox, admin, model_id, body)

@@ -15,14 +15,18 @@ from tollgate.billing.customers import consumer as customers
 from tollgate.billing.imports.endpoints import router as imports_router
 from tollgate.billing.invoices.endpoints import router as invoices_router
 from tollgate.billing.members import consumer as members
-from tollgate.billing.models import messaging
+from tollgate.billing.models import messaging, price_list
 from tollgate.billing.plans.endpoints import router as plans_router
 from tollgate.billing.plans.service import seed_catalog
 from tollgate.billing.subscriptions.endpoints import router as subscriptions_router
 from tollgate.billing.subscriptions.sync import renew_local_periods
 from tollgate.billing.webhooks.endpoints import router as webhooks_router
+from tollgate.shared.model_prices import price_list_subscription
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.web import create_service_app
+
+# Usage's model prices, kept to show with the plans.
+MODEL_PRICES_QUEUE = "billing.model-prices"
 
 log = logging.getLogger("tollgate.billing")
 
@@ -46,7 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     billing = Billing(settings)
     runtime = ServiceRuntime(
-        settings, messaging, subscriptions=[customers.subscription(billing), members.subscription()]
+        settings,
+        messaging,
+        subscriptions=[
+            customers.subscription(billing),
+            members.subscription(),
+            price_list_subscription(MODEL_PRICES_QUEUE, price_list),
+        ],
     )
 
     async def start(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from tollgate.billing.context import Billing
 from tollgate.billing.customers import consumer as customers
 from tollgate.billing.imports.endpoints import router as imports_router
 from tollgate.billing.invoices.endpoints import router as invoices_router
+from tollgate.billing.margin.endpoints import router as margin_router
 from tollgate.billing.members import consumer as members
 from tollgate.billing.models import messaging, price_list
 from tollgate.billing.plans.endpoints import router as plans_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invoices_router,
         webhooks_router,
         admin_router,
+        margin_router,
         imports_router,
     ):
         app.include_router(router)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Date, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.usage.models import DailyUsage, FeatureEvent, UsageRecord
+from tollgate.usage.models import Account, DailyUsage, FeatureEvent, UsageRecord
 
 _SUMS = (
     func.coalesce(func.sum(DailyUsage.requests), 0).label("requests"),
@@ -161,3 +161,25 @@ async def feature_days(session: AsyncSession, user_id: uuid.UUID, since: datetim
         .order_by(day)
     )
     return list((await session.execute(query)).all())
+
+
+async def costs_by_plan_and_model(session: AsyncSession, start: date, end: date) -> list[Any]:
+    """Calls that started in [start, end] (UTC days), per the paying account's plan and model:
+    requests, tokens, credits charged and what the providers charged (``cost_usd``)."""
+    since = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    result = await session.execute(
+        select(
+            Account.plan,
+            UsageRecord.model,
+            func.count().label("requests"),
+            func.sum(UsageRecord.total_tokens).label("total_tokens"),
+            func.sum(UsageRecord.charged_credits).label("charged_credits"),
+            func.sum(UsageRecord.cost_usd).label("cost_usd"),
+        )
+        .join(Account, Account.id == UsageRecord.account_id)
+        .where(UsageRecord.started_at >= since, UsageRecord.started_at < until)
+        .group_by(Account.plan, UsageRecord.model)
+        .order_by(Account.plan, UsageRecord.model)
+    )
+    return list(result.all())

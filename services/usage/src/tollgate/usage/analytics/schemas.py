@@ -212,3 +212,18 @@ class CapOut(BaseModel):
     account_id: uuid.UUID
     user_id: uuid.UUID
     cap_tokens: int | None
+
+
+class PlanModelCost(BaseModel):
+    plan: str = Field(description="The paying account's plan as usage knows it now")
+    model: str
+    requests: int
+    total_tokens: int
+    charged_credits: int
+    cost_usd: PlainDecimal = Field(description="What the providers charged for these calls")
+
+
+class UsageCostsOut(BaseModel):
+    start: date
+    end: date
+    items: list[PlanModelCost]

@@ -31,7 +31,9 @@ async def list_prices(admin: AdminUser, session: SessionDep) -> PriceListOut:
 
 
 @router.get("/{model_id}", response_model=PriceHistoryOut, responses=problems(404))
-async def price_history(model: ModelPath, admin: AdminUser, session: SessionDep) -> PriceHistoryOut:
+async def price_history(
+    model_id: ModelPath, admin: AdminUser, session: SessionDep
+) -> PriceHistoryOut:
     """A model's prices, newest first, each with the moment it took effect."""
     return await service.price_history(session, model_id)
 

@@ -24,6 +24,7 @@ from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
+from tollgate.web.margin.endpoints import router as margin_router
 from tollgate.web.organization.endpoints import router as organization_router
 from tollgate.web.pages import redirect, render, sign_in_first
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(organization_router)
     app.include_router(admin_router)
+    app.include_router(margin_router)
     app.include_router(sub_users_router)
     _install_error_pages(app)
 

@@ -48,6 +48,7 @@ def test_every_event_of_the_design_has_a_model() -> None:
         "usage.recorded",
         "balance.low",
         "quota.exhausted",
+        "model_prices.changed",
     }
 
 

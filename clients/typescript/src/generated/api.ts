@@ -3511,6 +3511,13 @@ export interface components {
             member_cap: number | null;
             /** Daily Requests Used */
             daily_requests_used: number;
+            /**
+             * Unit
+             * @description What monthly_tokens and member_cap count (names older than prices)
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
         };
         /** PlanModelCost */
         PlanModelCost: {

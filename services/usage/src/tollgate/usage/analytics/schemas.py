@@ -84,6 +84,9 @@ class LimitsOut(BaseModel):
     limits: dict[str, Any]
     member_cap: int | None
     daily_requests_used: int
+    unit: Literal["credits"] = Field(
+        "credits", description="What monthly_tokens and member_cap count (names older than prices)"
+    )
 
 
 class SubscriptionUsageOut(BaseModel):

@@ -1409,7 +1409,8 @@ export interface paths {
         };
         /**
          * List Plans
-         * @description The plans anyone may subscribe to, cheapest first, each with its models' prices.
+         * @description The plans anyone may subscribe to, cheapest first, with their trial and yearly offers
+         *     and the price of each model they allow.
          */
         get: operations["list_plans_api_subscriptions_plans_get"];
         put?: never;
@@ -2787,6 +2788,15 @@ export interface components {
             status: string;
             /** Currency */
             currency: string;
+            /** Subtotal */
+            subtotal?: number | null;
+            /**
+             * Discount
+             * @default 0
+             */
+            discount: number;
+            /** Promotion Code */
+            promotion_code?: string | null;
             /** Amount Due */
             amount_due: number;
             /** Amount Paid */
@@ -2997,6 +3007,13 @@ export interface components {
             currency: string;
             /** Interval */
             interval: string;
+            /** Yearly Price */
+            yearly_price?: string | null;
+            /**
+             * Trial Days
+             * @default 0
+             */
+            trial_days: number;
             /** Monthly Tokens */
             monthly_tokens: number;
             /** Limits */
@@ -3032,6 +3049,12 @@ export interface components {
             features?: string[] | null;
             /** Stripe Price Id */
             stripe_price_id?: string | null;
+            /** Yearly Price */
+            yearly_price?: (number | string) | null;
+            /** Stripe Yearly Price Id */
+            stripe_yearly_price_id?: string | null;
+            /** Trial Days */
+            trial_days?: number | null;
             /** Active */
             active?: boolean | null;
         };
@@ -3110,6 +3133,17 @@ export interface components {
              * @default 1
              */
             seats: number;
+            /**
+             * Interval
+             * @default month
+             * @enum {string}
+             */
+            interval: "month" | "year";
+            /**
+             * Trial
+             * @default false
+             */
+            trial: boolean;
             /** Payment Method Id */
             payment_method_id?: string | null;
             /** Success Url */
@@ -3208,6 +3242,18 @@ export interface components {
             scheduled_plan: string | null;
             /** Scheduled At */
             scheduled_at: string | null;
+            /**
+             * Billing Interval
+             * @default month
+             */
+            billing_interval: string;
+            /** Trial End */
+            trial_end?: string | null;
+            /**
+             * Trial Used
+             * @default false
+             */
+            trial_used: boolean;
             /** Monthly Tokens */
             monthly_tokens: number;
             /** Limits */

@@ -36,10 +36,11 @@ router = APIRouter(tags=["plans"], responses=problems(400))
 
 @router.get("/api/subscriptions/plans", response_model=list[PlanOut])
 async def list_plans(session: SessionDep) -> list[PlanOut]:
-    """The plans anyone may subscribe to, cheapest first, each with its models' prices."""
+    """The plans anyone may subscribe to, cheapest first, with their trial and yearly offers
+    and the price of each model they allow."""
     prices = await read_price_list(session, price_list)
     plans = await repository.list_active(session)
-    return [with_prices(PlanOut.model_validate(p), prices) for p in plans]
+    return [with_prices(service.public(p), prices) for p in plans]
 
 
 @router.put("/api/admin/plans/{code}", response_model=PlanOut)

@@ -49,6 +49,11 @@ def test_every_event_of_the_design_has_a_model() -> None:
         "balance.low",
         "quota.exhausted",
         "model_prices.changed",
+        "credits.purchased",
+        "credits.refunded",
+        "auto_top_up.changed",
+        "credits.top_up_requested",
+        "auto_top_up.disabled",
     }
 
 

@@ -1,4 +1,4 @@
-"""Migration 0006 (tokens become credits): what anyone could spend on the reference
+"""Migration 0007 (tokens become credits): what anyone could spend on the reference
 model is what they can spend after it.
 
 The migrations run for real, in a schema of their own inside one transaction that is
@@ -28,6 +28,7 @@ BEFORE = [
     "0003_index_daily_usage_by_user_and_day",
     "0004_member_permissions_and_fact_time",
     "0005_yearly_terms",
+    "0006_top_ups",
 ]
 NOW = datetime.now(UTC)
 ACCOUNT, MEMBER = uuid.uuid4(), uuid.uuid4()
@@ -83,7 +84,7 @@ def migrate_with_a_balance(conn: Connection) -> tuple[dict[str, Any], dict[str, 
             migration(name).upgrade()
         a_balance_in_tokens(conn)
         before = figures(conn)
-        migration("0006_model_prices").upgrade()
+        migration("0007_model_prices").upgrade()
     after = figures(conn)
     after["reference"] = conn.exec_driver_sql(
         "SELECT input_per_million, output_per_million FROM model_prices WHERE model = 'gpt-4o-mini'"

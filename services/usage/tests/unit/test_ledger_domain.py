@@ -205,7 +205,7 @@ def test_the_seeded_prices_follow_the_provider_cost_relative_to_the_reference() 
 
 
 def _seed_prices() -> dict[str, tuple[int, int]]:
-    path = Path(__file__).resolve().parents[2] / "migrations/versions/0006_model_prices.py"
+    path = Path(__file__).resolve().parents[2] / "migrations/versions/0007_model_prices.py"
     spec = importlib.util.spec_from_file_location("model_prices_migration", path)
     assert spec is not None and spec.loader is not None
     migration = importlib.util.module_from_spec(spec)

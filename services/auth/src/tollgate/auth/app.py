@@ -35,6 +35,7 @@ from tollgate.auth.signing.keyring import KeyRing
 from tollgate.auth.signing.sealing import KeySeal
 from tollgate.auth.signing.tokens import LocalVerifier, TokenIssuer
 from tollgate.auth.sub_users.endpoints import router as sub_users_router
+from tollgate.auth.top_up_notices import consumer as top_up_notices
 from tollgate.auth.vscode.endpoints import config_router as vscode_config_router
 from tollgate.auth.vscode.endpoints import router as vscode_router
 from tollgate.shared.runtime import ServiceRuntime
@@ -45,7 +46,12 @@ from tollgate.shared.web import create_service_app
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, messaging, subscriptions(), use_redis=True)
+    runtime = ServiceRuntime(
+        settings,
+        messaging,
+        [*subscriptions(), *top_up_notices.subscriptions(settings, lambda: app.state.mailer)],
+        use_redis=True,
+    )
 
     async def start(app: FastAPI) -> None:
         assert runtime.sessionmaker is not None and runtime.redis is not None

@@ -19,6 +19,9 @@ from tollgate.billing.plans.endpoints import router as plans_router
 from tollgate.billing.plans.service import seed_catalog
 from tollgate.billing.subscriptions.endpoints import router as subscriptions_router
 from tollgate.billing.subscriptions.sync import renew_local_periods
+from tollgate.billing.topups import auto as top_ups
+from tollgate.billing.topups.catalog import seed_packs
+from tollgate.billing.topups.endpoints import router as top_ups_router
 from tollgate.billing.webhooks.endpoints import router as webhooks_router
 from tollgate.shared.model_prices import price_list_subscription
 from tollgate.shared.periodic import Periodic
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             customers.subscription(billing),
             members.subscription(),
             price_list_subscription(MODEL_PRICES_QUEUE, price_list),
+            top_ups.subscription(billing),
         ],
     )
 
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.billing = billing
         async with app.state.sessionmaker() as session, session.begin():
             await seed_catalog(session, settings.price_ids(), settings.yearly_price_ids())
+            await seed_packs(session)
         app.state.renewer = _renewals(app, settings.renewal_interval_seconds)
         app.state.renewer.start()
 
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin_router,
         margin_router,
         imports_router,
+        top_ups_router,
     ):
         app.include_router(router)
     return app

@@ -1,7 +1,7 @@
 """model prices: the balance's unit becomes credits, each model priced per million tokens
 
-Revision ID: 0006_model_prices
-Revises: 0005_yearly_terms
+Revision ID: 0007_model_prices
+Revises: 0006_top_ups
 Create Date: 2026-12-03 13:00:00.000000
 
 Balances, grants, holds, caps and allocations were counted in tokens; from here
@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0006_model_prices'
-down_revision: str | None = '0005_yearly_terms'
+revision: str = '0007_model_prices'
+down_revision: str | None = '0006_top_ups'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """model price list: this service's copy of the prices usage announces
 
-Revision ID: 0006_model_price_list
-Revises: 0005_trials_yearly_promotions
+Revision ID: 0007_model_price_list
+Revises: 0006_credit_packs
 Create Date: 2026-12-03 13:10:00.000000
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0006_model_price_list'
-down_revision: str | None = '0005_trials_yearly_promotions'
+revision: str = '0007_model_price_list'
+down_revision: str | None = '0006_credit_packs'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -267,6 +267,18 @@ async def assemble(stack: Stack, outside: Any, admin_headers: dict[str, str]) ->
         assert org.status_code == 201, org.text
         org_id = org.json()["id"]
         owner = await refreshed(gateway, owner)
+        # The organization's plan sets its members' limits: enterprise too, as above.
+        org_plan = await gateway.put(
+            f"/api/admin/users/{org_id}/plan", json={"plan": "enterprise"}, headers=admin_headers
+        )
+        assert org_plan.status_code == 200, org_plan.text
+        await eventually(
+            lambda: gateway.get(
+                "/api/subscriptions/current", params={"org_id": org_id}, headers=owner.headers
+            ),
+            lambda r: r.status_code == 200 and r.json().get("plan") == "enterprise",
+            what="the organization on enterprise",
+        )
         member = await joined(gateway, outside, owner, org_id, "member")
         org_admin = await joined(gateway, outside, owner, org_id, "admin")
         pending = await gateway.post(

@@ -34,6 +34,8 @@ class LLMCall:
     words: int = 8
     delay_ms: int = 0  # between stream events
     sleep_ms: int = 0  # before the stand-in answers at all
+    model: str = "gpt-4o-mini"
+    extra: str = ""  # more stand-in directives ([[fail:…]], [[drop:K]], [[prompt:N]]…)
     request_id: str = ""
     ending: str = ""
     status: int | None = None
@@ -59,8 +61,10 @@ class LLMCall:
             directives += f" [[delay:{self.delay_ms}]]"
         if self.sleep_ms:
             directives += f" [[sleep:standin:{self.sleep_ms}]]"
+        if self.extra:
+            directives += f" {self.extra}"
         body: dict[str, Any] = {
-            "model": "gpt-4o-mini",
+            "model": self.model,
             "messages": [{"role": "user", "content": f"call {self.index} {directives}"}],
             "max_tokens": 16,
         }

@@ -106,8 +106,8 @@ def start_stripe(loop: BackgroundLoop, webhook_url: str) -> StripeStandIn:
 
 
 def providers_file(directory: Path, base_url: str) -> Path:
-    """A catalog of the stand-in provider's models: chat for every plan, chat for pro
-    and enterprise only, and embeddings."""
+    """A catalog of the stand-in provider's models: chat for every plan, two chat models
+    for pro and enterprise only, and embeddings."""
     path = directory / "providers.yaml"
     path.write_text(
         f"""
@@ -130,6 +130,14 @@ models:
     plans: [pro, enterprise]
     deployments:
       - {{provider: standin, model: gpt-4o, input_per_million: "2.50", output_per_million: "10.00"}}
+  claude-3-5-haiku:
+    endpoints: [chat]
+    tokenizer: cl100k_base
+    context_window: 200000
+    max_output_tokens: 4096
+    plans: [pro, enterprise]
+    deployments:
+      - {{provider: standin, model: claude-3-5-haiku, input_per_million: "0.80", output_per_million: "4.00"}}
   text-embedding-3-small:
     endpoints: [embeddings]
     tokenizer: cl100k_base

@@ -123,6 +123,10 @@ BODIES: dict[str, Any] = {
     "PUT /api/admin/users/{user_id}/plan": {"plan": "enterprise"},
     "POST /api/admin/payments/{payment_id}/refund": {},
     "PUT /api/admin/plans/{code}": {},
+    "PUT /api/admin/model-prices/{model_id}": {
+        "input_per_million": 1_000_000,
+        "output_per_million": 1_000_000,
+    },
     "POST /api/admin/credit-packs": {
         "code": "matrix-pack",
         "name": "Matrix",
@@ -266,6 +270,18 @@ async def assemble(stack: Stack, outside: Any, admin_headers: dict[str, str]) ->
         assert org.status_code == 201, org.text
         org_id = org.json()["id"]
         owner = await refreshed(gateway, owner)
+        # The organization's plan sets its members' limits: enterprise too, as above.
+        org_plan = await gateway.put(
+            f"/api/admin/users/{org_id}/plan", json={"plan": "enterprise"}, headers=admin_headers
+        )
+        assert org_plan.status_code == 200, org_plan.text
+        await eventually(
+            lambda: gateway.get(
+                "/api/subscriptions/current", params={"org_id": org_id}, headers=owner.headers
+            ),
+            lambda r: r.status_code == 200 and r.json().get("plan") == "enterprise",
+            what="the organization on enterprise",
+        )
         member = await joined(gateway, outside, owner, org_id, "member")
         org_admin = await joined(gateway, outside, owner, org_id, "admin")
         pending = await gateway.post(

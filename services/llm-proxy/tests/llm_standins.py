@@ -54,6 +54,8 @@ class FakeUsage:
     refuse_holds_to: set[str] = field(default_factory=set)
     # Callers usage rate-limits: user id -> (problem slug, Retry-After seconds).
     rate_limited: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Models usage has no price for: their reservations are refused (422).
+    unpriced_models: set[str] = field(default_factory=set)
     # Callers usage answers 503, as it does while its database is away.
     unavailable_to: set[str] = field(default_factory=set)
     url: str = ""
@@ -159,6 +161,17 @@ class FakeUsage:
                 headers={"Retry-After": str(retry_after)},
                 content_type="application/problem+json",
             )
+        if body["model"] in self.unpriced_models:
+            return web.json_response(
+                {
+                    "type": "https://tollgate.dev/problems/model-not-priced",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "model": body["model"],
+                },
+                status=422,
+                content_type="application/problem+json",
+            )
         existing = self.by_request.get(body["request_id"])
         account = str(user.get("org") or user["sub"])
         available = self.balances.get(account, 0)
@@ -207,6 +220,10 @@ class FakeUsage:
             "max_completion_tokens": cap,
             "available": available,
             "expires_at": "2099-01-01T00:00:00Z",
+            # The stand-in sells every model at the reference price: a credit a token.
+            "input_per_million": 1_000_000,
+            "output_per_million": 1_000_000,
+            "unit": "credits",
         }
 
     async def release(self, request: web.Request) -> web.Response:

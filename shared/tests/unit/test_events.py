@@ -49,6 +49,7 @@ def test_every_event_of_the_design_has_a_model() -> None:
         "balance.low",
         "quota.exhausted",
         "plan.updated",
+        "model_prices.changed",
         "credits.purchased",
         "credits.refunded",
         "auto_top_up.changed",

@@ -268,6 +268,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/margin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Margin
+         * @description Revenue, provider cost and their difference per plan and model, for a date range
+         *     (inclusive UTC days; the last 30 by default).
+         */
+        get: operations["margin_api_admin_margin_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/model-prices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Prices
+         * @description Every model's price in force, in credits per million input and output tokens.
+         */
+        get: operations["list_prices_api_admin_model_prices_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/model-prices/{model_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Price History
+         * @description A model's prices, newest first, each with the moment it took effect.
+         */
+        get: operations["price_history_api_admin_model_prices__model_id__get"];
+        /**
+         * Set Price
+         * @description Set a model's price from now on; calls already reserved keep the price they were held at.
+         */
+        put: operations["set_price_api_admin_model_prices__model_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/payments": {
         parameters: {
             query?: never;
@@ -340,6 +405,26 @@ export interface paths {
          * @description MRR, money kept per month, and subscriptions per plan (admins).
          */
         get: operations["revenue_api_admin_revenue_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/usage-costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage Costs
+         * @description Credits charged and provider cost per plan and model, for calls started in a date range.
+         */
+        get: operations["usage_costs_api_admin_usage_costs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1180,7 +1265,7 @@ export interface paths {
         };
         /**
          * List Models
-         * @description Models the caller's plan may use (OpenAI's list shape).
+         * @description Models the caller's plan may use (OpenAI's list shape), each with its price in credits.
          */
         get: operations["list_models_api_llm_models_get"];
         put?: never;
@@ -1492,7 +1577,8 @@ export interface paths {
         };
         /**
          * List Plans
-         * @description The plans anyone may subscribe to, cheapest first, with their trial and yearly offers.
+         * @description The plans anyone may subscribe to, cheapest first, with their trial and yearly offers
+         *     and the price of each model they allow.
          */
         get: operations["list_plans_api_subscriptions_plans_get"];
         put?: never;
@@ -1971,7 +2057,7 @@ export interface paths {
         };
         /**
          * List Models
-         * @description Models the caller's plan may use (OpenAI's list shape).
+         * @description Models the caller's plan may use (OpenAI's list shape), each with its price in credits.
          */
         get: operations["list_models_v1_models_get"];
         put?: never;
@@ -2228,6 +2314,28 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+        };
+        /**
+         * CreditPrice
+         * @description What a call to a model costs from the balance, as usage charges it.
+         */
+        CreditPrice: {
+            /**
+             * Input Per Million
+             * @description Credits per million input tokens
+             */
+            input_per_million: number;
+            /**
+             * Output Per Million
+             * @description Credits per million output tokens
+             */
+            output_per_million: number;
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
         };
         /** DeviceCodeOut */
         DeviceCodeOut: {
@@ -2527,6 +2635,8 @@ export interface components {
             endpoints: string[];
             /** @description What the provider charges, when known */
             price?: components["schemas"]["ModelPrice"] | null;
+            /** @description What a call costs from the balance, in credits per million tokens; null until prices are announced */
+            credits?: components["schemas"]["CreditPrice"] | null;
         };
         /** SessionOut */
         SessionOut: {
@@ -2949,6 +3059,50 @@ export interface components {
             /** Paid At */
             paid_at: string | null;
         };
+        /** MarginOut */
+        MarginOut: {
+            /**
+             * Start
+             * Format: date
+             */
+            start: string;
+            /**
+             * End
+             * Format: date
+             */
+            end: string;
+            /**
+             * Currency
+             * @description Revenue and provider cost are both in this currency
+             */
+            currency: string;
+            /** Revenue */
+            revenue: string;
+            /** Provider Cost */
+            provider_cost: string;
+            /** Margin */
+            margin: string;
+            /** Plans */
+            plans: components["schemas"]["PlanMargin"][];
+        };
+        /** ModelMargin */
+        ModelMargin: {
+            /** Model */
+            model: string;
+            /** Requests */
+            requests: number;
+            /** Charged Credits */
+            charged_credits: number;
+            /**
+             * Revenue
+             * @description The plan's revenue times this model's share of the credits its accounts spent
+             */
+            revenue: string;
+            /** Provider Cost */
+            provider_cost: string;
+            /** Margin */
+            margin: string;
+        };
         /** MonthRevenue */
         MonthRevenue: {
             /** Month */
@@ -3119,6 +3273,40 @@ export interface components {
             /** Seats */
             seats: number;
         };
+        /** PlanMargin */
+        PlanMargin: {
+            /** Plan */
+            plan: string;
+            /**
+             * Revenue
+             * @description Payments received in the range, less refunds
+             */
+            revenue: string;
+            /**
+             * Provider Cost
+             * @description What the providers charged for its calls
+             */
+            provider_cost: string;
+            /** Margin */
+            margin: string;
+            /** Models */
+            models: components["schemas"]["ModelMargin"][];
+        };
+        /** PlanModelPrice */
+        PlanModelPrice: {
+            /** Model */
+            model: string;
+            /** Input Per Million */
+            input_per_million: number;
+            /** Output Per Million */
+            output_per_million: number;
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
+        };
         /** PlanOut */
         PlanOut: {
             /** Code */
@@ -3148,6 +3336,11 @@ export interface components {
             features: string[];
             /** Active */
             active: boolean;
+            /**
+             * Model Prices
+             * @description What a call to each model the plan allows costs from its allocation, in credits per million tokens; empty until prices are announced
+             */
+            model_prices?: components["schemas"]["PlanModelPrice"][];
         };
         /**
          * PlanUpdate
@@ -3571,6 +3764,13 @@ export interface components {
             member_cap: number | null;
             /** Grants */
             grants: components["schemas"]["GrantOut"][];
+            /**
+             * Unit
+             * @description What every amount here counts: credits, priced per model
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
         };
         /** CapIn */
         CapIn: {
@@ -3718,6 +3918,13 @@ export interface components {
             member_cap: number | null;
             /** Daily Requests Used */
             daily_requests_used: number;
+            /**
+             * Unit
+             * @description What monthly_tokens and member_cap count (names older than prices)
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
         };
         /**
          * MemberUsageOut
@@ -3762,6 +3969,86 @@ export interface components {
             /** Members */
             members: components["schemas"]["MemberUsageOut"][];
         };
+        /** PlanModelCost */
+        PlanModelCost: {
+            /**
+             * Plan
+             * @description The paying account's plan as usage knows it now
+             */
+            plan: string;
+            /** Model */
+            model: string;
+            /** Requests */
+            requests: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /** Charged Credits */
+            charged_credits: number;
+            /**
+             * Cost Usd
+             * @description What the providers charged for these calls
+             */
+            cost_usd: string;
+        };
+        /** PriceHistoryOut */
+        PriceHistoryOut: {
+            /** Model */
+            model: string;
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
+            /**
+             * Prices
+             * @description Newest first
+             */
+            prices: components["schemas"]["PriceOut"][];
+        };
+        /** PriceIn */
+        PriceIn: {
+            /**
+             * Input Per Million
+             * @description Credits per million input tokens
+             */
+            input_per_million: number;
+            /**
+             * Output Per Million
+             * @description Credits per million output tokens
+             */
+            output_per_million: number;
+        };
+        /** PriceListOut */
+        PriceListOut: {
+            /**
+             * Version
+             * @description Rises with every change of any model's price
+             */
+            version: number;
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
+            /** Prices */
+            prices: components["schemas"]["PriceOut"][];
+        };
+        /** PriceOut */
+        PriceOut: {
+            /** Model */
+            model: string;
+            /** Input Per Million */
+            input_per_million: number;
+            /** Output Per Million */
+            output_per_million: number;
+            /**
+             * Effective From
+             * Format: date-time
+             */
+            effective_from: string;
+        };
         /** StatsOut */
         StatsOut: {
             /**
@@ -3782,6 +4069,12 @@ export interface components {
             /** Items */
             items: components["schemas"]["StatsRow"][];
             totals: components["schemas"]["StatsRow"];
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
         };
         /** StatsRow */
         StatsRow: {
@@ -3795,8 +4088,13 @@ export interface components {
             completion_tokens: number;
             /** Total Tokens */
             total_tokens: number;
-            /** Charged Tokens */
+            /**
+             * Charged Tokens
+             * @description Same as charged_credits (older name)
+             */
             charged_tokens: number;
+            /** Charged Credits */
+            charged_credits: number;
             /** Cost Usd */
             cost_usd: string;
         };
@@ -3828,6 +4126,12 @@ export interface components {
             requests: number;
             /** Percent Used */
             percent_used: number;
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
         };
         /** TrackIn */
         TrackIn: {
@@ -3838,6 +4142,21 @@ export interface components {
         TrackOut: {
             /** Accepted */
             accepted: number;
+        };
+        /** UsageCostsOut */
+        UsageCostsOut: {
+            /**
+             * Start
+             * Format: date
+             */
+            start: string;
+            /**
+             * End
+             * Format: date
+             */
+            end: string;
+            /** Items */
+            items: components["schemas"]["PlanModelCost"][];
         };
         /** UsageImport */
         UsageImport: {
@@ -3889,8 +4208,24 @@ export interface components {
             completion_tokens: number;
             /** Total Tokens */
             total_tokens: number;
-            /** Charged Tokens */
-            charged_tokens: number;
+            /**
+             * Charged Credits
+             * @description What the call was charged, in credits
+             */
+            charged_credits: number;
+            /**
+             * Input Per Million
+             * @description The price it was charged at (none for usage imported from elsewhere)
+             */
+            input_per_million: number | null;
+            /** Output Per Million */
+            output_per_million: number | null;
+            /**
+             * Unit
+             * @default credits
+             * @constant
+             */
+            unit: "credits";
             /** Cost Usd */
             cost_usd: string;
             /** Latency Ms */
@@ -3904,6 +4239,11 @@ export interface components {
              * Format: date-time
              */
             started_at: string;
+            /**
+             * Charged Tokens
+             * @description Same as charged_credits (its name before prices)
+             */
+            readonly charged_tokens: number;
         };
         /** UsageRowImport */
         UsageRowImport: {
@@ -4506,6 +4846,8 @@ export interface components {
             endpoints: string[];
             /** @default null */
             price: components["schemas"]["llm_proxy_ModelPrice"] | null;
+            /** @default null */
+            credits: components["schemas"]["CreditPrice"] | null;
         } & {
             [key: string]: unknown;
         };
@@ -6317,6 +6659,441 @@ export interface operations {
             };
         };
     };
+    margin_api_admin_margin_get: {
+        parameters: {
+            query?: {
+                start?: string | null;
+                end?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarginOut"];
+                };
+            };
+            /** @description The request cannot be served as sent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid credentials: the token or API key is missing, malformed, expired or revoked */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not validate; `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider could not be reached */
+            502: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Briefly unavailable (a database, broker or service is out of reach); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_prices_api_admin_model_prices_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceListOut"];
+                };
+            };
+            /** @description The request cannot be served as sent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid credentials: the token or API key is missing, malformed, expired or revoked */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider could not be reached */
+            502: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Briefly unavailable (a database, broker or service is out of reach); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    price_history_api_admin_model_prices__model_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The catalog's model id */
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceHistoryOut"];
+                };
+            };
+            /** @description The request cannot be served as sent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid credentials: the token or API key is missing, malformed, expired or revoked */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or not one the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not validate; `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider could not be reached */
+            502: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Briefly unavailable (a database, broker or service is out of reach); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    set_price_api_admin_model_prices__model_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The catalog's model id */
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PriceIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PriceOut"];
+                };
+            };
+            /** @description The request cannot be served as sent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid credentials: the token or API key is missing, malformed, expired or revoked */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or not one the caller may see */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not validate; `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider could not be reached */
+            502: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Briefly unavailable (a database, broker or service is out of reach); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     account_payments_api_admin_payments_get: {
         parameters: {
             query: {
@@ -6771,6 +7548,119 @@ export interface operations {
             };
             /** @description Conflicts with the resource's current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not validate; `errors` names each field at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider could not be reached */
+            502: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Briefly unavailable (a database, broker or service is out of reach); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service or upstream provider did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    usage_costs_api_admin_usage_costs_get: {
+        parameters: {
+            query?: {
+                start?: string | null;
+                end?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageCostsOut"];
+                };
+            };
+            /** @description The request cannot be served as sent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid credentials: the token or API key is missing, malformed, expired or revoked */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Signed in, but not allowed to do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or not one the caller may see */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

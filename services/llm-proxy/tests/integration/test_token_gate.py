@@ -36,6 +36,30 @@ async def test_a_caller_usage_refuses_to_let_spend_gets_an_openai_403_and_no_ups
     assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
 
 
+async def test_a_model_usage_has_no_price_for_is_an_openai_400_and_no_upstream_call(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user(tokens=10_000)
+    model = chat("hello")["model"]
+    fresh.usage.unpriced_models.add(model)
+    try:
+        async with fresh.http(token) as http:
+            response = await http.post("/v1/chat/completions", json=chat("hello"))
+    finally:
+        fresh.usage.unpriced_models.discard(model)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "model_not_priced",
+        "model",
+    )
+    assert "has no price" in error["message"]
+    assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
+    assert fresh.usage.balances[str(user_id)] == 10_000
+
+
 async def test_a_max_tokens_larger_than_the_balance_is_refused_before_any_call(
     fresh: Stack,
 ) -> None:

@@ -70,7 +70,7 @@ async def test_reservations_settlements_and_releases_in_parallel_keep_the_ledger
         )
         grants = list(await s.scalars(select(Grant).where(Grant.account_id == user)))
         charged = await s.scalar(
-            select(func.coalesce(func.sum(UsageRecord.charged_tokens), 0)).where(
+            select(func.coalesce(func.sum(UsageRecord.charged_credits), 0)).where(
                 UsageRecord.account_id == user
             )
         )

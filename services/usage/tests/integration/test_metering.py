@@ -143,8 +143,8 @@ async def test_usage_beyond_the_hold_is_charged_as_far_as_the_balance_allows(
 
     row = await eventually(lambda: recorded(usage, event.request_id))
     assert row.total_tokens == 3_000
-    assert row.charged_tokens == 2_000
-    assert row.uncharged_tokens == 1_000
+    assert row.charged_credits == 2_000
+    assert row.uncharged_credits == 1_000
     assert (await usage.balance(token))["available"] == 0
     grants = await usage.db(
         lambda s: s.scalars(select(Grant).where(Grant.account_id == user))  # type: ignore[arg-type,return-value]
@@ -191,7 +191,7 @@ async def test_usage_for_an_expired_hold_is_still_charged_but_the_hold_stays_exp
     await usage.publish(event)
 
     row = await eventually(lambda: recorded(usage, event.request_id))
-    assert row.charged_tokens == 1_000
+    assert row.charged_credits == 1_000
     assert await hold_status(usage, hold["reservation_id"]) == "expired"
     assert (await usage.balance(token))["available"] == 9_000
 

@@ -64,7 +64,7 @@ async def test_the_callers_request_id_comes_back_and_the_call_is_counted(usage: 
     headers = {**usage.service_headers(token), "X-Request-ID": "llm-call-42"}
     response = await usage.http.post(
         "/internal/reservations",
-        json={"request_id": uuid.uuid4().hex, "model": "m", "prompt_tokens": 10},
+        json={"request_id": uuid.uuid4().hex, "model": "gpt-4o-mini", "prompt_tokens": 10},
         headers=headers,
     )
     metrics = await usage.http.get("/metrics")
@@ -78,6 +78,9 @@ async def test_the_callers_request_id_comes_back_and_the_call_is_counted(usage: 
         "max_completion_tokens",
         "available",
         "expires_at",
+        "input_per_million",
+        "output_per_million",
+        "unit",
     }
     assert (
         'tollgate_http_requests_total{method="POST",route="/internal/reservations",'

@@ -122,7 +122,7 @@ async def test_an_expired_hold_returns_its_tokens_and_cannot_be_released(usage: 
 async def test_reservations_need_a_known_service_and_the_users_token(usage: Usage) -> None:
     user = uuid.uuid4()
     token = usage.user_token(user)
-    body = {"request_id": "r1", "model": "m", "prompt_tokens": 1}
+    body = {"request_id": "r1", "model": "gpt-4o-mini", "prompt_tokens": 1}
 
     no_user = await usage.http.post(
         "/internal/reservations",
@@ -168,7 +168,7 @@ async def test_an_expired_service_token_is_refused(usage: Usage) -> None:
 
     response = await usage.http.post(
         "/internal/reservations",
-        json={"request_id": "r-expired", "model": "m", "prompt_tokens": 1},
+        json={"request_id": "r-expired", "model": "gpt-4o-mini", "prompt_tokens": 1},
         headers={"Authorization": f"Bearer {expired}", "X-User-Token": token},
     )
 
@@ -193,7 +193,10 @@ async def test_one_by_one_reservations_also_let_exactly_the_balance_through(
 
     async def one(i: int) -> bool:
         request = ReservationRequest(
-            request_id=f"solo-{user}-{i}", model="m", prompt_tokens=100, max_completion_tokens=50
+            request_id=f"solo-{user}-{i}",
+            model="gpt-4o-mini",
+            prompt_tokens=100,
+            max_completion_tokens=50,
         )
         (answer,) = await usage.db(
             lambda s: reserve_group(s, usage.settings, [Ask(caller, request)])
@@ -227,7 +230,10 @@ async def test_a_retry_inside_a_group_gets_its_hold_back_and_leaves_the_others_t
 
     def asking(request_id: str, completion: int) -> Ask:
         request = ReservationRequest(
-            request_id=request_id, model="m", prompt_tokens=0, max_completion_tokens=completion
+            request_id=request_id,
+            model="gpt-4o-mini",
+            prompt_tokens=0,
+            max_completion_tokens=completion,
         )
         return Ask(caller, request)
 

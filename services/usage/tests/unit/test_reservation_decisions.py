@@ -6,9 +6,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tollgate.shared.errors import Conflict, Forbidden, PaymentRequired, TooManyRequests
+from tollgate.shared.errors import (
+    Conflict,
+    Forbidden,
+    PaymentRequired,
+    TooManyRequests,
+    UnprocessableEntity,
+)
 from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
+from tollgate.usage.ledger.domain import REFERENCE_PRICE, Price
 from tollgate.usage.ledger.store import AccountRow, HoldRow, MemberRow
 from tollgate.usage.members.payer import Payer
 from tollgate.usage.reservations.decisions import Ask, decide
@@ -17,6 +24,7 @@ from tollgate.usage.reservations.schemas import ReservationOut, ReservationReque
 
 NOW = datetime(2026, 3, 15, 18, 0, tzinfo=UTC)
 SETTINGS = Settings(default_completion_tokens=1_000)
+PRICES = {"m": REFERENCE_PRICE}
 
 
 def account(
@@ -76,6 +84,7 @@ def decide_alone(
         {} if cap_spent is None else {pair: cap_spent},
         {} if minute is None else {pair: minute},
         dict(existing or {}),
+        PRICES,
         NOW,
     )
     return decisions.complete(asks)
@@ -116,6 +125,8 @@ def test_a_retried_request_id_gets_its_hold_back_even_with_nothing_left() -> Non
         model="m",
         amount=500,
         max_completion_tokens=400,
+        input_per_million=1_000_000,
+        output_per_million=1_000_000,
         status="held",
         created_at=NOW - timedelta(seconds=2),
         expires_at=NOW + timedelta(minutes=10),
@@ -147,6 +158,7 @@ def test_a_request_id_twice_in_one_group_holds_once_and_another_user_gets_409() 
         {},
         {},
         {},
+        PRICES,
         NOW,
     )
     first, again, other = decisions.complete(asks)
@@ -277,3 +289,46 @@ def test_a_refusal_for_the_balance_counts_nothing_in_the_minute() -> None:
 
     assert isinstance(answer, PaymentRequired)
     assert window.used(NOW) == 0
+
+
+def test_a_model_without_a_price_cannot_be_reserved() -> None:
+    user = uuid.uuid4()
+    request = ReservationRequest(request_id="x", model="unpriced", prompt_tokens=10)
+
+    (answer,) = decide_alone([Ask(Principal(sub=user, typ="access", exp=2**40), request)], 1_000)
+
+    assert isinstance(answer, UnprocessableEntity)
+    assert answer.type_slug == "model-not-priced"
+
+
+def test_a_hold_is_sized_and_stamped_at_the_price_in_force() -> None:
+    user = uuid.uuid4()
+    request = ReservationRequest(
+        request_id="dear", model="dear", prompt_tokens=10, max_completion_tokens=10
+    )
+    asks = [Ask(Principal(sub=user, typ="access", exp=2**40), request)]
+    holder = account(user)
+
+    decisions = decide(
+        SETTINGS,
+        asks,
+        [Payer(user, None)],
+        {user: holder},
+        {user: 1_000},
+        {},
+        {},
+        {},
+        {},
+        {"dear": Price(3_000_000, 5_000_000)},
+        NOW,
+    )
+
+    (answer,) = decisions.complete(asks)
+    (new_hold,) = decisions.new_holds
+    assert isinstance(answer, ReservationOut)
+    assert (answer.held_tokens, answer.input_per_million, answer.output_per_million) == (
+        80,
+        3_000_000,
+        5_000_000,
+    )
+    assert (new_hold.amount, new_hold.price) == (80, Price(3_000_000, 5_000_000))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tollgate.shared.messaging.events import UsageRecorded
-from tollgate.usage.ledger.domain import GrantState
+from tollgate.usage.ledger.domain import PER_MILLION, REFERENCE_PRICE, GrantState
 from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.metering.decisions import Call, settle
 
@@ -31,6 +31,8 @@ def hold(amount: int, *, status: str = "held") -> HoldRow:
         model="m",
         amount=amount,
         max_completion_tokens=amount,
+        input_per_million=PER_MILLION,
+        output_per_million=PER_MILLION,
         status=status,
         created_at=NOW - timedelta(minutes=5),
         expires_at=NOW + timedelta(minutes=5),
@@ -58,7 +60,7 @@ def call(
         status="success",
         started_at=NOW - timedelta(minutes=started_minutes_ago),
     )
-    return Call(event, ACCOUNT, held)
+    return Call(event, ACCOUNT, held, None if held else REFERENCE_PRICE)
 
 
 def test_a_call_commits_its_hold_with_what_it_used_and_the_rest_is_free_again() -> None:
@@ -87,7 +89,7 @@ def test_a_call_beyond_its_hold_takes_only_what_other_holds_leave_free() -> None
     )
 
     (row,) = result.usage
-    assert (row.total_tokens, row.charged_tokens) == (500, 300)
+    assert (row.total_tokens, row.charged_credits) == (500, 300)
     assert result.committed == {mine.id: 300}
 
 
@@ -101,7 +103,7 @@ def test_a_hold_is_charged_once_however_many_calls_name_it() -> None:
         NOW,
     )
 
-    assert [r.charged_tokens for r in result.usage] == [300, 0, 0]
+    assert [r.charged_credits for r in result.usage] == [300, 0, 0]
     assert result.committed == {reserved.id: 300}
     assert result.grants_used == {pool.id: 300}
 
@@ -126,7 +128,7 @@ def test_a_call_without_a_hold_is_charged_what_the_balance_allows_and_records_th
     result = settle([call(250)], {ACCOUNT: {pool.id: pool}}, {ACCOUNT: {}}, NOW)
 
     (row,) = result.usage
-    assert (row.total_tokens, row.charged_tokens, row.hold_id) == (250, 100, None)
+    assert (row.total_tokens, row.charged_credits, row.hold_id) == (250, 100, None)
     assert result.fell == {ACCOUNT: 0}
 
 
@@ -140,3 +142,35 @@ def test_a_failed_call_with_no_tokens_just_releases_its_hold() -> None:
     assert result.committed == {reserved.id: 0}
     assert result.spends == [] and result.grants_used == {}
     assert result.fell == {}
+
+
+def test_a_call_is_charged_at_its_holds_price_whatever_its_model_costs_now() -> None:
+    pool = grant(100_000)
+    dear = hold(10_000)._replace(input_per_million=20_000_000, output_per_million=25_000_000)
+    event = call(0, held=dear).event.model_copy(
+        update={"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103}
+    )
+
+    result = settle(
+        [Call(event, ACCOUNT, dear)], {ACCOUNT: {pool.id: pool}}, {ACCOUNT: {dear.id: 10_000}}, NOW
+    )
+
+    (row,) = result.usage
+    assert (row.charged_credits, row.cost_credits) == (100 * 20 + 3 * 25, 2_075)
+    assert (row.input_per_million, row.output_per_million, row.total_tokens) == (
+        20_000_000,
+        25_000_000,
+        103,
+    )
+    assert result.committed == {dear.id: 2_075}
+
+
+def test_a_call_of_a_model_without_a_price_is_recorded_and_not_charged() -> None:
+    pool = grant(1_000)
+    unpriced = Call(call(250).event, ACCOUNT)
+
+    result = settle([unpriced], {ACCOUNT: {pool.id: pool}}, {ACCOUNT: {}}, NOW)
+
+    (row,) = result.usage
+    assert (row.total_tokens, row.charged_credits, row.input_per_million) == (250, 0, None)
+    assert result.grants_used == {}

@@ -12,8 +12,9 @@ from tollgate.billing.context import Billing
 from tollgate.billing.customers import consumer as customers
 from tollgate.billing.imports.endpoints import router as imports_router
 from tollgate.billing.invoices.endpoints import router as invoices_router
+from tollgate.billing.margin.endpoints import router as margin_router
 from tollgate.billing.members import consumer as members
-from tollgate.billing.models import messaging
+from tollgate.billing.models import messaging, price_list
 from tollgate.billing.plans.endpoints import router as plans_router
 from tollgate.billing.plans.service import seed_catalog
 from tollgate.billing.subscriptions.endpoints import router as subscriptions_router
@@ -22,9 +23,13 @@ from tollgate.billing.topups import auto as top_ups
 from tollgate.billing.topups.catalog import seed_packs
 from tollgate.billing.topups.endpoints import router as top_ups_router
 from tollgate.billing.webhooks.endpoints import router as webhooks_router
+from tollgate.shared.model_prices import price_list_subscription
 from tollgate.shared.periodic import Periodic
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.web import create_service_app
+
+# Usage's model prices, kept to show with the plans.
+MODEL_PRICES_QUEUE = "billing.model-prices"
 
 log = logging.getLogger("tollgate.billing")
 
@@ -50,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         subscriptions=[
             customers.subscription(billing),
             members.subscription(),
+            price_list_subscription(MODEL_PRICES_QUEUE, price_list),
             top_ups.subscription(billing),
         ],
     )
@@ -81,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invoices_router,
         webhooks_router,
         admin_router,
+        margin_router,
         imports_router,
         top_ups_router,
     ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tollgate.shared.settings import ServiceSettings
@@ -39,6 +39,12 @@ class Settings(ServiceSettings):
     top_up_return_url: str = "http://127.0.0.1:8000/billing/credits"
     # How often free and complimentary subscriptions roll into their next period.
     renewal_interval_seconds: float = 60.0
+    # Where the margin report asks usage for provider costs (with the admin's own token).
+    # The devstack hands every process the gateway's routing table: GATEWAY_USAGE_URL too.
+    usage_url: str = Field(
+        "http://127.0.0.1:8003",
+        validation_alias=AliasChoices("BILLING_USAGE_URL", "GATEWAY_USAGE_URL"),
+    )
     reconcile_lookback_hours: int = 72
 
     @property

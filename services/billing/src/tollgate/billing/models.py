@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tollgate.shared.db import new_metadata
 from tollgate.shared.messaging import messaging_tables
+from tollgate.shared.model_prices import price_list_table
 
 
 class Base(DeclarativeBase):
@@ -39,6 +40,8 @@ class Base(DeclarativeBase):
 
 
 messaging = messaging_tables(Base.metadata)
+# What each model costs in credits, as usage last announced it (shown with the plans).
+price_list = price_list_table(Base.metadata)
 
 
 class Plan(Base):

@@ -20,13 +20,14 @@ from tollgate.llm_proxy.direct_routes import openai_error
 from tollgate.llm_proxy.errors import RefillLinks, install_openai_errors
 from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
-from tollgate.llm_proxy.models import messaging
+from tollgate.llm_proxy.models import messaging, price_list
 from tollgate.llm_proxy.openapi import amend_document
 from tollgate.llm_proxy.plans.service import PlanRefresher, apply_plan_updated
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
 from tollgate.shared.messaging import Subscription
+from tollgate.shared.model_prices import price_list_subscription
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.service_tokens import ServiceTokenClient
 from tollgate.shared.web import create_service_app
@@ -35,6 +36,7 @@ __all__ = ["create_app"]
 
 USER_DELETED_QUEUE = "llm-proxy.user-deleted"
 PLANS_QUEUE = "llm-proxy.plans"
+MODEL_PRICES_QUEUE = "llm-proxy.model-prices"
 # How long shutdown waits for running streams to finish and be recorded.
 SHUTDOWN_GRACE_SECONDS = 15.0
 # Longest a committed usage event waits before the relay is woken to send it.
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         subscriptions=[
             Subscription(USER_DELETED_QUEUE, ["user.deleted"], erase_user_requests),
             Subscription(PLANS_QUEUE, ["plan.updated"], apply_plan_updated),
+            price_list_subscription(MODEL_PRICES_QUEUE, price_list),
         ],
         relay_poll_interval=0.5,
     )

@@ -11,6 +11,7 @@ The ``type`` for each status, and the default codes, are the shared contract's
         ├── InvalidRequest      400 invalid_request
         ├── ModelNotFound       404 model_not_found
         ├── ModelNotAllowed     403 model_not_in_plan
+        ├── ModelNotPriced      400 model_not_priced: usage has no price for it, so no hold
         ├── InsufficientQuota   402 insufficient_quota, with where to get more credits
         ├── SpendingRefused     403 usage refused this caller a hold (a sub-user without llm)
         ├── UsageRateLimited    429 rate_limit_exceeded: usage's daily quota or tokens per minute
@@ -42,6 +43,7 @@ __all__ = [
     "MeteringUnavailable",
     "ModelNotAllowed",
     "ModelNotFound",
+    "ModelNotPriced",
     "ProxyError",
     "RefillLinks",
     "SpendingRefused",
@@ -98,6 +100,14 @@ class RefillLinks:
     def under(cls, public_url: str) -> RefillLinks:
         base = public_url.rstrip("/")
         return cls(upgrade_url=f"{base}/billing", top_up_url=f"{base}/billing/credits")
+
+
+class ModelNotPriced(ProxyError):
+    """The catalog offers the model but the ledger has no price for it: nothing can be
+    charged for a call to it, so none is made (an admin sets its price at usage)."""
+
+    status_code, type_slug, title = 400, "model-not-priced", "Model has no price"
+    code = "model_not_priced"
 
 
 class InsufficientQuota(ProxyError):

@@ -1,4 +1,5 @@
-"""Tables of the LLM proxy service: the request log, announced plans, the outbox and inbox."""
+"""Tables of the LLM proxy service: the request log, announced plans, the copy of the model
+prices, the outbox and the inbox."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tollgate.shared.db import new_metadata
 from tollgate.shared.messaging import messaging_tables
+from tollgate.shared.model_prices import price_list_table
 
-__all__ = ["AnnouncedPlan", "Base", "RequestLog", "messaging"]
+__all__ = ["AnnouncedPlan", "Base", "RequestLog", "messaging", "price_list"]
 
 
 class Base(DeclarativeBase):
@@ -21,6 +23,8 @@ class Base(DeclarativeBase):
 
 
 messaging = messaging_tables(Base.metadata)
+# What each model costs in credits, as usage last announced it (shown by /v1/models).
+price_list = price_list_table(Base.metadata)
 
 
 class RequestLog(Base):

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
+from tollgate.shared.model_prices import CreditPrice
+
 __all__ = ["ChatCompletion", "Completion", "EmbeddingList", "amend_document"]
 
 REF = "#/components/schemas/{model}"
@@ -133,6 +135,8 @@ class ModelEntry(_Open):
     max_output_tokens: int
     endpoints: list[str]
     price: ModelPrice | None = None
+    # Null until usage has announced its prices (never a wrong one).
+    credits: CreditPrice | None = None
 
 
 class ModelList(_Open):

@@ -1,5 +1,6 @@
-"""``python -m tollgate.usage [serve|migrate]``; USAGE_WORKERS processes serve."""
+"""``python -m tollgate.usage [serve|migrate|announce-prices]``; USAGE_WORKERS processes serve."""
 
+import sys
 from pathlib import Path
 
 from tollgate.shared.runner import service_main
@@ -11,6 +12,11 @@ SERVICE_DIR = Path(__file__).resolve().parents[3]
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["announce-prices"]:
+        from tollgate.usage.prices.cli import main as announce_prices
+
+        announce_prices()
+        return
     service_main(Settings, create_app, SERVICE_DIR)
 
 

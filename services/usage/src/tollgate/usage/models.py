@@ -101,7 +101,8 @@ class Grant(Base):
 
 
 class Hold(Base):
-    """A reservation: tokens set aside for one LLM call until it settles or expires."""
+    """A reservation: credits set aside for one LLM call until it settles or expires
+    (``amount`` and ``committed_tokens`` are credits, the names are older than prices)."""
 
     __tablename__ = "holds"
     __table_args__ = (
@@ -123,11 +124,35 @@ class Hold(Base):
     model: Mapped[str] = mapped_column(String(200))
     amount: Mapped[int] = mapped_column(BigInteger)
     max_completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    # The model's price when the hold was made: its call is charged at it, whatever
+    # the price is by the time the call settles.
+    input_per_million: Mapped[int] = mapped_column(BigInteger)
+    output_per_million: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12))  # held | committed | released | expired
     committed_tokens: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelPrice(Base):
+    """A model's price from ``effective_from`` until the model's next row: the history
+    stays, so every past charge can be explained by the price it was made at."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (
+        CheckConstraint("input_per_million > 0 AND output_per_million > 0", name="prices_positive"),
+        Index("uq_model_prices_model_from", "model", "effective_from", unique=True),
+    )
+
+    # Rises with every change: the version of the price list a change makes.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200))
+    input_per_million: Mapped[int] = mapped_column(BigInteger)
+    output_per_million: Mapped[int] = mapped_column(BigInteger)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    set_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class LedgerEntry(Base):
@@ -189,8 +214,13 @@ class UsageRecord(Base):
     prompt_tokens: Mapped[int] = mapped_column(BigInteger)
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
     total_tokens: Mapped[int] = mapped_column(BigInteger)
-    charged_tokens: Mapped[int] = mapped_column(BigInteger)
-    uncharged_tokens: Mapped[int] = mapped_column(BigInteger)
+    # What the call cost at its price, and the part of it no grant could pay.
+    charged_credits: Mapped[int] = mapped_column(BigInteger)
+    uncharged_credits: Mapped[int] = mapped_column(BigInteger)
+    # The price it was charged at (the hold's, else the one in force when it started);
+    # none for usage imported from another backend, which was paid for there.
+    input_per_million: Mapped[int | None] = mapped_column(BigInteger)
+    output_per_million: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(18, 8))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
@@ -221,7 +251,7 @@ class DailyUsage(Base):
     prompt_tokens: Mapped[int] = mapped_column(BigInteger)
     completion_tokens: Mapped[int] = mapped_column(BigInteger)
     total_tokens: Mapped[int] = mapped_column(BigInteger)
-    charged_tokens: Mapped[int] = mapped_column(BigInteger)
+    charged_credits: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(20, 8))
 
 

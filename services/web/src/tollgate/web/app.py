@@ -26,6 +26,7 @@ from tollgate.web.config import Settings
 from tollgate.web.credits.endpoints import router as credits_router
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
+from tollgate.web.margin.endpoints import router as margin_router
 from tollgate.web.member_usage.endpoints import router as member_usage_router
 from tollgate.web.organization.endpoints import router as organization_router
 from tollgate.web.pages import redirect, render, sign_in_first
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(organization_router)
     app.include_router(admin_router)
     app.include_router(admin_catalog_router)
+    app.include_router(margin_router)
     app.include_router(sub_users_router)
     _install_error_pages(app)
 

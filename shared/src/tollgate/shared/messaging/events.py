@@ -21,10 +21,12 @@ __all__ = [
     "BalanceLow",
     "Envelope",
     "EventData",
+    "ModelPricesChanged",
     "OrgMemberAdded",
     "OrgMemberRemoved",
     "OrgMemberUpdated",
     "PlanUpdated",
+    "PricePerMillion",
     "QuotaExhausted",
     "SessionsRevoked",
     "SubUserUpdated",
@@ -186,6 +188,21 @@ class PlanUpdated(EventData):
     version: int
 
 
+class PricePerMillion(BaseModel):
+    model: str
+    input_per_million: int
+    output_per_million: int
+
+
+class ModelPricesChanged(EventData):
+    """Every model's price in force (credits per million tokens), as a whole snapshot:
+    a consumer keeps the one with the highest ``version`` and ignores older ones."""
+
+    event_type: ClassVar[str] = "model_prices.changed"
+    version: int
+    prices: list[PricePerMillion]
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -204,6 +221,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         BalanceLow,
         QuotaExhausted,
         PlanUpdated,
+        ModelPricesChanged,
     )
 }
 

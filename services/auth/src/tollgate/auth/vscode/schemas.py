@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tollgate.auth.accounts.schemas import UserOut
+from tollgate.shared.model_prices import CreditPrice
 
 
 class SessionValidation(BaseModel):
@@ -41,6 +42,13 @@ class ServedModel(BaseModel):
     max_output_tokens: int
     endpoints: list[str] = Field(description="chat, completions, embeddings")
     price: ModelPrice | None = Field(None, description="What the provider charges, when known")
+    credits: CreditPrice | None = Field(
+        None,
+        description=(
+            "What a call costs from the balance, in credits per million tokens; "
+            "null until prices are announced"
+        ),
+    )
 
 
 class SignInMethods(BaseModel):

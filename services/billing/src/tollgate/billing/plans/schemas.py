@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -13,6 +13,13 @@ def number_not_text(value: Any) -> Any:
     if isinstance(value, (str, bool)):
         raise ValueError("must be a number, not a string or a boolean")
     return value
+
+
+class PlanModelPrice(BaseModel):
+    model: str
+    input_per_million: int
+    output_per_million: int
+    unit: Literal["credits"] = "credits"
 
 
 class PlanOut(BaseModel):
@@ -31,6 +38,13 @@ class PlanOut(BaseModel):
     limits: dict[str, Any]
     features: list[str]
     active: bool
+    model_prices: list[PlanModelPrice] = Field(
+        default_factory=list,
+        description=(
+            "What a call to each model the plan allows costs from its allocation, in credits "
+            "per million tokens; empty until prices are announced"
+        ),
+    )
 
 
 class PlanLimitsIn(BaseModel):

@@ -10,7 +10,11 @@ from tollgate.llm_proxy.callers import CallerDep
 from tollgate.llm_proxy.catalog.service import Model
 from tollgate.llm_proxy.deps import CatalogDep, HealthDep
 from tollgate.llm_proxy.errors import ModelNotFound
+from tollgate.llm_proxy.models import price_list
+from tollgate.shared.db import SessionDep
 from tollgate.shared.decimals import plain
+from tollgate.shared.messaging.events import PricePerMillion
+from tollgate.shared.model_prices import credit_price, read_price_list
 
 __all__ = ["router"]
 
@@ -18,7 +22,7 @@ router = APIRouter(tags=["models"])
 CREATED = 1_700_000_000  # OpenAI clients expect a creation time; ours is a fixed epoch
 
 
-def _model_entry(model: Model) -> dict[str, Any]:
+def _model_entry(model: Model, credits: PricePerMillion | None) -> dict[str, Any]:
     return {
         "id": model.id,
         "object": "model",
@@ -28,6 +32,8 @@ def _model_entry(model: Model) -> dict[str, Any]:
         "max_output_tokens": model.spec.max_output_tokens,
         "endpoints": list(model.spec.endpoints),
         "price": _price(model),
+        # What a call costs from the balance: usage's price, as it last announced it.
+        "credits": price.model_dump() if (price := credit_price(credits)) else None,
     }
 
 
@@ -43,20 +49,26 @@ def _price(model: Model) -> dict[str, str] | None:
 
 
 @router.get("/models")
-async def list_models(principal: CallerDep, catalog: CatalogDep) -> dict[str, Any]:
-    """Models the caller's plan may use (OpenAI's list shape)."""
-    return {"object": "list", "data": [_model_entry(m) for m in catalog.for_plan(principal.plan)]}
+async def list_models(
+    principal: CallerDep, catalog: CatalogDep, session: SessionDep
+) -> dict[str, Any]:
+    """Models the caller's plan may use (OpenAI's list shape), each with its price in credits."""
+    credits = await read_price_list(session, price_list)
+    models = catalog.for_plan(principal.plan)
+    return {"object": "list", "data": [_model_entry(m, credits.get(m.id)) for m in models]}
 
 
 @router.get("/models/{model_id:path}")
-async def get_model(model_id: str, principal: CallerDep, catalog: CatalogDep) -> dict[str, Any]:
+async def get_model(
+    model_id: str, principal: CallerDep, catalog: CatalogDep, session: SessionDep
+) -> dict[str, Any]:
     """One model, if the caller's plan may use it."""
     model = catalog.get(model_id)
     if model is None or not catalog.allows(model, principal.plan):
         raise ModelNotFound(
             f"The model '{model_id}' does not exist or you do not have access to it"
         )
-    return _model_entry(model)
+    return _model_entry(model, (await read_price_list(session, price_list)).get(model.id))
 
 
 @router.get("/providers")

@@ -270,8 +270,8 @@ class CompletionService:
     def _balance_header(call: Call, usage: Usage) -> dict[str, str]:
         if call.hold is None:
             return {}
-        spent = usage.prompt_tokens + usage.completion_tokens
-        return {BALANCE_HEADER: str(call.hold.remaining_after(spent))}
+        remaining = call.hold.remaining_after(usage.prompt_tokens, usage.completion_tokens)
+        return {BALANCE_HEADER: str(remaining)}
 
 
 def _upstream_message(body: bytes) -> str | None:

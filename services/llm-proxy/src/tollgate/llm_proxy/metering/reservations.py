@@ -20,6 +20,7 @@ from tollgate.llm_proxy.errors import (
     HoldAnswerLost,
     InsufficientQuota,
     MeteringUnavailable,
+    ModelNotPriced,
     RefillLinks,
     SpendingRefused,
     UsageRateLimited,
@@ -42,13 +43,26 @@ RETRY_LONGEST_PAUSE = 0.4
 class Hold:
     reservation_id: uuid.UUID
     account_id: str
-    held_tokens: int
+    held_tokens: int  # credits, priced by usage (the name is older than prices)
     max_completion_tokens: int | None
     available: int  # the balance once this hold is taken
+    # The price usage will charge the call at, credits per million input / output tokens.
+    input_per_million: int | None = None
+    output_per_million: int | None = None
 
-    def remaining_after(self, spent_tokens: int) -> int:
-        """The balance once the hold is committed with ``spent_tokens``."""
-        return max(0, self.available + self.held_tokens - spent_tokens)
+    def remaining_after(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """The balance once the hold is committed with what the call used.
+
+        The same figure usage's ledger will reach: the call's tokens at the hold's
+        price, rounded up once per call (usage's ``ledger.domain.charge``).
+        """
+        if self.input_per_million is None or self.output_per_million is None:
+            spent = prompt_tokens + completion_tokens
+        else:
+            micro = prompt_tokens * self.input_per_million
+            micro += completion_tokens * self.output_per_million
+            spent = -(-micro // 1_000_000)
+        return max(0, self.available + self.held_tokens - spent)
 
 
 class ReservationClient:
@@ -167,6 +181,12 @@ class ReservationClient:
                 extra={"reason": reason, **{k: body[k] for k in kept if k in body}},
                 headers={"Retry-After": retry_after or "1"},
             )
+        if status == 422 and str(body.get("type") or "").endswith("/model-not-priced"):
+            raise ModelNotPriced(
+                f"The model '{model}' has no price yet, so it cannot be called; "
+                "choose another model",
+                param="model",
+            )
         if status not in (200, 201):
             log.warning("usage refused a reservation: %s %s", status, body)
             # An earlier asking whose answer was lost may have left a hold: settle it.
@@ -182,6 +202,8 @@ class ReservationClient:
                 else None
             ),
             available=int(body.get("available", 0)),
+            input_per_million=_optional_int(body.get("input_per_million")),
+            output_per_million=_optional_int(body.get("output_per_million")),
         )
 
     async def release(self, hold: Hold, user_token: str) -> None:
@@ -209,3 +231,7 @@ class ReservationClient:
                 body = {"raw": raw[:200].decode("utf-8", "replace")}
             answer = body if isinstance(body, dict) else {}
             return resp.status, answer, resp.headers.get("Retry-After")
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value is not None else None

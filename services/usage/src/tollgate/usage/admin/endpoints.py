@@ -9,7 +9,12 @@ from tollgate.shared.inputs import BoundedDate
 from tollgate.shared.openapi import problems
 from tollgate.shared.security import AdminUser
 from tollgate.usage.admin import service
-from tollgate.usage.analytics.schemas import AdminGrantIn, AdminStatsOut, GrantOut
+from tollgate.usage.analytics.schemas import (
+    AdminGrantIn,
+    AdminStatsOut,
+    GrantOut,
+    UsageCostsOut,
+)
 from tollgate.usage.deps import SettingsDep
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=problems(400, 404))
@@ -32,3 +37,15 @@ async def usage_stats(
 ) -> AdminStatsOut:
     """Usage across every account for a date range: totals, by model, top accounts."""
     return await service.usage_stats(session, settings, start, end, top)
+
+
+@router.get("/usage-costs", response_model=UsageCostsOut)
+async def usage_costs(
+    admin: AdminUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    start: BoundedDate | None = None,
+    end: BoundedDate | None = None,
+) -> UsageCostsOut:
+    """Credits charged and provider cost per plan and model, for calls started in a date range."""
+    return await service.usage_costs(session, settings, start, end)

@@ -15,6 +15,8 @@ from tollgate.usage.analytics.schemas import (
     AdminGrantIn,
     AdminStatsOut,
     GrantOut,
+    PlanModelCost,
+    UsageCostsOut,
 )
 from tollgate.usage.analytics.service import check_range, stats_row
 from tollgate.usage.config import Settings
@@ -77,5 +79,27 @@ async def usage_stats(
                 cost_usd=a.cost_usd,
             )
             for a in accounts
+        ],
+    )
+
+
+async def usage_costs(
+    session: AsyncSession, settings: Settings, start: date | None, end: date | None
+) -> UsageCostsOut:
+    start, end = check_range(settings, start, end)
+    rows = await stats_repo.costs_by_plan_and_model(session, start, end)
+    return UsageCostsOut(
+        start=start,
+        end=end,
+        items=[
+            PlanModelCost(
+                plan=r.plan,
+                model=r.model,
+                requests=int(r.requests),
+                total_tokens=int(r.total_tokens),
+                charged_credits=int(r.charged_credits),
+                cost_usd=r.cost_usd,
+            )
+            for r in rows
         ],
     )

@@ -64,7 +64,7 @@ async def erase_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -
         DailyUsage.prompt_tokens,
         DailyUsage.completion_tokens,
         DailyUsage.total_tokens,
-        DailyUsage.charged_tokens,
+        DailyUsage.charged_credits,
         DailyUsage.cost_usd,
     ).where(DailyUsage.user_id == user_id)
     columns = [
@@ -78,7 +78,7 @@ async def erase_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -
         "prompt_tokens",
         "completion_tokens",
         "total_tokens",
-        "charged_tokens",
+        "charged_credits",
         "cost_usd",
     ]
     stmt = insert(DailyUsage).from_select(columns, mine)
@@ -91,7 +91,7 @@ async def erase_user(session: AsyncSession, user_id: uuid.UUID, now: datetime) -
                 "prompt_tokens": DailyUsage.prompt_tokens + excluded.prompt_tokens,
                 "completion_tokens": DailyUsage.completion_tokens + excluded.completion_tokens,
                 "total_tokens": DailyUsage.total_tokens + excluded.total_tokens,
-                "charged_tokens": DailyUsage.charged_tokens + excluded.charged_tokens,
+                "charged_credits": DailyUsage.charged_credits + excluded.charged_credits,
                 "cost_usd": DailyUsage.cost_usd + excluded.cost_usd,
             },
         )

@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, cast, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.usage.models import DailyUsage, FeatureEvent, UsageRecord
+from tollgate.usage.models import Account, DailyUsage, FeatureEvent, UsageRecord
 
 _SUMS = (
     func.coalesce(func.sum(DailyUsage.requests), 0).label("requests"),
     func.coalesce(func.sum(DailyUsage.prompt_tokens), 0).label("prompt_tokens"),
     func.coalesce(func.sum(DailyUsage.completion_tokens), 0).label("completion_tokens"),
     func.coalesce(func.sum(DailyUsage.total_tokens), 0).label("total_tokens"),
-    func.coalesce(func.sum(DailyUsage.charged_tokens), 0).label("charged_tokens"),
+    func.coalesce(func.sum(DailyUsage.charged_credits), 0).label("charged_credits"),
     func.coalesce(func.sum(DailyUsage.cost_usd), 0).label("cost_usd"),
 )
 DAY = timedelta(days=1)
@@ -31,8 +31,9 @@ GROUP_COLUMNS: dict[str, Any] = {
 async def charged_between(
     session: AsyncSession, account_id: uuid.UUID, start: datetime, end: datetime
 ) -> int:
-    """Tokens charged for calls that started in [start, end); a late event counts where it began."""
-    return await _sum_between(session, account_id, start, end, "charged_tokens")
+    """Credits charged for calls that started in [start, end); a late event counts where it
+    began."""
+    return await _sum_between(session, account_id, start, end, "charged_credits")
 
 
 async def requests_between(
@@ -72,7 +73,7 @@ async def _sum_calls(
 ) -> int:
     if start >= end:
         return 0
-    measure = func.count() if what == "requests" else func.sum(UsageRecord.charged_tokens)
+    measure = func.count() if what == "requests" else func.sum(UsageRecord.charged_credits)
     total = await session.scalar(
         select(func.coalesce(measure, 0)).where(
             UsageRecord.account_id == account_id,
@@ -221,3 +222,25 @@ async def feature_days(session: AsyncSession, user_id: uuid.UUID, since: datetim
         .order_by(day)
     )
     return list((await session.execute(query)).all())
+
+
+async def costs_by_plan_and_model(session: AsyncSession, start: date, end: date) -> list[Any]:
+    """Calls that started in [start, end] (UTC days), per the paying account's plan and model:
+    requests, tokens, credits charged and what the providers charged (``cost_usd``)."""
+    since = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    result = await session.execute(
+        select(
+            Account.plan,
+            UsageRecord.model,
+            func.count().label("requests"),
+            func.sum(UsageRecord.total_tokens).label("total_tokens"),
+            func.sum(UsageRecord.charged_credits).label("charged_credits"),
+            func.sum(UsageRecord.cost_usd).label("cost_usd"),
+        )
+        .join(Account, Account.id == UsageRecord.account_id)
+        .where(UsageRecord.started_at >= since, UsageRecord.started_at < until)
+        .group_by(Account.plan, UsageRecord.model)
+        .order_by(Account.plan, UsageRecord.model)
+    )
+    return list(result.all())

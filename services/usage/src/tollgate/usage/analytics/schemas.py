@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from tollgate.shared.decimals import PlainDecimal
 from tollgate.shared.inputs import BoundedDatetime
@@ -34,6 +34,9 @@ class BalanceOut(BaseModel):
     period_end: datetime
     member_cap: int | None
     grants: list[GrantOut]
+    unit: Literal["credits"] = Field(
+        "credits", description="What every amount here counts: credits, priced per model"
+    )
 
 
 class UsageRecordOut(BaseModel):
@@ -49,12 +52,22 @@ class UsageRecordOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    charged_tokens: int
+    charged_credits: int = Field(description="What the call was charged, in credits")
+    input_per_million: int | None = Field(
+        description="The price it was charged at (none for usage imported from elsewhere)"
+    )
+    output_per_million: int | None
+    unit: Literal["credits"] = "credits"
     cost_usd: PlainDecimal
     latency_ms: int | None
     api_key_id: uuid.UUID | None
     session_id: uuid.UUID | None
     started_at: datetime
+
+    @computed_field(description="Same as charged_credits (its name before prices)")  # type: ignore[prop-decorator]
+    @property
+    def charged_tokens(self) -> int:
+        return self.charged_credits
 
 
 class UsagePage(BaseModel):
@@ -71,6 +84,9 @@ class LimitsOut(BaseModel):
     limits: dict[str, Any]
     member_cap: int | None
     daily_requests_used: int
+    unit: Literal["credits"] = Field(
+        "credits", description="What monthly_tokens and member_cap count (names older than prices)"
+    )
 
 
 class SubscriptionUsageOut(BaseModel):
@@ -84,6 +100,7 @@ class SubscriptionUsageOut(BaseModel):
     available: int
     requests: int
     percent_used: float
+    unit: Literal["credits"] = "credits"
 
 
 GroupBy = Literal["day", "model", "provider", "feature"]
@@ -95,7 +112,8 @@ class StatsRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    charged_tokens: int
+    charged_tokens: int = Field(description="Same as charged_credits (older name)")
+    charged_credits: int
     cost_usd: PlainDecimal
 
 
@@ -105,6 +123,7 @@ class StatsOut(BaseModel):
     end: date
     items: list[StatsRow]
     totals: StatsRow
+    unit: Literal["credits"] = "credits"
 
 
 class MemberUsageOut(BaseModel):
@@ -214,3 +233,18 @@ class CapOut(BaseModel):
     account_id: uuid.UUID
     user_id: uuid.UUID
     cap_tokens: int | None
+
+
+class PlanModelCost(BaseModel):
+    plan: str = Field(description="The paying account's plan as usage knows it now")
+    model: str
+    requests: int
+    total_tokens: int
+    charged_credits: int
+    cost_usd: PlainDecimal = Field(description="What the providers charged for these calls")
+
+
+class UsageCostsOut(BaseModel):
+    start: date
+    end: date
+    items: list[PlanModelCost]

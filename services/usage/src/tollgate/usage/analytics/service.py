@@ -155,7 +155,8 @@ def stats_row(key: str, row: Any) -> StatsRow:
         prompt_tokens=int(row.prompt_tokens),
         completion_tokens=int(row.completion_tokens),
         total_tokens=int(row.total_tokens),
-        charged_tokens=int(row.charged_tokens),
+        charged_tokens=int(row.charged_credits),
+        charged_credits=int(row.charged_credits),
         cost_usd=Decimal(row.cost_usd),
     )
 

@@ -124,8 +124,11 @@ async def past_usage(session: AsyncSession, body: UsageImport) -> tuple[int, int
             hold_id=None,
             feature=r.feature,
             total_tokens=r.total_tokens,
-            # Paid for in the old system: history here, never charged again.
-            charged_tokens=0,
+            # Paid for in the old system: history here, never charged again, at no price.
+            input_per_million=None,
+            output_per_million=None,
+            cost_credits=0,
+            charged_credits=0,
         )
         for r in body.records
     }

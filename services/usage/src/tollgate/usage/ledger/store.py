@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tollgate.shared.messaging.events import UsageRecorded
-from tollgate.usage.ledger.domain import Balance, GrantState
+from tollgate.usage.ledger.domain import Balance, GrantState, Price
 
 __all__ = [
     "AccountRow",
@@ -89,11 +89,17 @@ class HoldRow(NamedTuple):
     account_id: uuid.UUID
     user_id: uuid.UUID
     model: str
-    amount: int
+    amount: int  # credits
     max_completion_tokens: int
+    input_per_million: int
+    output_per_million: int
     status: str
     created_at: datetime
     expires_at: datetime
+
+    @property
+    def price(self) -> Price:
+        return Price(self.input_per_million, self.output_per_million)
 
 
 class MemberRow(NamedTuple):
@@ -118,15 +124,18 @@ class SpendRow(NamedTuple):
 
 
 class UsageRow(NamedTuple):
-    """One metered call as llm-proxy reported it, who paid, and what it was charged
-    (what it used beyond that is recorded as uncharged)."""
+    """One metered call as llm-proxy reported it, who paid, the price it was charged at,
+    what it cost and what of that was charged (the rest is recorded as uncharged)."""
 
     event: UsageRecorded
     account_id: uuid.UUID
     hold_id: uuid.UUID | None
     feature: str
     total_tokens: int
-    charged_tokens: int
+    input_per_million: int | None
+    output_per_million: int | None
+    cost_credits: int
+    charged_credits: int
 
 
 def _columns(rows: Sequence[Any], names: Iterable[str]) -> dict[str, list[Any]]:
@@ -303,16 +312,19 @@ async def requests_since(db: Db, pairs: Collection[Pair], since: datetime) -> di
 # --- holds ------------------------------------------------------------------------
 
 _HOLDS_BY_REQUEST = text(
-    "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens, status,"
-    " created_at, expires_at FROM holds WHERE request_id = ANY(CAST(:ids AS varchar[]))"
+    "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens,"
+    " input_per_million, output_per_million, status, created_at, expires_at FROM holds"
+    " WHERE request_id = ANY(CAST(:ids AS varchar[]))"
 )
 _HOLDS_BY_ID = text(
-    "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens, status,"
-    " created_at, expires_at FROM holds WHERE id = ANY(CAST(:ids AS uuid[]))"
+    "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens,"
+    " input_per_million, output_per_million, status, created_at, expires_at FROM holds"
+    " WHERE id = ANY(CAST(:ids AS uuid[]))"
 )
 _LOCK_HOLDS = text(
-    "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens, status,"
-    " created_at, expires_at FROM holds WHERE id = ANY(CAST(:ids AS uuid[]))"
+    "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens,"
+    " input_per_million, output_per_million, status, created_at, expires_at FROM holds"
+    " WHERE id = ANY(CAST(:ids AS uuid[]))"
     " ORDER BY id FOR UPDATE"
 )
 
@@ -322,19 +334,22 @@ _INSERT_HOLDS = text(
     """
     WITH inserted AS (
         INSERT INTO holds (id, request_id, account_id, user_id, model, amount,
-                           max_completion_tokens, status, created_at, expires_at)
-        SELECT i, r, a, u, m, amt, mct, 'held', :now, e
+                           max_completion_tokens, input_per_million, output_per_million,
+                           status, created_at, expires_at)
+        SELECT i, r, a, u, m, amt, mct, ip, op, 'held', :now, e
         FROM unnest(CAST(:id AS uuid[]), CAST(:request_id AS varchar[]),
                     CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
                     CAST(:model AS varchar[]), CAST(:amount AS bigint[]),
                     CAST(:max_completion_tokens AS bigint[]),
-                    CAST(:expires_at AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, e)
+                    CAST(:input_per_million AS bigint[]), CAST(:output_per_million AS bigint[]),
+                    CAST(:expires_at AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, ip, op, e)
         ORDER BY r
         ON CONFLICT (request_id) DO NOTHING
         RETURNING request_id
     )
     SELECT q.r, h.id, h.request_id, h.account_id, h.user_id, h.model, h.amount,
-           h.max_completion_tokens, h.status, h.created_at, h.expires_at
+           h.max_completion_tokens, h.input_per_million, h.output_per_million, h.status,
+           h.created_at, h.expires_at
     FROM unnest(CAST(:group AS varchar[])) AS q(r)
     LEFT JOIN holds h ON h.request_id = q.r
     WHERE q.r NOT IN (SELECT request_id FROM inserted)
@@ -414,7 +429,7 @@ async def delete_holds(db: Db, ids: Collection[uuid.UUID]) -> None:
 async def open_holds(
     db: Db, account_ids: Collection[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
-    """Each account's open holds (id → tokens); a hold past its TTL no longer counts."""
+    """Each account's open holds (id → credits); a hold past its TTL no longer counts."""
     holds: dict[uuid.UUID, dict[uuid.UUID, int]] = {a: {} for a in account_ids}
     if account_ids:
         params = {"ids": list(account_ids), "now": now}
@@ -424,7 +439,7 @@ async def open_holds(
 
 
 async def commit_holds(db: Db, committed: Mapping[uuid.UUID, int], now: datetime) -> None:
-    """Mark holds committed with the tokens their call was charged."""
+    """Mark holds committed with the credits their call was charged."""
     if not committed:
         return
     ids = sorted(committed)
@@ -507,10 +522,10 @@ _RECORD_USAGE = text(
         INSERT INTO usage_records (
             request_id, account_id, user_id, hold_id, api_key_id, session_id, model,
             provider, endpoint, feature, status, prompt_tokens, completion_tokens,
-            total_tokens, charged_tokens, uncharged_tokens, cost_usd, latency_ms, ttft_ms,
-            started_at)
+            total_tokens, charged_credits, uncharged_credits, input_per_million,
+            output_per_million, cost_usd, latency_ms, ttft_ms, started_at)
         SELECT r, a, u, h, k, s, left(m, 200), left(p, 100), left(ep, 100), left(f, 100),
-               left(st, 30), pt, ct, t, c, t - c, cost, lat, ttft, sa
+               left(st, 30), pt, ct, t, c, cc - c, ip, op, cost, lat, ttft, sa
         FROM unnest(
             CAST(:request_id AS varchar[]), CAST(:account_id AS uuid[]),
             CAST(:user_id AS uuid[]), CAST(:hold_id AS uuid[]), CAST(:api_key_id AS uuid[]),
@@ -518,20 +533,22 @@ _RECORD_USAGE = text(
             CAST(:provider AS varchar[]), CAST(:endpoint AS varchar[]),
             CAST(:feature AS varchar[]), CAST(:status AS varchar[]),
             CAST(:prompt_tokens AS bigint[]), CAST(:completion_tokens AS bigint[]),
-            CAST(:total_tokens AS bigint[]), CAST(:charged_tokens AS bigint[]),
+            CAST(:total_tokens AS bigint[]), CAST(:charged_credits AS bigint[]),
+            CAST(:cost_credits AS bigint[]), CAST(:input_per_million AS bigint[]),
+            CAST(:output_per_million AS bigint[]),
             CAST(:cost_usd AS numeric[]), CAST(:latency_ms AS integer[]),
             CAST(:ttft_ms AS integer[]), CAST(:started_at AS timestamptz[])
-        ) AS v(r, a, u, h, k, s, m, p, ep, f, st, pt, ct, t, c, cost, lat, ttft, sa)
+        ) AS v(r, a, u, h, k, s, m, p, ep, f, st, pt, ct, t, c, cc, ip, op, cost, lat, ttft, sa)
         ORDER BY r
         ON CONFLICT (request_id) DO NOTHING
         RETURNING account_id, user_id, model, provider, feature, started_at, prompt_tokens,
-                  completion_tokens, total_tokens, charged_tokens, cost_usd
+                  completion_tokens, total_tokens, charged_credits, cost_usd
     ), rolled_up AS (
         INSERT INTO daily_usage (day, account_id, user_id, model, provider, feature,
-            requests, prompt_tokens, completion_tokens, total_tokens, charged_tokens, cost_usd)
+            requests, prompt_tokens, completion_tokens, total_tokens, charged_credits, cost_usd)
         SELECT (started_at AT TIME ZONE 'UTC')::date, account_id, user_id, model, provider,
                feature, count(*), sum(prompt_tokens), sum(completion_tokens),
-               sum(total_tokens), sum(charged_tokens), sum(cost_usd)
+               sum(total_tokens), sum(charged_credits), sum(cost_usd)
         FROM recorded
         GROUP BY 1, 2, 3, 4, 5, 6
         ORDER BY 1, 2, 3, 4, 5, 6
@@ -540,7 +557,7 @@ _RECORD_USAGE = text(
             prompt_tokens = daily_usage.prompt_tokens + excluded.prompt_tokens,
             completion_tokens = daily_usage.completion_tokens + excluded.completion_tokens,
             total_tokens = daily_usage.total_tokens + excluded.total_tokens,
-            charged_tokens = daily_usage.charged_tokens + excluded.charged_tokens,
+            charged_credits = daily_usage.charged_credits + excluded.charged_credits,
             cost_usd = daily_usage.cost_usd + excluded.cost_usd
     )
     SELECT count(*) FROM recorded
@@ -551,7 +568,10 @@ _EVENT_COLUMNS = [
     "status", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "ttft_ms",
     "started_at",
 ]  # fmt: skip
-_CALL_COLUMNS = ["account_id", "hold_id", "feature", "total_tokens", "charged_tokens"]
+_CALL_COLUMNS = [
+    "account_id", "hold_id", "feature", "total_tokens", "input_per_million",
+    "output_per_million", "cost_credits", "charged_credits",
+]  # fmt: skip
 
 
 async def recorded_requests(db: Db, request_ids: Collection[str]) -> set[str]:

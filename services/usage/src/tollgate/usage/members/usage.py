@@ -77,6 +77,7 @@ def _totals(row: Any) -> StatsRow:
             completion_tokens=0,
             total_tokens=0,
             charged_tokens=0,
+            charged_credits=0,
             cost_usd=Decimal(0),
         )
     return stats_row("total", row)

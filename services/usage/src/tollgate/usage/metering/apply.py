@@ -28,6 +28,7 @@ from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.service import Claims, payers
 from tollgate.usage.metering.alerts import announce_low_balance
 from tollgate.usage.metering.decisions import Call, settle
+from tollgate.usage.prices.repository import prices_at
 from tollgate.usage.reservations import minute_store
 from tollgate.usage.topups.service import request_top_ups
 
@@ -61,6 +62,7 @@ async def apply_usage_events(
     account_ids = {c.account_id for c in calls}
     locked = await store.lock_holds(session, {c.hold.id for c in calls if c.hold is not None})
     calls = [Call(c.event, c.account_id, locked[c.hold.id]) if c.hold else c for c in calls]
+    calls = await _priced_when_started(session, calls, now)
     since = min(min(c.event.started_at for c in calls), now)
     grants = await store.grants_alive_since(session, account_ids, since, now)
     open_holds = await store.open_holds(session, account_ids, now)
@@ -118,6 +120,31 @@ async def _holds_named(session: AsyncSession, events: list[UsageRecorded]) -> di
             continue
         holds[event.request_id] = hold
     return holds
+
+
+async def _priced_when_started(
+    session: AsyncSession, calls: list[Call], now: datetime
+) -> list[Call]:
+    """A call without a hold (its reservation was lost, or it expired) is charged at the
+    price in force when it started (a model priced only since: at its price now)."""
+    unheld = [i for i, c in enumerate(calls) if c.hold is None]
+    if not unheld:
+        return calls
+    moments = [(calls[i].event.model, min(calls[i].event.started_at, now)) for i in unheld]
+    found = await prices_at(session, moments)
+    missing = [n for n, price in enumerate(found) if price is None]
+    if missing:
+        later = await prices_at(session, [(moments[n][0], now) for n in missing])
+        for n, price in zip(missing, later, strict=True):
+            found[n] = price
+    priced = list(calls)
+    for i, price in zip(unheld, found, strict=True):
+        call = calls[i]
+        if price is None:
+            event = call.event
+            log.warning("usage %s is for %s, which has no price", event.request_id, event.model)
+        priced[i] = Call(call.event, call.account_id, None, price)
+    return priced
 
 
 async def _paying_accounts(

@@ -1,12 +1,13 @@
 """Settling metered calls once their facts are read: no I/O here.
 
-``apply.apply_usage_events`` reads the facts (each call's hold, locked; the
-grants of the accounts that pay; their other open holds) and hands them to
-``settle``, which says what each call is charged, which grants pay, which holds
-are committed, what goes into the usage rows (the daily rollup is added up from
-them as they are written), and whose balance fell. Calls are settled one after
-another against what the ones before them left, so a batch charges exactly what
-the same calls one at a time would.
+``apply.apply_usage_events`` reads the facts (each call's hold, locked, or for a
+call without one the price in force when it started; the grants of the accounts
+that pay; their other open holds) and hands them to ``settle``, which says what
+each call costs at its price (``ledger.domain.charge``), what it is charged,
+which grants pay, which holds are committed, what goes into the usage rows (the
+daily rollup is added up from them as they are written), and whose balance fell.
+Calls are settled one after another against what the ones before them left, so a
+batch charges exactly what the same calls one at a time would.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tollgate.shared.messaging.events import UsageRecorded
-from tollgate.usage.ledger.domain import Balance, GrantState, draw, spendable_for_settlement
+from tollgate.usage.ledger.domain import (
+    Balance,
+    GrantState,
+    Price,
+    charge,
+    draw,
+    spendable_for_settlement,
+)
 from tollgate.usage.ledger.store import HoldRow, SpendRow, UsageRow
 
 __all__ = ["Call", "Settlement", "settle"]
@@ -25,16 +33,33 @@ __all__ = ["Call", "Settlement", "settle"]
 
 @dataclass(frozen=True)
 class Call:
-    """One metered call: what llm-proxy reported, the account that pays, its hold if any."""
+    """One metered call: what llm-proxy reported, the account that pays, its hold if any,
+    and without a hold the price in force when it started (None: the model had none)."""
 
     event: UsageRecorded
     account_id: uuid.UUID
     hold: HoldRow | None = None
+    price_then: Price | None = None
 
     @property
     def tokens(self) -> int:
         event = self.event
         return event.total_tokens or (event.prompt_tokens + event.completion_tokens)
+
+    @property
+    def price(self) -> Price | None:
+        """The hold's price, so a price change applies from the next call only."""
+        return self.hold.price if self.hold is not None else self.price_then
+
+    @property
+    def cost(self) -> int:
+        """What the call costs in credits: its input at the input price, the rest
+        (a total above prompt + completion counts as output) at the output price."""
+        if self.price is None:
+            return 0
+        event = self.event
+        output = max(event.completion_tokens, self.tokens - event.prompt_tokens)
+        return charge(self.price, event.prompt_tokens, output)
 
     @property
     def feature(self) -> str:
@@ -47,7 +72,7 @@ class Settlement:
     usage: list[UsageRow] = field(default_factory=list)
     grants_used: dict[uuid.UUID, int] = field(default_factory=dict)  # grant → new ``used``
     spends: list[SpendRow] = field(default_factory=list)
-    committed: dict[uuid.UUID, int] = field(default_factory=dict)  # hold → tokens charged
+    committed: dict[uuid.UUID, int] = field(default_factory=dict)  # hold → credits charged
     # Accounts whose available balance fell, with what is left (for balance alerts).
     fell: dict[uuid.UUID, int] = field(default_factory=dict)
 
@@ -67,9 +92,10 @@ def settle(
     """Settle each call in order.
 
     ``grants``: each paying account's grants that were alive when the earliest call
-    started; ``open_holds``: each account's open holds (id → tokens), the calls' own
-    included. A call's hold is committed with what the call is charged; tokens
-    beyond it are charged as far as the grants alive since the call started allow
+    started; ``open_holds``: each account's open holds (id → credits), the calls' own
+    included. A call costs ``charge`` of its tokens at its price (the hold's); its
+    hold is committed with what the call is charged; credits beyond the hold are
+    charged as far as the grants alive since the call started allow
     without touching other open holds; a hold another call already committed is
     never charged again.
     """
@@ -89,7 +115,7 @@ def settle(
             started = min(started, now)
             alive = [g for g in account_grants.values() if _alive_since(g, started, now)]
             others = sum(t for h, t in account_holds.items() if not (hold and h == hold.id))
-            charged = min(call.tokens, spendable_for_settlement(alive, others, now))
+            charged = min(call.cost, spendable_for_settlement(alive, others, now))
             for grant_id, amount in draw(alive, charged) if charged > 0 else []:
                 g = account_grants[grant_id]
                 account_grants[grant_id] = GrantState(
@@ -123,4 +149,15 @@ def _alive_since(grant: GrantState, since: datetime, now: datetime) -> bool:
 
 def _usage_row(call: Call, charged: int) -> UsageRow:
     hold_id = call.hold.id if call.hold else None
-    return UsageRow(call.event, call.account_id, hold_id, call.feature, call.tokens, charged)
+    price = call.price
+    return UsageRow(
+        call.event,
+        call.account_id,
+        hold_id,
+        call.feature,
+        call.tokens,
+        price.input_per_million if price else None,
+        price.output_per_million if price else None,
+        call.cost,
+        charged,
+    )

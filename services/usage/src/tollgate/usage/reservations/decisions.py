@@ -2,10 +2,10 @@
 
 ``reserve.reserve_group`` reads the facts (who pays, accounts, balances, daily
 counts, cap spending, the tokens each member counted in the last minute, retried
-request_ids) and hands them to ``decide``, so the rules of a hold (a sub-user's
-permission, daily quota, balance, member caps, sizing, tokens per minute, retries
-of a request_id) live in this one place. Requests are sized one after another
-against the balance the ones before them left.
+request_ids, the models' prices) and hands them to ``decide``, so the rules of a hold
+(a sub-user's permission, daily quota, balance, member caps, sizing at the model's
+price, tokens per minute, retries of a request_id) live in this one place. Requests
+are sized one after another against the balance the ones before them left.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tollgate.shared.errors import (
 )
 from tollgate.shared.security import Principal
 from tollgate.usage.config import Settings
-from tollgate.usage.ledger.domain import InsufficientTokens, size_hold
+from tollgate.usage.ledger.domain import InsufficientTokens, Price, size_hold
 from tollgate.usage.ledger.service import PlanFacts, account_limits
 from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.payer import Payer
@@ -76,6 +76,10 @@ class HoldFacts(Protocol):
     def amount(self) -> int: ...
     @property
     def max_completion_tokens(self) -> int: ...
+    @property
+    def input_per_million(self) -> int: ...
+    @property
+    def output_per_million(self) -> int: ...
     @property
     def expires_at(self) -> datetime: ...
 
@@ -149,6 +153,15 @@ def replay(hold: HoldFacts, user_id: uuid.UUID, balance: dict[uuid.UUID, int]) -
     return reservation_of(hold, max(0, balance.get(hold.account_id, 0)))
 
 
+def model_not_priced(model: str) -> UnprocessableEntity:
+    return UnprocessableEntity(
+        f"{model} has no price yet, so no call to it can be reserved; "
+        "an admin sets it at /api/admin/model-prices",
+        type_slug="model-not-priced",
+        extra={"model": model},
+    )
+
+
 def llm_not_permitted() -> Forbidden:
     return Forbidden(
         "This sub-user may not call the LLM: its parent account has not given it "
@@ -165,6 +178,8 @@ def reservation_of(hold: HoldFacts, available: int) -> ReservationOut:
         max_completion_tokens=hold.max_completion_tokens,
         available=available,
         expires_at=hold.expires_at,
+        input_per_million=hold.input_per_million,
+        output_per_million=hold.output_per_million,
     )
 
 
@@ -178,15 +193,17 @@ def decide(
     cap_spent: dict[tuple[uuid.UUID, uuid.UUID], int],
     minute: dict[tuple[uuid.UUID, uuid.UUID], MinuteWindow],
     existing: Mapping[str, HoldFacts],
+    prices: Mapping[str, Price],
     now: datetime,
 ) -> Decisions:
     """Answer each ask in order; ``balance``, ``made_today``, ``cap_spent`` and ``minute``
     are updated.
 
-    ``balance`` is each account's available tokens; ``cap_spent`` has an entry for
+    ``balance`` is each account's available credits; ``cap_spent`` has an entry for
     every (account, user) whose payer has a cap; ``minute`` what each (account, user)
-    counted in the last minute; ``existing`` the holds already made for these
-    request_ids.
+    counted in the last minute (raw tokens, not credits); ``existing`` the holds
+    already made for these request_ids; ``prices`` each asked model's price in force
+    (a model without one cannot be reserved).
     """
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     decisions = Decisions(answers=[None] * len(asks))
@@ -204,6 +221,10 @@ def decide(
         permissions = payer.membership.permissions if payer.membership else None
         if permissions is not None and LLM_PERMISSION not in permissions:
             answers[i] = llm_not_permitted()
+            continue
+        price = prices.get(request.model)
+        if price is None:
+            answers[i] = model_not_priced(request.model)
             continue
         account = accounts[payer.account_id]
         if account.deleted_at is not None:
@@ -233,11 +254,11 @@ def decide(
             default_cap = min(default_cap, max(1, per_minute - request.prompt_tokens))
         try:
             size = size_hold(
-                request.prompt_tokens, request.max_completion_tokens, room, default_cap
+                price, request.prompt_tokens, request.max_completion_tokens, room, default_cap
             )
         except InsufficientTokens as exc:
             answers[i] = PaymentRequired(
-                f"Not enough tokens: {exc.available} available",
+                f"Not enough credits: {exc.available} available",
                 extra={"available": exc.available, "account_id": str(account.id)},
             )
             continue
@@ -253,10 +274,10 @@ def decide(
                 continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
         window.add(now, raw_tokens)
-        balance[account.id] -= size.held_tokens
+        balance[account.id] -= size.held_credits
         made_today[pair] = made_today.get(pair, 0) + 1
         if pair in cap_spent:
-            cap_spent[pair] += size.held_tokens
+            cap_spent[pair] += size.held_credits
         decisions.first_in_group[request.request_id] = i
         hold = HoldRow(
             id=uuid.uuid4(),
@@ -265,12 +286,14 @@ def decide(
             user_id=user_id,
             status="held",
             model=request.model,
-            amount=size.held_tokens,
+            amount=size.held_credits,
             max_completion_tokens=size.max_completion_tokens,
+            input_per_million=price.input_per_million,
+            output_per_million=price.output_per_million,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )
         decisions.new_holds.append(hold)
         decisions.counted[hold.id] = raw_tokens
-        answers[i] = reservation_of(hold, room - size.held_tokens)
+        answers[i] = reservation_of(hold, room - size.held_credits)
     return decisions

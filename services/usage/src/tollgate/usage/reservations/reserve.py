@@ -4,8 +4,9 @@ Every account that pays is locked (in id order) before its balance is read, so
 the group sees every hold committed before it and nobody can add one until it
 commits. The facts (who pays, the accounts with their plans' current limits,
 balances, daily counts, what capped members have spent, the tokens each member
-counted in the last minute, holds of retried request_ids) go to ``decisions.decide``;
-refusals (402, 429, ...) are answers for one request, not failures of the group.
+counted in the last minute, holds of retried request_ids, the models' prices in
+force) go to ``decisions.decide``; refusals (402, 429, ...) are answers for one
+request, not failures of the group.
 A single reservation is a group of one: there is no other path.
 """
 
@@ -20,6 +21,7 @@ from tollgate.usage.ledger.store import Db, HoldRow
 from tollgate.usage.members.service import Claims, payers
 from tollgate.usage.plans.repository import limits_of
 from tollgate.usage.plans.service import current_limits
+from tollgate.usage.prices.repository import prices_in_force
 from tollgate.usage.reservations import minute_store
 from tollgate.usage.reservations.decisions import (
     Answer,
@@ -67,6 +69,8 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
     cap_spent = await store.member_spent(db, capped, now)
     limited = {pair for pair in members if tokens_per_minute(accounts[pair[0]]) is not None}
     minute = await minute_store.windows(db, limited, now)
+    asked = await prices_in_force(db, now, {a.request.model for a in asks})
+    prices = {model: row.price for model, row in asked.items()}
 
     def decided(existing: dict[str, HoldRow]) -> Decisions:
         # decide() spends from the counts it is given: each decision starts from the facts.
@@ -80,6 +84,7 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
             dict(cap_spent),
             {pair: MinuteWindow(list(w.entries)) for pair, w in minute.items()},
             existing,
+            prices,
             now,
         )
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,10 +22,14 @@ class ReservationRequest(BaseModel):
 class ReservationOut(BaseModel):
     reservation_id: uuid.UUID
     account_id: uuid.UUID
-    held_tokens: int
+    held_tokens: int = Field(description="Credits held (the name is older than prices)")
     max_completion_tokens: int
     available: int
     expires_at: datetime
+    # The price the call will be charged at, per million input and output tokens.
+    input_per_million: int
+    output_per_million: int
+    unit: Literal["credits"] = "credits"
 
 
 class ReleaseOut(BaseModel):

@@ -9,6 +9,7 @@ from tollgate.usage.imports.endpoints import router as imports_router
 from tollgate.usage.members.endpoints import router as caps_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
+from tollgate.usage.promotions.endpoints import router as promotions_router
 from tollgate.usage.reservations.desk import ReservationDesk
 from tollgate.usage.reservations.endpoints import RESERVATION_ROUTE
 from tollgate.usage.reservations.endpoints import router as reservations_router
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(caps_router)
     app.include_router(admin_router)
     app.include_router(imports_router)
+    app.include_router(promotions_router)
     return app

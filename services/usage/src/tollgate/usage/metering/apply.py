@@ -72,7 +72,7 @@ async def apply_usage_events(
     await store.set_grants_used(session, settlement.grants_used)
     await store.spend(session, settlement.spends)
     await store.commit_holds(session, settlement.committed, now)
-    for account_id, left in sorted(settlement.fell.items()):
+    for account_id, left in sorted(settlement.paid.items()):
         await announce_low_balance(
             session, outbox, accounts[account_id], left, settings.low_balance_thresholds
         )

@@ -26,6 +26,7 @@ from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
 from tollgate.web.organization.endpoints import router as organization_router
 from tollgate.web.pages import redirect, render, sign_in_first
+from tollgate.web.promotions.endpoints import router as promotions_router
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
 from tollgate.web.sessions import SessionStore, WebSession
 from tollgate.web.signing_in.endpoints import router as signing_in_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(organization_router)
     app.include_router(admin_router)
     app.include_router(sub_users_router)
+    app.include_router(promotions_router)
     _install_error_pages(app)
 
     @app.middleware("http")

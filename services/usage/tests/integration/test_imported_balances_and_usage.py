@@ -164,3 +164,24 @@ async def test_imports_need_a_superadmin_and_refuse_bad_input_with_a_4xx(usage: 
 
     assert as_admin.status_code == 403
     assert bad.status_code == 422
+
+
+async def test_dates_outside_the_years_the_ledger_can_reckon_with_are_refused(usage: Usage) -> None:
+    user = uuid.uuid4()
+    year_one = opening(user, now(), 10, 5) | {"period_start": "0001-01-01T00:00:00Z"}
+    grant = {
+        "source": "old/promos",
+        "source_id": f"{user}#promo",
+        "account_id": str(user),
+        "amount": 100,
+        "grant_source": "promotional",
+        "expires_at": "9999-12-31T00:00:00Z",
+    }
+
+    early = await post(usage, "balances", year_one)
+    late = await post(usage, "grants", grant)
+
+    assert (early.status_code, late.status_code) == (422, 422)
+    assert "between 2000-01-01 and 2999-12-31" in early.text
+    grants = (await usage.balance(usage.user_token(user)))["grants"]
+    assert not [g for g in grants if g.get("source") == "promotional"]

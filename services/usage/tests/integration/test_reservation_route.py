@@ -29,6 +29,24 @@ async def test_an_unknown_field_is_refused_by_name(usage: Usage) -> None:
     assert response.json()["detail"].startswith("tokens:")
 
 
+async def test_token_counts_given_as_text_or_fractions_are_refused_and_hold_nothing(
+    usage: Usage,
+) -> None:
+    token = usage.user_token(uuid.uuid4())
+    as_text = await usage.reserve(token, prompt_tokens="100")
+    as_fraction = await usage.reserve(token, prompt_tokens=10, max_completion_tokens=2.5)
+    whole_but_float = await usage.reserve(token, prompt_tokens=10, ttl_seconds=60.0)
+    balance = await usage.balance(token)
+
+    assert [as_text.status_code, as_fraction.status_code, whole_but_float.status_code] == [
+        422,
+        422,
+        422,
+    ]
+    assert as_text.json()["detail"].startswith("prompt_tokens:")
+    assert balance["reserved"] == 0
+
+
 async def test_an_oversized_body_is_a_413_before_it_is_parsed(usage: Usage) -> None:
     headers = usage.service_headers(usage.user_token(uuid.uuid4()))
     response = await usage.http.post(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 
 import httpx
@@ -18,7 +16,7 @@ from tollgate.auth.balance_mail.consumer import subscriptions as balance_mail_su
 from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
 from tollgate.auth.device.endpoints import router as device_router
-from tollgate.auth.housekeeping import run_housekeeping
+from tollgate.auth.housekeeping import housekeeping
 from tollgate.auth.imports.endpoints import router as imports_router
 from tollgate.auth.mail.sender import Mailer, SmtpConfig
 from tollgate.auth.models import messaging
@@ -64,7 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         [*subscriptions(), *balance_mail_subscriptions(mailer, settings.public_url)],
         use_redis=True,
     )
-    housekeeping: list[asyncio.Task[None]] = []
 
     async def start(app: FastAPI) -> None:
         assert runtime.sessionmaker is not None and runtime.redis is not None
@@ -129,13 +126,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.usage_url,
             settings.llm_proxy_url,
         )
-        housekeeping.append(asyncio.create_task(run_housekeeping(app), name="auth-housekeeping"))
+        app.state.housekeeping = housekeeping(app)
+        app.state.housekeeping.start()
 
     async def stop(app: FastAPI) -> None:
-        for task in housekeeping:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await app.state.housekeeping.stop()
         await app.state.jwt_verifier.close()
         await app.state.oauth_http.aclose()
         await app.state.peers.http.aclose()

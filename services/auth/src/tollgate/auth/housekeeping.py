@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +19,7 @@ from tollgate.auth.models import (
     messaging,
 )
 from tollgate.auth.signing.keyring import KeyRing
+from tollgate.shared.periodic import Periodic
 
 log = logging.getLogger("tollgate.auth.housekeeping")
 
@@ -42,13 +42,13 @@ async def sweep(db: AsyncSession) -> None:
     await db.execute(delete(outbox).where(outbox.c.published_at <= now - KEEP_PUBLISHED_EVENTS))
 
 
-async def run_housekeeping(app: FastAPI) -> None:
+def housekeeping(app: FastAPI) -> Periodic:
+    """The chores every ``INTERVAL_SECONDS``, the first one interval after start."""
     keyring: KeyRing = app.state.keyring
-    while True:
-        await asyncio.sleep(INTERVAL_SECONDS)
-        try:
-            await keyring.ensure_active()
-            async with app.state.sessionmaker() as db, db.begin():
-                await sweep(db)
-        except Exception:
-            log.exception("auth housekeeping pass failed")
+
+    async def chores() -> None:
+        await keyring.ensure_active()
+        async with app.state.sessionmaker() as db, db.begin():
+            await sweep(db)
+
+    return Periodic("auth-housekeeping", chores, INTERVAL_SECONDS, wait_first=True)

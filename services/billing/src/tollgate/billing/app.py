@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from fastapi import FastAPI
@@ -21,25 +19,23 @@ from tollgate.billing.plans.service import seed_catalog
 from tollgate.billing.subscriptions.endpoints import router as subscriptions_router
 from tollgate.billing.subscriptions.sync import renew_local_periods
 from tollgate.billing.webhooks.endpoints import router as webhooks_router
+from tollgate.shared.periodic import Periodic
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.web import create_service_app
 
 log = logging.getLogger("tollgate.billing")
 
 
-async def _renew_forever(app: FastAPI, interval: float) -> None:
+def _renewals(app: FastAPI, interval: float) -> Periodic:
     """Free and complimentary plans have no Stripe to renew them; this does, once per period."""
-    while True:
-        try:
-            async with app.state.sessionmaker() as session, session.begin():
-                renewed = await renew_local_periods(session)
-            if renewed:
-                log.info("renewed %d free or complimentary periods", renewed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("renewing local periods failed")
-        await asyncio.sleep(interval)
+
+    async def renew() -> None:
+        async with app.state.sessionmaker() as session, session.begin():
+            renewed = await renew_local_periods(session)
+        if renewed:
+            log.info("renewed %d free or complimentary periods", renewed)
+
+    return Periodic("billing-renewals", renew, interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,14 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.billing = billing
         async with app.state.sessionmaker() as session, session.begin():
             await seed_catalog(session, settings.price_ids())
-        app.state.renewer = asyncio.create_task(
-            _renew_forever(app, settings.renewal_interval_seconds), name="billing-renewals"
-        )
+        app.state.renewer = _renewals(app, settings.renewal_interval_seconds)
+        app.state.renewer.start()
 
     async def stop(app: FastAPI) -> None:
-        app.state.renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app.state.renewer
+        await app.state.renewer.stop()
         await billing.stripe.close()
 
     runtime.on_start.append(start)

@@ -7,8 +7,6 @@ declaration per watched queue, off the request path.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -17,6 +15,7 @@ from aio_pika.abc import AbstractChannel
 from tollgate.shared.messaging.broker import Broker
 from tollgate.shared.messaging.metrics import DEAD_LETTERS
 from tollgate.shared.messaging.relay import OutboxRelay
+from tollgate.shared.periodic import Periodic
 
 __all__ = ["DeliveryProbe"]
 
@@ -37,17 +36,15 @@ class DeliveryProbe:
         self.queues = list(dict.fromkeys(queues))
         self.interval = interval
         self._channel: AbstractChannel | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "delivery-probe", self.probe_once, interval, on_error=self._probe_failed
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="delivery-probe")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
         if self._channel is not None and not self._channel.is_closed:
             await self._channel.close()
 
@@ -65,14 +62,7 @@ class DeliveryProbe:
             dlq = await self._channel.declare_queue(f"{queue}.dlq", durable=True)
             DEAD_LETTERS.labels(queue).set(dlq.declaration_result.message_count or 0)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self.probe_once(), timeout=self.interval)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A queue not declared yet or a broker outage: the next reading tries again.
-                log.debug("delivery probe failed: %r", exc)
-                self._channel = None
-            await asyncio.sleep(self.interval)
+    def _probe_failed(self, exc: Exception) -> None:
+        # A queue not declared yet or a broker outage: the next reading tries again.
+        log.debug("delivery probe failed: %r", exc)
+        self._channel = None

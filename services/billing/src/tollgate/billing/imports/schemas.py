@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, EmailStr, Field, model_validator
 
-SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
+from tollgate.shared.imports import SourceRef
+from tollgate.shared.inputs import BoundedDatetime
+
 MAX_AMOUNT = 10**15  # in the smallest unit: far above any real invoice, within BIGINT
 Currency = Field(default="usd", pattern=r"^[a-z]{3}$")
-
-
-class SourceRef(BaseModel):
-    """Where a record came from: the old system's collection or table, and its id there."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
-    source_id: str = Field(min_length=1, max_length=200)
-
-    @model_validator(mode="after")
-    def no_nul_characters(self) -> Self:
-        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
-        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
-            raise ValueError("text fields may not contain NUL characters")
-        return self
-
-    def key(self) -> str:
-        return f"import:{self.source}:{self.source_id}"
 
 
 class SubscriptionImport(SourceRef):
@@ -39,8 +22,8 @@ class SubscriptionImport(SourceRef):
     name: str | None = Field(default=None, max_length=200)
     plan: str = Field(min_length=1, max_length=40)
     status: Literal["active", "trialing", "past_due", "unpaid", "canceled", "paused"] = "active"
-    current_period_start: AwareDatetime
-    current_period_end: AwareDatetime
+    current_period_start: BoundedDatetime
+    current_period_end: BoundedDatetime
     cancel_at_period_end: bool = False
     seats: int = Field(default=1, ge=1, le=100_000)
     stripe_customer_id: str | None = Field(
@@ -64,10 +47,10 @@ class InvoiceImport(SourceRef):
     currency: str = Currency
     amount_due: int = Field(ge=0, le=MAX_AMOUNT)  # in the currency's smallest unit
     amount_paid: int = Field(ge=0, le=MAX_AMOUNT)
-    created: AwareDatetime
-    paid_at: AwareDatetime | None = None
-    period_start: AwareDatetime | None = None
-    period_end: AwareDatetime | None = None
+    created: BoundedDatetime
+    paid_at: BoundedDatetime | None = None
+    period_start: BoundedDatetime | None = None
+    period_end: BoundedDatetime | None = None
     hosted_invoice_url: str | None = Field(default=None, max_length=2000)
 
 
@@ -79,7 +62,7 @@ class PaymentImport(SourceRef):
     currency: str = Currency
     amount: int = Field(ge=0, le=MAX_AMOUNT)
     amount_refunded: int = Field(default=0, ge=0, le=MAX_AMOUNT)
-    created: AwareDatetime
+    created: BoundedDatetime
 
     @model_validator(mode="after")
     def refund_within_amount(self) -> PaymentImport:

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-SOURCE_NAME = r"^[a-z0-9][a-z0-9_.:/-]*$"
+from tollgate.shared.imports import SOURCE_NAME, SourceRef, StrictBody
+from tollgate.shared.inputs import BoundedDatetime
+
 MAX_TOKENS = 10**15
-
-
-class PlainText(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="after")
-    def no_nul_characters(self) -> Self:
-        # PostgreSQL cannot store NUL in text: refuse it here as the caller's mistake.
-        if any(isinstance(v, str) and "\x00" in v for v in self.__dict__.values()):
-            raise ValueError("text fields may not contain NUL characters")
-        return self
-
-
-class SourceRef(PlainText):
-    """Where a record came from: the old system's collection or table, and its id there."""
-
-    source: str = Field(min_length=1, max_length=100, pattern=SOURCE_NAME)
-    source_id: str = Field(min_length=1, max_length=150)
-
-    def key(self) -> str:
-        return f"import:{self.source}:{self.source_id}"
 
 
 class BalanceImport(SourceRef):
@@ -38,8 +19,8 @@ class BalanceImport(SourceRef):
 
     account_id: uuid.UUID
     kind: Literal["user", "org"] = "user"
-    period_start: AwareDatetime
-    period_end: AwareDatetime
+    period_start: BoundedDatetime
+    period_end: BoundedDatetime
     # The period's allocation under the Tollgate plan (what subscription.changed grants).
     allocation: int = Field(ge=0, le=MAX_TOKENS)
     remaining: int = Field(ge=0, le=MAX_TOKENS)
@@ -56,12 +37,12 @@ class GrantImport(SourceRef):
     kind: Literal["user", "org"] = "user"
     amount: int = Field(ge=1, le=MAX_TOKENS)
     grant_source: Literal["promotional", "admin"] = "promotional"
-    starts_at: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    starts_at: BoundedDatetime | None = None
+    expires_at: BoundedDatetime | None = None
     reason: str = Field(default="moved in from the previous system", max_length=500)
 
 
-class UsageRowImport(PlainText):
+class UsageRowImport(StrictBody):
     source_id: str = Field(min_length=1, max_length=150)
     account_id: uuid.UUID
     user_id: uuid.UUID
@@ -74,12 +55,10 @@ class UsageRowImport(PlainText):
     completion_tokens: int = Field(ge=0, le=MAX_TOKENS)
     total_tokens: int = Field(ge=0, le=MAX_TOKENS)
     cost_usd: Decimal = Field(default=Decimal(0), ge=0, max_digits=18, decimal_places=8)
-    started_at: AwareDatetime
+    started_at: BoundedDatetime
 
 
-class UsageImport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UsageImport(StrictBody):
     source: str = Field(min_length=1, max_length=40, pattern=SOURCE_NAME)
     records: list[UsageRowImport] = Field(min_length=1, max_length=2000)
 

@@ -7,14 +7,13 @@ holds small.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tollgate.shared.periodic import Periodic
 from tollgate.usage.ledger.repository import expire_holds
 from tollgate.usage.metrics import HOLDS_EXPIRED, HOLDS_OPEN
 from tollgate.usage.models import Hold
@@ -35,7 +34,7 @@ class HoldSweeper:
         self.sessionmaker = sessionmaker
         self.interval = interval
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("hold-sweeper", self._sweep_and_tell, interval)
 
     async def sweep_once(self) -> int:
         """Expire every due hold, in batches; returns how many."""
@@ -57,23 +56,12 @@ class HoldSweeper:
         HOLDS_OPEN.set(int(held or 0))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hold-sweeper")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                count = await self.sweep_once()
-                if count:
-                    log.info("expired %d hold(s)", count)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("hold sweep failed")
-            await asyncio.sleep(self.interval)
+    async def _sweep_and_tell(self) -> None:
+        count = await self.sweep_once()
+        if count:
+            log.info("expired %d hold(s)", count)

@@ -13,6 +13,8 @@ async def test_an_admin_makes_a_code_and_a_person_redeems_it_once_from_the_billi
     visit: Any, admin_credentials: tuple[str, str]
 ) -> None:
     code = f"SPRING-{secrets.token_hex(3).upper()}"
+    person = await visit(name="person", phone=True)
+    await sign_up(person, new_email())
     admin = await visit(name="admin")
     await admin.open("/sign-in")
     await sign_in(admin, *admin_credentials)
@@ -30,8 +32,6 @@ async def test_an_admin_makes_a_code_and_a_person_redeems_it_once_from_the_billi
     assert "0 of 5" in await row.inner_text()
     await admin.look("code created")
 
-    person = await visit(name="person", phone=True)
-    await sign_up(person, new_email())
     await person.click_link("Billing")
     await person.click_link("Have a promotion code? Redeem it")
     await person.look("redeem a code")

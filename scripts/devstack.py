@@ -268,6 +268,10 @@ def with_standins(stack: Stack) -> list[str]:
             "price_pro:2000",
             "--price",
             "price_enterprise:10000",
+            "--price",
+            "price_pro_yearly:20000:year",
+            "--price",
+            "price_enterprise_yearly:100000:year",
         ]
         stack.extra_env.update(
             {
@@ -276,6 +280,8 @@ def with_standins(stack: Stack) -> list[str]:
                 "BILLING_STRIPE_WEBHOOK_SECRETS": "whsec_standin",
                 "BILLING_STRIPE_PRICE_PRO": "price_pro",
                 "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise",
+                "BILLING_STRIPE_PRICE_PRO_YEARLY": "price_pro_yearly",
+                "BILLING_STRIPE_PRICE_ENTERPRISE_YEARLY": "price_enterprise_yearly",
             }
         )
         used.append(f"Stripe stand-in on :{STRIPE_STANDIN_PORT}")

@@ -112,6 +112,7 @@ def stack(
         "BILLING_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
         "BILLING_STRIPE_PRICE_PRO": "price_pro_e2e",
         "BILLING_STRIPE_PRICE_ENTERPRISE": "price_enterprise_e2e",
+        "BILLING_STRIPE_PRICE_PRO_YEARLY": "price_pro_yearly_e2e",
         # Stripe sends people back to the web app's pages, on this stack's gateway.
         "BILLING_CHECKOUT_SUCCESS_URL": f"{gateway}/billing/success",
         "BILLING_CHECKOUT_CANCEL_URL": f"{gateway}/billing/cancel",

@@ -90,7 +90,11 @@ async def start_oauth_provider() -> Any:
 
 
 WEBHOOK_SECRET = "whsec_e2e_standin"
-PRICES = {"price_pro_e2e": (2000, "usd"), "price_enterprise_e2e": (10000, "usd")}
+PRICES: dict[str, tuple[int, str] | tuple[int, str, str]] = {
+    "price_pro_e2e": (2000, "usd"),
+    "price_enterprise_e2e": (10000, "usd"),
+    "price_pro_yearly_e2e": (20000, "usd", "year"),
+}
 
 
 def start_stripe(loop: BackgroundLoop, webhook_url: str) -> StripeStandIn:

@@ -51,3 +51,23 @@ async def test_turning_back_from_checkout_charges_nothing(visit: Any) -> None:
     await person.click_link("Back to plans")
     assert "Your plan: Free" in await person.text()
     await person.look("billing")
+
+
+async def test_a_trial_starts_from_the_plan_card_without_a_card_and_says_when_it_ends(
+    visit: Any,
+) -> None:
+    person = await visit()
+    await sign_up(person, new_email())
+    await person.click_link("Billing")
+    assert "or USD 200.00 a year" in await person.text()
+
+    await person.page.get_by_role("button", name="Try Pro free for 14 days").click()
+    await person.page.wait_for_url("**/billing/success")
+    await person.page.get_by_role("heading", name="Welcome to Pro").wait_for(timeout=20_000)
+    await person.open("/billing")
+
+    text = await person.text()
+    assert "Your plan: Pro" in text
+    assert "Free trial until" in text
+    assert "Try Pro free" not in text  # one trial per account
+    await person.look("billing trialing")

@@ -1388,7 +1388,7 @@ export interface paths {
         };
         /**
          * List Plans
-         * @description The plans anyone may subscribe to, cheapest first.
+         * @description The plans anyone may subscribe to, cheapest first, with their trial and yearly offers.
          */
         get: operations["list_plans_api_subscriptions_plans_get"];
         put?: never;
@@ -2742,6 +2742,15 @@ export interface components {
             status: string;
             /** Currency */
             currency: string;
+            /** Subtotal */
+            subtotal?: number | null;
+            /**
+             * Discount
+             * @default 0
+             */
+            discount: number;
+            /** Promotion Code */
+            promotion_code?: string | null;
             /** Amount Due */
             amount_due: number;
             /** Amount Paid */
@@ -2874,6 +2883,13 @@ export interface components {
             currency: string;
             /** Interval */
             interval: string;
+            /** Yearly Price */
+            yearly_price?: string | null;
+            /**
+             * Trial Days
+             * @default 0
+             */
+            trial_days: number;
             /** Monthly Tokens */
             monthly_tokens: number;
             /** Limits */
@@ -2904,6 +2920,12 @@ export interface components {
             features?: string[] | null;
             /** Stripe Price Id */
             stripe_price_id?: string | null;
+            /** Yearly Price */
+            yearly_price?: (number | string) | null;
+            /** Stripe Yearly Price Id */
+            stripe_yearly_price_id?: string | null;
+            /** Trial Days */
+            trial_days?: number | null;
             /** Active */
             active?: boolean | null;
         };
@@ -2982,6 +3004,17 @@ export interface components {
              * @default 1
              */
             seats: number;
+            /**
+             * Interval
+             * @default month
+             * @enum {string}
+             */
+            interval: "month" | "year";
+            /**
+             * Trial
+             * @default false
+             */
+            trial: boolean;
             /** Payment Method Id */
             payment_method_id?: string | null;
             /** Success Url */
@@ -3080,6 +3113,18 @@ export interface components {
             scheduled_plan: string | null;
             /** Scheduled At */
             scheduled_at: string | null;
+            /**
+             * Billing Interval
+             * @default month
+             */
+            billing_interval: string;
+            /** Trial End */
+            trial_end?: string | null;
+            /**
+             * Trial Used
+             * @default false
+             */
+            trial_used: boolean;
             /** Monthly Tokens */
             monthly_tokens: number;
             /** Limits */

@@ -6,6 +6,23 @@ sessions, subscriptions, invoices, charges and refunds, records an event for
 every change, and delivers those events as signed webhooks when a test asks.
 Tests drive time and payment outcomes through its helper methods.
 
+Trials, yearly prices and promotion codes are modelled as Stripe has them: a
+Checkout with ``subscription_data[trial_period_days]`` starts a ``trialing``
+subscription with a paid $0 invoice; ending the trial (``end_trial``, the control
+route below, or ``trial_end=now`` through the API, as with Stripe's test clocks)
+charges the saved card and continues, or, without a card, cancels or pauses as
+``trial_settings[end_behavior][missing_payment_method]`` says. A price whose
+interval is ``year`` bills a year at once. A promotion code (``add_promotion_code``)
+entered on the Checkout page discounts the first paid invoice (``once``) or every
+one (``forever``); invoices carry ``subtotal``, ``total_discount_amounts`` and
+``discounts`` (expanded with ``expand[]=discounts.promotion_code``).
+
+Control routes for development and end-to-end tests (not Stripe's)::
+
+    GET  /c/pay/{session}?card=no&promotion_code=CODE   pay on the Checkout page
+    POST /_standin/subscriptions/{id}/end_trial         end a trial now
+    POST /_standin/promotion_codes  {"code", "percent_off" | "amount_off", "duration"}
+
 For development, run it next to billing (it delivers webhooks on its own, and
 opening a Checkout URL counts as paying)::
 
@@ -76,17 +93,22 @@ def sign(payload: bytes, secret: str, timestamp: int) -> str:
 
 
 class StripeStandIn:
-    def __init__(self, prices: dict[str, tuple[int, str]], webhook_secret: str) -> None:
-        # price id -> (unit amount in cents, currency)
+    def __init__(
+        self, prices: dict[str, tuple[int, str] | tuple[int, str, str]], webhook_secret: str
+    ) -> None:
+        # price id -> (unit amount in cents, currency[, interval: month (default) or year])
         self.prices = {
             pid: {
                 "id": pid,
                 "object": "price",
-                "unit_amount": amount,
-                "currency": currency,
-                "recurring": {"interval": "month", "interval_count": 1},
+                "unit_amount": spec[0],
+                "currency": spec[1],
+                "recurring": {
+                    "interval": spec[2] if len(spec) > 2 else "month",
+                    "interval_count": 1,
+                },
             }
-            for pid, (amount, currency) in prices.items()
+            for pid, spec in prices.items()
         }
         self.webhook_secret = webhook_secret
         self.customers: dict[str, dict[str, Any]] = {}
@@ -98,6 +120,9 @@ class StripeStandIn:
         self.events: list[dict[str, Any]] = []
         self.pending: list[dict[str, Any]] = []
         self.declining: set[str] = set()  # customers whose card is declined
+        self.cards: set[str] = set()  # customers with a saved payment method
+        self.promotion_codes: dict[str, dict[str, Any]] = {}  # by code
+        self.discounts: dict[str, dict[str, Any]] = {}  # by subscription id
         self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.clock: int | None = None
@@ -114,6 +139,8 @@ class StripeStandIn:
         app.router.add_route("*", "/v1/{path:.*}", self._dispatch)
         app.router.add_get("/c/pay/{session_id}", self._pay_page)
         app.router.add_get("/p/{session_id}", self._portal_page)
+        app.router.add_post("/_standin/subscriptions/{sid}/end_trial", self._end_trial_route)
+        app.router.add_post("/_standin/promotion_codes", self._promotion_code_route)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         port = port or free_port()
@@ -122,13 +149,41 @@ class StripeStandIn:
         return self.url
 
     async def _pay_page(self, request: web.Request) -> web.Response:
-        """Opening a Checkout URL pays for it (development only), then goes to success_url."""
+        """Opening a Checkout URL pays for it (development only), then goes to success_url.
+
+        ``?card=no`` starts a trial without giving a card; ``?promotion_code=CODE`` is the
+        code the person types on the page.
+        """
         session = self.sessions.get(request.match_info["session_id"])
         if session is None:
             return web.Response(status=404, text="No such checkout session")
         if session["status"] == "open":
-            self.complete_checkout(session["id"])
+            card = request.query.get("card")
+            try:
+                self.complete_checkout(
+                    session["id"],
+                    card=None if card is None else card not in ("no", "0", "false"),
+                    promotion_code=request.query.get("promotion_code"),
+                )
+            except StripeFailure as exc:
+                return web.Response(status=400, text=exc.message)
         raise web.HTTPFound(session.get("success_url") or "/")
+
+    async def _end_trial_route(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.end_trial(request.match_info["sid"]))
+        except StripeFailure as exc:
+            return web.json_response({"error": {"message": exc.message}}, status=exc.status)
+
+    async def _promotion_code_route(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        promotion = self.add_promotion_code(
+            str(body["code"]),
+            percent_off=body.get("percent_off"),
+            amount_off=body.get("amount_off"),
+            duration=str(body.get("duration", "once")),
+        )
+        return web.json_response(promotion)
 
     async def _portal_page(self, _request: web.Request) -> web.Response:
         return web.Response(text="Stripe stand-in: the customer portal would be here.")
@@ -224,7 +279,7 @@ class StripeStandIn:
             case "DELETE", ["subscriptions", sid]:
                 return self.cancel_now(sid)
             case "GET", ["invoices", iid]:
-                return self._get(self.invoices, iid)
+                return self._invoice_view(self._get(self.invoices, iid), p.get("expand") or [])
             case "GET", ["charges", chid]:
                 return self._get(self.charges, chid)
             case "POST", ["refunds"]:
@@ -347,17 +402,42 @@ class StripeStandIn:
             "subscription": None,
             "url": f"{self.url}/c/pay/{sid}",
             "success_url": p.get("success_url"),
+            "allow_promotion_codes": p.get("allow_promotion_codes") == "true",
+            "payment_method_collection": p.get("payment_method_collection", "always"),
             "_line_items": p.get("line_items") or [],
-            "_subscription_metadata": (p.get("subscription_data") or {}).get("metadata") or {},
+            "_subscription_data": p.get("subscription_data") or {},
         }
         self.sessions[sid] = session
         return self._public(session)
 
-    def complete_checkout(self, session_id: str) -> str:
-        """The customer pays on the Checkout page: a subscription starts, its invoice is paid."""
+    def complete_checkout(
+        self, session_id: str, *, card: bool | None = None, promotion_code: str | None = None
+    ) -> str:
+        """The customer pays on the Checkout page: a subscription starts, its invoice is paid.
+
+        ``card``: whether they give a card; by default they do, except for a trial that
+        Checkout starts without one (``payment_method_collection=if_required``).
+        ``promotion_code``: a code typed on the page (the page must allow codes).
+        """
         session = self.sessions[session_id]
+        data = session["_subscription_data"]
+        trial_days = int(data.get("trial_period_days") or 0)
+        if card is None:
+            card = not (trial_days and session["payment_method_collection"] == "if_required")
+        discount = None
+        if promotion_code is not None:
+            if not session["allow_promotion_codes"]:
+                raise StripeFailure(400, "invalid_request_error", "This page takes no codes")
+            discount = self._discount(promotion_code, session["customer"])
+        if card:
+            self.cards.add(session["customer"])
         sub = self._new_subscription(
-            session["customer"], session["_line_items"], session["_subscription_metadata"]
+            session["customer"],
+            session["_line_items"],
+            data.get("metadata") or {},
+            trial_days=trial_days,
+            trial_settings=data.get("trial_settings") or {},
+            discount=discount,
         )
         self._first_invoice(sub)
         session.update(status="complete", subscription=sub["id"])
@@ -377,21 +457,35 @@ class StripeStandIn:
     # subscriptions
 
     def _new_subscription(
-        self, customer: str, items: list[dict[str, Any]], metadata: dict[str, Any]
+        self,
+        customer: str,
+        items: list[dict[str, Any]],
+        metadata: dict[str, Any],
+        *,
+        trial_days: int = 0,
+        trial_settings: dict[str, Any] | None = None,
+        discount: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         start = self.now()
-        end = int(add_month(datetime.fromtimestamp(start, UTC)).timestamp())
+        trial_end = start + trial_days * 86_400 if trial_days else None
+        first_price = self.prices[items[0]["price"]]
+        end = trial_end or self._period_end(start, first_price)
         sid = self.new_id("sub")
         sub = {
             "id": sid,
             "object": "subscription",
             "customer": customer,
-            "status": "active",
+            "status": "trialing" if trial_end else "active",
             "cancel_at_period_end": False,
             "canceled_at": None,
             "ended_at": None,
             "created": start,
             "metadata": metadata,
+            "trial_start": start if trial_end else None,
+            "trial_end": trial_end,
+            "trial_settings": trial_settings
+            or {"end_behavior": {"missing_payment_method": "create_invoice"}},
+            "discounts": [discount["id"]] if discount else [],
             "latest_invoice": None,
             "items": {
                 "object": "list",
@@ -409,8 +503,20 @@ class StripeStandIn:
             },
         }
         self.subscriptions[sid] = sub
+        if discount is not None:
+            self.discounts[sid] = discount
         self.emit("customer.subscription.created", sub)
         return sub
+
+    @staticmethod
+    def _period_end(start: int, price: dict[str, Any]) -> int:
+        moment = datetime.fromtimestamp(start, UTC)
+        if price["recurring"]["interval"] != "year":
+            return int(add_month(moment).timestamp())
+        try:
+            return int(moment.replace(year=moment.year + 1).timestamp())
+        except ValueError:  # 29 February
+            return int(moment.replace(year=moment.year + 1, day=28).timestamp())
 
     def create_subscription_api(self, p: dict[str, Any]) -> dict[str, Any]:
         customer = self._get(self.customers, p.get("customer", ""))["id"]
@@ -421,12 +527,22 @@ class StripeStandIn:
                 raise StripeFailure(
                     400, "invalid_request_error", "No such price", "resource_missing"
                 )
-        sub = self._new_subscription(customer, p["items"], p.get("metadata") or {})
+        if p.get("default_payment_method"):
+            self.cards.add(customer)
+        sub = self._new_subscription(
+            customer,
+            p["items"],
+            p.get("metadata") or {},
+            trial_days=int(p.get("trial_period_days") or 0),
+            trial_settings=p.get("trial_settings") or {},
+        )
         self._first_invoice(sub)
         return sub
 
     def update_subscription(self, sid: str, p: dict[str, Any]) -> dict[str, Any]:
         sub = self._get(self.subscriptions, sid)
+        if p.get("trial_end") == "now":
+            return self.end_trial(sid)
         previous: dict[str, Any] = {}
         if "cancel_at_period_end" in p:
             previous["cancel_at_period_end"] = sub["cancel_at_period_end"]
@@ -463,12 +579,117 @@ class StripeStandIn:
             return self.cancel_now(sid)
         start = item["current_period_end"]
         item["current_period_start"] = start
-        item["current_period_end"] = int(add_month(datetime.fromtimestamp(start, UTC)).timestamp())
+        item["current_period_end"] = self._period_end(start, item["price"])
         invoice = self._invoice(
             sub, item["price"]["unit_amount"] * item["quantity"], "subscription_cycle"
         )
         self._collect(sub, invoice)
         return sub
+
+    def end_trial(self, sid: str) -> dict[str, Any]:
+        """The trial ends now, as a test clock moved past ``trial_end`` would make it.
+
+        Stripe first says the trial will end; then a saved card pays the first period
+        and the subscription goes on (``invoice.paid``, ``customer.subscription.updated``);
+        without a card it is cancelled (``customer.subscription.deleted``) or paused, as
+        the subscription's ``trial_settings`` say.
+        """
+        sub = self._get(self.subscriptions, sid)
+        if sub["status"] != "trialing":
+            raise StripeFailure(400, "invalid_request_error", f"{sid} is not trialing")
+        self.emit("customer.subscription.trial_will_end", sub)
+        now = self.now()
+        previous = {"status": sub["status"], "trial_end": sub["trial_end"]}
+        sub["trial_end"] = now
+        item = sub["items"]["data"][0]
+        if sub["customer"] not in self.cards:
+            behavior = sub["trial_settings"]["end_behavior"]["missing_payment_method"]
+            if behavior == "cancel":
+                return self.cancel_now(sid)
+            if behavior == "pause":
+                sub["status"] = "paused"
+                self.emit("customer.subscription.paused", sub, previous)
+                return sub
+        item["current_period_start"] = now
+        item["current_period_end"] = self._period_end(now, item["price"])
+        sub["status"] = "active"
+        invoice = self._invoice(
+            sub, item["price"]["unit_amount"] * item["quantity"], "subscription_cycle"
+        )
+        self._collect(sub, invoice, emit_sub_update=False)
+        self.emit("customer.subscription.updated", sub, previous)
+        return sub
+
+    # promotion codes
+
+    def add_promotion_code(
+        self,
+        code: str,
+        *,
+        percent_off: float | None = None,
+        amount_off: int | None = None,
+        duration: str = "once",
+    ) -> dict[str, Any]:
+        """A promotion code customers may enter on Checkout pages that allow codes."""
+        coupon = {
+            "id": self.new_id("co"),
+            "object": "coupon",
+            "percent_off": percent_off,
+            "amount_off": amount_off,
+            "duration": duration,
+        }
+        promotion = {
+            "id": self.new_id("promo"),
+            "object": "promotion_code",
+            "code": code,
+            "active": True,
+            "coupon": coupon,
+        }
+        self.promotion_codes[code.upper()] = promotion
+        return promotion
+
+    def _discount(self, code: str, customer: str) -> dict[str, Any]:
+        promotion = self.promotion_codes.get(code.upper())
+        if promotion is None or not promotion["active"]:
+            raise StripeFailure(400, "invalid_request_error", "This code is invalid.")
+        return {
+            "id": self.new_id("di"),
+            "object": "discount",
+            "customer": customer,
+            "coupon": promotion["coupon"],
+            "promotion_code": promotion["id"],
+            "_used": False,
+        }
+
+    def _take_discount(self, sub: dict[str, Any], amount: int) -> tuple[int, dict[str, Any] | None]:
+        """What the subscription's discount takes off an invoice of ``amount``."""
+        discount = self.discounts.get(sub["id"])
+        if discount is None or amount <= 0:
+            return 0, None
+        coupon = discount["coupon"]
+        if coupon["duration"] == "once" and discount["_used"]:
+            return 0, None
+        discount["_used"] = True
+        if coupon.get("amount_off"):
+            return min(amount, int(coupon["amount_off"])), discount
+        return round(amount * float(coupon.get("percent_off") or 0) / 100), discount
+
+    def _invoice_view(self, invoice: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        """The invoice, its discounts expanded when asked (``discounts.promotion_code``)."""
+        if not any(e.startswith("discounts") for e in expand):
+            return invoice
+        view = dict(invoice)
+        view["discounts"] = []
+        for discount_id in invoice["discounts"]:
+            discount = next(
+                self._public(d) for d in self.discounts.values() if d["id"] == discount_id
+            )
+            if "discounts.promotion_code" in expand:
+                promotions = self.promotion_codes.values()
+                code = next(p for p in promotions if p["id"] == discount["promotion_code"])
+                discount = {**discount, "promotion_code": code}
+            view["discounts"].append(discount)
+        return view
 
     def retry_payment(self, invoice_id: str) -> None:
         """Stripe's retry of an open invoice (after the customer fixed their card)."""
@@ -479,6 +700,8 @@ class StripeStandIn:
 
     def _first_invoice(self, sub: dict[str, Any]) -> None:
         total = sum(i["price"]["unit_amount"] * i["quantity"] for i in sub["items"]["data"])
+        if sub["status"] == "trialing":
+            total = 0  # the trial's invoice: nothing to pay yet
         invoice = self._invoice(sub, total, "subscription_create")
         self._collect(sub, invoice, emit_sub_update=False)
 
@@ -492,9 +715,11 @@ class StripeStandIn:
             invoice = self._invoice(sub, amount, "subscription_update")
             self._collect(sub, invoice, emit_sub_update=False)
 
-    def _invoice(self, sub: dict[str, Any], amount: int, reason: str) -> dict[str, Any]:
+    def _invoice(self, sub: dict[str, Any], subtotal: int, reason: str) -> dict[str, Any]:
         item = sub["items"]["data"][0]
         iid = self.new_id("in")
+        off, discount = self._take_discount(sub, subtotal)
+        amount = subtotal - off
         invoice = {
             "id": iid,
             "object": "invoice",
@@ -508,6 +733,12 @@ class StripeStandIn:
             "number": f"TG-{len(self.invoices) + 1:04d}",
             "status": "open",
             "currency": item["price"]["currency"],
+            "subtotal": subtotal,
+            "total": amount,
+            "total_discount_amounts": [{"amount": off, "discount": discount["id"]}]
+            if discount
+            else [],
+            "discounts": [discount["id"]] if discount else [],
             "amount_due": amount,
             "amount_paid": 0,
             "attempt_count": 0,
@@ -527,6 +758,12 @@ class StripeStandIn:
         self, sub: dict[str, Any], invoice: dict[str, Any], *, emit_sub_update: bool = True
     ) -> None:
         invoice["attempt_count"] += 1
+        if invoice["amount_due"] == 0:
+            # Nothing to charge (a trial's invoice, or a discount of all of it): paid as is.
+            invoice.update(status="paid")
+            invoice["status_transitions"]["paid_at"] = self.now()
+            self.emit("invoice.paid", invoice)
+            return
         declined = sub["customer"] in self.declining
         chid = self.new_id("ch")
         self.charges[chid] = {
@@ -584,10 +821,10 @@ class StripeStandIn:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    prices = {}
+    prices: dict[str, tuple[int, str] | tuple[int, str, str]] = {}
     for spec in args.price:
-        price_id, _, amount = spec.partition(":")
-        prices[price_id] = (int(amount), "usd")
+        price_id, amount, *interval = spec.split(":")
+        prices[price_id] = (int(amount), "usd", interval[0] if interval else "month")
     standin = StripeStandIn(prices, args.secret)
     await standin.start(args.port, args.host)
     standin.deliver_to(args.webhook_url)
@@ -610,10 +847,15 @@ def main() -> None:
         "--price",
         action="append",
         default=None,
-        help="price_id:amount_in_cents (repeatable)",
+        help="price_id:amount_in_cents[:year] (repeatable)",
     )
     args = parser.parse_args()
-    args.price = args.price or ["price_pro:2000", "price_enterprise:10000"]
+    args.price = args.price or [
+        "price_pro:2000",
+        "price_enterprise:10000",
+        "price_pro_yearly:20000:year",
+        "price_enterprise_yearly:100000:year",
+    ]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
 

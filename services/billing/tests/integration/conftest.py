@@ -32,7 +32,11 @@ DB_URL = testing.test_database_url("billing")
 AMQP_URL = testing.test_amqp_url("billing")
 WEBHOOK_SECRET = "whsec_current_test"
 OLD_WEBHOOK_SECRET = "whsec_previous_test"
-PRICES = {"price_pro_test": (2000, "usd"), "price_enterprise_test": (10000, "usd")}
+PRICES: dict[str, tuple[int, str] | tuple[int, str, str]] = {
+    "price_pro_test": (2000, "usd"),
+    "price_enterprise_test": (10000, "usd"),
+    "price_pro_yearly_test": (20000, "usd", "year"),
+}
 EVENTS_QUEUE = "billing-tests.subscription-changed"
 
 
@@ -100,6 +104,7 @@ def settings_for(jwks_url: str, stripe_url: str) -> Settings:
         stripe_webhook_secrets=f"{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}",
         stripe_price_pro="price_pro_test",
         stripe_price_enterprise="price_enterprise_test",
+        stripe_price_pro_yearly="price_pro_yearly_test",
         stripe_max_network_retries=0,
         renewal_interval_seconds=3600,
     )

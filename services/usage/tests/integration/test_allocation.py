@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from usage_builders import subscription_changed
@@ -15,6 +16,7 @@ from tollgate.shared.messaging.events import (
     UserDeleted,
     UserRegistered,
 )
+from tollgate.usage.ledger.domain import add_month
 from tollgate.usage.models import Account, DailyUsage, Grant, UsageRecord
 
 
@@ -250,3 +252,69 @@ async def test_a_cancellation_grants_nothing_new_and_keeps_the_current_allocatio
     await eventually(canceled)
     assert await plan_grants(usage, user) == [(5_000_000, start)]
     assert (await usage.balance(usage.user_token(user)))["available"] == 5_000_000
+
+
+def month_ending_at(end: datetime) -> datetime:
+    """The start of the calendar month (the same day, one month earlier) that ends at ``end``."""
+    return next(
+        start for days in range(28, 32) if add_month(start := end - timedelta(days=days)) == end
+    )
+
+
+async def test_a_yearly_subscriber_gets_the_allocation_in_each_month_of_the_year(
+    usage: Usage,
+) -> None:
+    user = uuid.uuid4()
+    second_month = now().replace(microsecond=0) + timedelta(seconds=3)
+    start = month_ending_at(second_month)
+    await usage.publish(
+        subscription_changed(
+            user, sequence=1, period_start=start, period_days=(add_month(start, 12) - start).days
+        )
+    )
+    await eventually(lambda: sequence_of(usage, user))
+    token = usage.user_token(user)
+    first = await usage.balance(token)
+    assert first["available"] == 5_000_000
+
+    await asyncio.sleep(max(0.0, (second_month - now()).total_seconds()) + 0.5)
+    second = [await usage.balance(token) for _ in range(3)]
+
+    assert await plan_grants(usage, user) == [(5_000_000, start), (5_000_000, second_month)]
+    # The first month's allocation ended with its month: one month's worth, never two.
+    assert {b["available"] for b in second} == {5_000_000}
+    assert second[0]["period_start"] != first["period_start"]
+
+
+async def test_a_trial_that_ends_on_free_leaves_only_the_free_allocation(usage: Usage) -> None:
+    user = uuid.uuid4()
+    await usage.publish(UserRegistered(user_id=user, email="trial@example.com"))
+    await eventually(lambda: usage.db(lambda s: s.get(Account, user)))
+    trial_start = now().replace(microsecond=0)
+    await usage.publish(
+        subscription_changed(
+            user, sequence=1, status="trialing", period_start=trial_start, period_days=14
+        )
+    )
+    await eventually(lambda: sequence_of(usage, user))
+    token = usage.user_token(user)
+    assert (await usage.balance(token))["available"] == 5_000_000
+
+    # Billing's free period starts on a whole second: here, before the trial began.
+    await usage.publish(
+        subscription_changed(
+            user,
+            sequence=2,
+            plan="free",
+            monthly_tokens=100_000,
+            period_start=trial_start - timedelta(seconds=1),
+        )
+    )
+
+    async def on_free() -> bool:
+        return await sequence_of(usage, user) == 2
+
+    await eventually(on_free)
+    balance = await usage.balance(token)
+    assert balance["plan"] == "free"
+    assert balance["available"] == 100_000

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def start(app: FastAPI) -> None:
         app.state.billing = billing
         async with app.state.sessionmaker() as session, session.begin():
-            await seed_catalog(session, settings.price_ids())
+            await seed_catalog(session, settings.price_ids(), settings.yearly_price_ids())
         app.state.renewer = _renewals(app, settings.renewal_interval_seconds)
         app.state.renewer.start()
 

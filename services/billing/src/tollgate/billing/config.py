@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     # Price ids of the paid plans, written into the catalog when it is seeded.
     stripe_price_pro: str | None = None
     stripe_price_enterprise: str | None = None
+    # Their yearly prices (a year paid at once); unset: the plan is sold monthly only.
+    stripe_price_pro_yearly: str | None = None
+    stripe_price_enterprise_yearly: str | None = None
 
     checkout_success_url: str = "http://127.0.0.1:8000/billing/success"
     checkout_cancel_url: str = "http://127.0.0.1:8000/billing/cancel"
@@ -43,4 +46,11 @@ class Settings(ServiceSettings):
 
     def price_ids(self) -> dict[str, str]:
         prices = {"pro": self.stripe_price_pro, "enterprise": self.stripe_price_enterprise}
+        return {plan: price for plan, price in prices.items() if price}
+
+    def yearly_price_ids(self) -> dict[str, str]:
+        prices = {
+            "pro": self.stripe_price_pro_yearly,
+            "enterprise": self.stripe_price_enterprise_yearly,
+        }
         return {plan: price for plan, price in prices.items() if price}

@@ -53,6 +53,11 @@ class Plan(Base):
     limits: Mapped[dict[str, Any]] = mapped_column(JSONB)
     features: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     stripe_price_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The price of a year paid at once, and its own Stripe price; NULL: monthly only.
+    yearly_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    stripe_yearly_price_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Days of free trial a first Checkout may ask for; 0: no trial.
+    trial_days: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -93,6 +98,11 @@ class Subscription(Base):
     current_period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     current_period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # month | year: which of the plan's Stripe prices the subscription pays.
+    billing_interval: Mapped[str] = mapped_column(String(10), server_default=text("'month'"))
+    trial_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the account's one trial began; set once, never cleared, so it cannot have two.
+    trial_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A downgrade waits for the end of the paid period: the plan it will become, and when.
     scheduled_plan: Mapped[str | None] = mapped_column(ForeignKey("plans.code"))
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -126,6 +136,11 @@ class Invoice(Base):
     number: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(30))
     currency: Mapped[str] = mapped_column(String(3))
+    # Before discounts; NULL on invoices mirrored before discounts were recorded.
+    subtotal: Mapped[int | None] = mapped_column(BigInteger)
+    # What promotion codes took off, and the code the person entered.
+    discount: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    promotion_code: Mapped[str | None] = mapped_column(String(255))
     amount_due: Mapped[int] = mapped_column(BigInteger)
     amount_paid: Mapped[int] = mapped_column(BigInteger)
     hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
@@ -185,13 +200,16 @@ class OrgMember(Base):
 
 
 class OpenCheckout(Base):
-    """The Checkout page an account was sent to for a plan; reused while Stripe keeps it open."""
+    """The Checkout page an account was sent to for an offer (a plan, monthly or yearly, with
+    or without a trial); reused while Stripe keeps it open."""
 
     __tablename__ = "open_checkouts"
-    __table_args__ = (PrimaryKeyConstraint("account_id", "plan"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "plan", "billing_interval", "trial"),)
 
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     plan: Mapped[str] = mapped_column(String(40))
+    billing_interval: Mapped[str] = mapped_column(String(10), server_default=text("'month'"))
+    trial: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     session_id: Mapped[str] = mapped_column(String(255), unique=True)
     url: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -77,7 +77,12 @@ def _fields(state: domain.AccountPlan) -> dict[str, Any]:
 async def compare(session: AsyncSession, stripe: StripeApi) -> list[Drift]:
     drift = []
     by_code = await plans.all_by_code(session)
-    by_price = {p.stripe_price_id: p.code for p in by_code.values() if p.stripe_price_id}
+    by_price = {
+        price: p.code
+        for p in by_code.values()
+        for price in (p.stripe_price_id, p.stripe_yearly_price_id)
+        if price
+    }
     for row in await subscriptions.all_with_stripe(session):
         assert row.stripe_subscription_id is not None
         try:

@@ -153,8 +153,10 @@ class StripeApi:
     # invoices, charges, refunds, events
 
     async def get_invoice(self, invoice_id: str) -> StripeObjectDict:
+        # With its discounts' promotion codes, so the invoice can say which code was used.
+        params: Any = {"expand": ["discounts.promotion_code"]}
         return await self._call(
-            "read an invoice", self.client.v1.invoices.retrieve_async(invoice_id)
+            "read an invoice", self.client.v1.invoices.retrieve_async(invoice_id, params)
         )
 
     async def get_charge(self, charge_id: str) -> StripeObjectDict:

@@ -57,6 +57,10 @@ class Account(Base):
     limits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The end of the term billing last announced for a paid plan (a month, a trial, a
+    # year): the allocation renews month by month up to it. NULL on the free plan,
+    # which renews on its own for ever.
+    term_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Highest subscription.changed sequence applied; older ones are stale.
     subscription_sequence: Mapped[int | None] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

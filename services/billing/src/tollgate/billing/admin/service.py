@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.billing.plans.service import require_plan
+from tollgate.billing.plans.service import require_plan, stripe_price
 from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions import domain, sync
 from tollgate.billing.subscriptions.domain import AccountPlan, StripeSubscription
@@ -28,14 +28,15 @@ async def set_plan(
             ended = await stripe.cancel_subscription(row.stripe_subscription_id)
             await sync.apply_subscription(session, row, ended)
             return await describe(session, row)
-        if plan.stripe_price_id:
+        price = stripe_price(plan, row.billing_interval)
+        if price:
             live = await stripe.get_subscription(row.stripe_subscription_id)
             item_id = StripeSubscription.parse(live).item_id
             row.scheduled_plan, row.scheduled_at = None, None
             updated = await stripe.update_subscription(
                 row.stripe_subscription_id,
                 {
-                    "items": [{"id": item_id, "price": plan.stripe_price_id}],
+                    "items": [{"id": item_id, "price": price}],
                     # The admin's decision, not the customer's: no surprise invoice.
                     "proration_behavior": "none",
                 },

@@ -33,6 +33,16 @@ def invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, dict[str,
     return sub_id, dict(metadata or {})
 
 
+def discount_of(invoice: dict[str, Any]) -> tuple[int, str | None]:
+    """What discounts took off the invoice, and the promotion code the person entered."""
+    amount = sum(int(d.get("amount") or 0) for d in invoice.get("total_discount_amounts") or [])
+    for discount in invoice.get("discounts") or []:
+        promotion = discount.get("promotion_code") if isinstance(discount, dict) else None
+        if isinstance(promotion, dict) and promotion.get("code"):
+            return amount, str(promotion["code"])
+    return amount, None
+
+
 async def _account(
     session: AsyncSession, customer_id: str | None, sub_id: str | None, meta: dict[str, Any]
 ) -> uuid.UUID | None:
@@ -59,6 +69,8 @@ async def mirror_invoice(session: AsyncSession, stripe: StripeApi, invoice_id: s
         log.warning("invoice %s belongs to no account we know; not mirrored", invoice_id)
         return sub_id
     transitions = invoice.get("status_transitions") or {}
+    discount, promotion_code = discount_of(invoice)
+    subtotal = invoice.get("subtotal")
     await repository.upsert_invoice(
         session,
         {
@@ -68,6 +80,9 @@ async def mirror_invoice(session: AsyncSession, stripe: StripeApi, invoice_id: s
             "number": invoice.get("number"),
             "status": str(invoice.get("status") or "draft"),
             "currency": str(invoice.get("currency") or "usd"),
+            "subtotal": int(subtotal) if subtotal is not None else None,
+            "discount": discount,
+            "promotion_code": promotion_code,
             "amount_due": int(invoice.get("amount_due") or 0),
             "amount_paid": int(invoice.get("amount_paid") or 0),
             "hosted_invoice_url": invoice.get("hosted_invoice_url"),

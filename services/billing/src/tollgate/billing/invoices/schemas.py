@@ -27,7 +27,12 @@ class InvoiceOut(BaseModel):
     number: str | None
     status: str
     currency: str
-    amount_due: int  # in the currency's smallest unit (cents)
+    # In the currency's smallest unit (cents): the price before discounts, what a
+    # promotion code took off (and the code), and what was due and paid after it.
+    subtotal: int | None = None
+    discount: int = 0
+    promotion_code: str | None = None
+    amount_due: int
     amount_paid: int
     hosted_invoice_url: str | None
     period_start: datetime | None

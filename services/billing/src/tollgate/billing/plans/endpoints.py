@@ -15,8 +15,8 @@ router = APIRouter(tags=["plans"], responses=problems(400))
 
 @router.get("/api/subscriptions/plans", response_model=list[PlanOut])
 async def list_plans(session: SessionDep) -> list[PlanOut]:
-    """The plans anyone may subscribe to, cheapest first."""
-    return [PlanOut.model_validate(p) for p in await repository.list_active(session)]
+    """The plans anyone may subscribe to, cheapest first, with their trial and yearly offers."""
+    return [service.public(p) for p in await repository.list_active(session)]
 
 
 @router.put("/api/admin/plans/{code}", response_model=PlanOut)

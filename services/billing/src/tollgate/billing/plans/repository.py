@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,7 +12,8 @@ from tollgate.billing.models import Plan
 
 
 async def seed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert missing plans; an existing plan only gains a Stripe price id it lacked."""
+    """Insert missing plans; an existing plan only gains a Stripe price id it lacked (and,
+    with a yearly price id, the default yearly price if it has none)."""
     for row in rows:
         await session.execute(insert(Plan).values(**row).on_conflict_do_nothing())
         if row.get("stripe_price_id"):
@@ -20,6 +21,15 @@ async def seed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
                 update(Plan)
                 .where(Plan.code == row["code"], Plan.stripe_price_id.is_(None))
                 .values(stripe_price_id=row["stripe_price_id"])
+            )
+        if row.get("stripe_yearly_price_id"):
+            await session.execute(
+                update(Plan)
+                .where(Plan.code == row["code"], Plan.stripe_yearly_price_id.is_(None))
+                .values(
+                    stripe_yearly_price_id=row["stripe_yearly_price_id"],
+                    yearly_price=func.coalesce(Plan.yearly_price, row.get("yearly_price")),
+                )
             )
 
 
@@ -37,5 +47,10 @@ async def all_by_code(session: AsyncSession) -> dict[str, Plan]:
 
 
 async def by_price_id(session: AsyncSession, price_id: str) -> Plan | None:
-    result: Plan | None = await session.scalar(select(Plan).where(Plan.stripe_price_id == price_id))
+    """The plan whose monthly or yearly Stripe price this is."""
+    result: Plan | None = await session.scalar(
+        select(Plan).where(
+            or_(Plan.stripe_price_id == price_id, Plan.stripe_yearly_price_id == price_id)
+        )
+    )
     return result

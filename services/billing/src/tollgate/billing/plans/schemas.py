@@ -23,6 +23,10 @@ class PlanOut(BaseModel):
     price: Decimal
     currency: str
     interval: str
+    # The price of a year paid at once; None: the plan is sold monthly only.
+    yearly_price: Decimal | None = None
+    # Days of free trial a first subscription may start with; 0: none.
+    trial_days: int = 0
     monthly_tokens: int
     limits: dict[str, Any]
     features: list[str]
@@ -42,4 +46,10 @@ class PlanUpdate(BaseModel):
     limits: dict[str, Any] | None = None
     features: list[str] | None = None
     stripe_price_id: str | None = Field(None, min_length=1, max_length=255)
+    yearly_price: Annotated[Decimal, BeforeValidator(number_not_text)] | None = Field(
+        None, gt=0, max_digits=12, decimal_places=2
+    )
+    stripe_yearly_price_id: str | None = Field(None, min_length=1, max_length=255)
+    # Whole days; 0 withdraws the trial offer (subscribers already trialing keep theirs).
+    trial_days: int | None = Field(None, ge=0, le=365, strict=True)
     active: bool | None = None

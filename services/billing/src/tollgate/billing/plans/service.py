@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.billing.models import Plan
 from tollgate.billing.plans import repository
-from tollgate.billing.plans.schemas import PlanUpdate
+from tollgate.billing.plans.schemas import PlanOut, PlanUpdate
 from tollgate.shared.errors import BadRequest, NotFound
 from tollgate.shared.plans import DEFAULT_PLANS
 
@@ -29,7 +30,17 @@ DEFAULT_FEATURES = {
 }
 
 
-def default_catalog(price_ids: dict[str, str]) -> list[dict[str, Any]]:
+# A year for the price of ten months; a two-week trial of pro.
+DEFAULT_OFFERS: dict[str, dict[str, Any]] = {
+    "pro": {"yearly_price": Decimal("200.00"), "trial_days": 14},
+    "enterprise": {"yearly_price": Decimal("1000.00"), "trial_days": 0},
+}
+
+
+def default_catalog(
+    price_ids: dict[str, str], yearly_price_ids: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    yearly_price_ids = yearly_price_ids or {}
     return [
         {
             "code": code,
@@ -41,13 +52,34 @@ def default_catalog(price_ids: dict[str, str]) -> list[dict[str, Any]]:
             "limits": dict(entry["limits"]),
             "features": DEFAULT_FEATURES.get(code, []),
             "stripe_price_id": price_ids.get(code),
+            "stripe_yearly_price_id": yearly_price_ids.get(code),
+            **DEFAULT_OFFERS.get(code, {}),
         }
         for code, entry in DEFAULT_PLANS.items()
     ]
 
 
-async def seed_catalog(session: AsyncSession, price_ids: dict[str, str]) -> None:
-    await repository.seed(session, default_catalog(price_ids))
+async def seed_catalog(
+    session: AsyncSession, price_ids: dict[str, str], yearly_price_ids: dict[str, str] | None = None
+) -> None:
+    await repository.seed(session, default_catalog(price_ids, yearly_price_ids))
+
+
+def public(plan: Plan) -> PlanOut:
+    """A plan as buyers see it: a yearly price is offered only where Stripe has one to charge."""
+    shown = PlanOut.model_validate(plan)
+    if not plan.stripe_yearly_price_id:
+        shown.yearly_price = None
+    return shown
+
+
+def stripe_price(plan: Plan, interval: str) -> str | None:
+    """The plan's Stripe price for a month or a year; None where it is not sold that way."""
+    return plan.stripe_yearly_price_id if interval == "year" else plan.stripe_price_id
+
+
+def interval_of(plan: Plan, price_id: str | None) -> str:
+    return "year" if price_id is not None and price_id == plan.stripe_yearly_price_id else "month"
 
 
 async def require_plan(session: AsyncSession, code: str) -> Plan:
@@ -69,6 +101,11 @@ async def update_plan(session: AsyncSession, code: str, change: PlanUpdate) -> P
             raise BadRequest(f"limits must have exactly the keys {sorted(LIMIT_KEYS)}")
     if code == "free" and fields.get("active") is False:
         raise BadRequest("The free plan cannot be retired: every account falls back to it")
+    if code == "free" and (fields.get("trial_days") or fields.get("stripe_yearly_price_id")):
+        raise BadRequest(
+            "The free plan has no trial and no yearly price: nobody pays for it",
+            type_slug="free-plan",
+        )
     for name, value in fields.items():
         setattr(plan, name, value)
     await session.flush()

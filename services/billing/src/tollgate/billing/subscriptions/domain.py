@@ -56,6 +56,8 @@ class StripeSubscription:
     period_end: datetime | None
     cancel_at_period_end: bool
     metadata: dict[str, str]
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
 
     @property
     def account_id(self) -> uuid.UUID | None:
@@ -83,6 +85,8 @@ class StripeSubscription:
             period_end=utc(end),
             cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
             metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
+            trial_start=utc(obj.get("trial_start")),
+            trial_end=utc(obj.get("trial_end")),
         )
 
 
@@ -99,6 +103,9 @@ class AccountPlan:
     seats: int
     scheduled_plan: str | None
     scheduled_at: datetime | None
+    billing_interval: str = "month"
+    # When a trial ends (while status is trialing).
+    trial_end: datetime | None = None
 
     def published_fields(self) -> tuple[Any, ...]:
         return (
@@ -134,7 +141,11 @@ def on_free(current: AccountPlan, now: datetime, keep_stripe_id: str | None) -> 
 
 
 def apply_stripe(
-    current: AccountPlan, sub: StripeSubscription, stripe_plan: str, now: datetime
+    current: AccountPlan,
+    sub: StripeSubscription,
+    stripe_plan: str,
+    now: datetime,
+    interval: str = "month",
 ) -> AccountPlan:
     """The account's state once Stripe's subscription ``sub`` (on ``stripe_plan``) is applied."""
     ours = current.stripe_subscription_id
@@ -175,6 +186,8 @@ def apply_stripe(
         seats=sub.quantity,
         scheduled_plan=scheduled_plan,
         scheduled_at=scheduled_at,
+        billing_interval=interval,
+        trial_end=sub.trial_end if sub.status == "trialing" else None,
     )
 
 

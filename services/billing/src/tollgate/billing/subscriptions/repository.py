@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -127,21 +128,29 @@ async def upsert_customer(
     return customer
 
 
+class Offer(NamedTuple):
+    """What a Checkout page sells: a plan, by the month or the year, with a trial or not."""
+
+    plan: str
+    billing_interval: str
+    trial: bool
+
+
 async def open_checkout(
-    session: AsyncSession, account_id: uuid.UUID, plan: str
+    session: AsyncSession, account_id: uuid.UUID, offer: Offer
 ) -> OpenCheckout | None:
-    return await session.get(OpenCheckout, (account_id, plan))
+    return await session.get(OpenCheckout, (account_id, *offer))
 
 
 async def remember_checkout(
-    session: AsyncSession, account_id: uuid.UUID, plan: str, session_id: str, url: str
+    session: AsyncSession, account_id: uuid.UUID, offer: Offer, session_id: str, url: str
 ) -> None:
     stmt = insert(OpenCheckout).values(
-        account_id=account_id, plan=plan, session_id=session_id, url=url
+        account_id=account_id, **offer._asdict(), session_id=session_id, url=url
     )
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["account_id", "plan"],
+            index_elements=["account_id", "plan", "billing_interval", "trial"],
             set_={"session_id": session_id, "url": url, "created_at": stmt.excluded.created_at},
         )
     )

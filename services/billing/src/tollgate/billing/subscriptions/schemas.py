@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -19,6 +19,10 @@ class AccountChoice(BaseModel):
 class SubscribeRequest(AccountChoice):
     plan: str = Field(min_length=1, max_length=40)
     seats: int = Field(1, ge=1, le=10_000, strict=True)
+    # Pay by the month, or a year at once (plans with a yearly price).
+    interval: Literal["month", "year"] = "month"
+    # Start with the plan's free trial (one per account; no card needed to start it).
+    trial: bool = Field(False, strict=True)
     # A saved card (pm_...): subscribe at once, without a Checkout page.
     payment_method_id: str | None = Field(None, min_length=3, max_length=255)
     success_url: HttpUrl | None = None
@@ -55,6 +59,12 @@ class SubscriptionOut(BaseModel):
     cancel_at_period_end: bool
     scheduled_plan: str | None
     scheduled_at: datetime | None
+    # month | year: how often Stripe charges (the allocation still comes monthly).
+    billing_interval: str = "month"
+    # While status is "trialing": when the trial ends.
+    trial_end: datetime | None = None
+    # Whether the account has had its one trial.
+    trial_used: bool = False
     monthly_tokens: int
     limits: dict[str, Any]
     # "stripe" when Stripe bills it; "tollgate" for free and complimentary plans.

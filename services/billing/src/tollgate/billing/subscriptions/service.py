@@ -13,7 +13,7 @@ from tollgate.billing.config import Settings
 from tollgate.billing.members.access import Access, account_of
 from tollgate.billing.models import Customer, OpenCheckout, Plan, Subscription
 from tollgate.billing.plans import repository as plans
-from tollgate.billing.plans.service import require_plan
+from tollgate.billing.plans.service import require_plan, stripe_price
 from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions import domain, sync
 from tollgate.billing.subscriptions import repository as subscriptions
@@ -43,6 +43,9 @@ async def describe(session: AsyncSession, row: Subscription) -> SubscriptionOut:
         cancel_at_period_end=row.cancel_at_period_end,
         scheduled_plan=row.scheduled_plan,
         scheduled_at=row.scheduled_at,
+        billing_interval=row.billing_interval,
+        trial_end=row.trial_end,
+        trial_used=row.trial_started_at is not None,
         monthly_tokens=plan.monthly_tokens * max(1, row.seats),
         limits=dict(plan.limits),
         billed_by="stripe" if row.stripe_subscription_id else "tollgate",
@@ -80,15 +83,31 @@ async def stripe_customer(session: AsyncSession, stripe: StripeApi, user_id: uui
     return customer
 
 
-def purchasable(plan: Plan) -> str:
+def purchasable(plan: Plan, interval: str = "month") -> str:
     if plan.code == domain.FREE:
         raise BadRequest(
             "The free plan needs no subscription; cancel the paid one to return to it",
             type_slug="free-plan",
         )
-    if not plan.stripe_price_id:
-        raise Conflict(f"The {plan.name} plan cannot be bought yet", type_slug="plan-not-for-sale")
-    return str(plan.stripe_price_id)
+    price = stripe_price(plan, interval)
+    if not price:
+        sold = "yearly" if interval == "year" else "yet"
+        raise Conflict(
+            f"The {plan.name} plan cannot be bought {sold}", type_slug="plan-not-for-sale"
+        )
+    return price
+
+
+def trial_days(plan: Plan, row: Subscription) -> int:
+    """Days of the trial the account may start on ``plan``: one trial per account, ever."""
+    if plan.trial_days <= 0:
+        raise BadRequest(f"The {plan.name} plan has no free trial", type_slug="no-trial")
+    if row.trial_started_at is not None:
+        raise Conflict(
+            "This account has had its free trial; subscribe without one",
+            type_slug="trial-already-used",
+        )
+    return plan.trial_days
 
 
 def checkout_key(row: Subscription, params: dict[str, Any], previous: str | None) -> str:
@@ -126,7 +145,7 @@ async def subscribe(
     account_choice = await account_of(session, principal, request.org_id, Access.MANAGE)
     account, org = account_choice.id, account_choice.org_id
     plan = await require_plan(session, request.plan)
-    price = purchasable(plan)
+    price = purchasable(plan, request.interval)
     if request.seats > 1 and org is None:
         raise BadRequest("Seats are for organization subscriptions", type_slug="seats-need-org")
     user_id = principal.user_id
@@ -136,6 +155,7 @@ async def subscribe(
             f"This account already pays for {row.plan}; change plan instead",
             type_slug="already-subscribed",
         )
+    days = trial_days(plan, row) if request.trial else 0
     customer = await stripe_customer(session, stripe, user_id)
     metadata = {
         "tollgate_account_id": str(account),
@@ -144,6 +164,7 @@ async def subscribe(
         "tollgate_plan": plan.code,
     }
     item = {"price": price, "quantity": request.seats}
+    trial = trial_terms(days)
     if request.payment_method_id:
         created = await stripe.create_subscription(
             {
@@ -152,12 +173,13 @@ async def subscribe(
                 "default_payment_method": request.payment_method_id,
                 "payment_behavior": "error_if_incomplete",
                 "metadata": metadata,
+                **trial,
             },
             idempotency_key,
         )
         await sync.apply_subscription(session, row, created)
         return SubscribeOut(subscription=await describe(session, row))
-    params = {
+    params: dict[str, Any] = {
         "mode": "subscription",
         "customer": customer.stripe_customer_id,
         "client_reference_id": str(account),
@@ -165,18 +187,39 @@ async def subscribe(
         "success_url": str(request.success_url or settings.checkout_success_url),
         "cancel_url": str(request.cancel_url or settings.checkout_cancel_url),
         "metadata": metadata,
-        "subscription_data": {"metadata": metadata},
+        "subscription_data": {"metadata": metadata, **trial},
+        # The person may enter a Stripe promotion code on the page; Stripe applies it.
+        "allow_promotion_codes": True,
     }
-    # One open Checkout page per account and plan: a second request, whatever its
+    if days:
+        # A trial starts without a card; one added later (billing portal) is charged
+        # when it ends, and without one Stripe cancels it (see trial_terms).
+        params["payment_method_collection"] = "if_required"
+    offer = subscriptions.Offer(plan.code, request.interval, bool(days))
+    # One open Checkout page per account and offer: a second request, whatever its
     # Idempotency-Key, is sent to the first page, so nobody pays for a plan twice.
-    kept = await subscriptions.open_checkout(session, account, plan.code)
+    kept = await subscriptions.open_checkout(session, account, offer)
     if kept is not None and await still_open(stripe, kept):
         return SubscribeOut(checkout=CheckoutOut(checkout_url=kept.url, session_id=kept.session_id))
     previous = kept.session_id if kept is not None else None
     checkout = await stripe.create_checkout_session(params, checkout_key(row, params, previous))
     url, session_id = str(checkout["url"]), str(checkout["id"])
-    await subscriptions.remember_checkout(session, account, plan.code, session_id, url)
+    await subscriptions.remember_checkout(session, account, offer, session_id, url)
     return SubscribeOut(checkout=CheckoutOut(checkout_url=url, session_id=session_id))
+
+
+def trial_terms(days: int) -> dict[str, Any]:
+    """Stripe's subscription parameters of a trial of ``days`` days ({} for none).
+
+    When the trial ends without a payment method Stripe cancels the subscription, and
+    the account is back on free like any ended subscription.
+    """
+    if not days:
+        return {}
+    return {
+        "trial_period_days": days,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "cancel"}},
+    }
 
 
 async def _paid_row(
@@ -199,7 +242,8 @@ async def change_plan(
         return await cancel(session, stripe, principal, request.org_id, immediately=False)
     if target.code == row.plan and row.scheduled_plan is None:
         raise Conflict(f"The account is already on {target.name}", type_slug="already-on-plan")
-    price = purchasable(target)
+    # A yearly subscriber changes to the other plan's yearly price.
+    price = purchasable(target, row.billing_interval)
     current_plan = await plans.get(session, row.plan)
     assert current_plan is not None and row.stripe_subscription_id is not None
     live = await stripe.get_subscription(row.stripe_subscription_id)

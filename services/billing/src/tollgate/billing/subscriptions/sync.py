@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate.billing.context import SOURCE
 from tollgate.billing.models import Subscription, messaging
 from tollgate.billing.plans import repository as plans
+from tollgate.billing.plans.service import interval_of
 from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions import domain, duplicates
 from tollgate.billing.subscriptions import repository as subscriptions
@@ -37,6 +38,8 @@ def state_of(row: Subscription) -> AccountPlan:
         seats=row.seats,
         scheduled_plan=row.scheduled_plan,
         scheduled_at=row.scheduled_at,
+        billing_interval=row.billing_interval,
+        trial_end=row.trial_end,
     )
 
 
@@ -53,6 +56,11 @@ async def store(session: AsyncSession, row: Subscription, new: AccountPlan) -> b
     row.seats = new.seats
     row.scheduled_plan = new.scheduled_plan
     row.scheduled_at = new.scheduled_at
+    row.billing_interval = new.billing_interval
+    row.trial_end = new.trial_end
+    if new.status == "trialing" and row.trial_started_at is None:
+        # The account's one trial is spent once Stripe has started it.
+        row.trial_started_at = now_utc()
     if changed:
         await publish(session, row)
     else:
@@ -129,7 +137,8 @@ async def apply_subscription(session: AsyncSession, row: Subscription, obj: dict
             "subscription %s has price %s, which no plan uses; ignored", sub.id, sub.price_id
         )
         return False
-    new = domain.apply_stripe(state_of(row), sub, plan.code, now_utc())
+    interval = interval_of(plan, sub.price_id)
+    new = domain.apply_stripe(state_of(row), sub, plan.code, now_utc(), interval)
     return await store(session, row, new)
 
 

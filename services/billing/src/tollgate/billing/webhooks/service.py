@@ -94,6 +94,7 @@ EFFECTS: dict[str, Effect] = {
     "customer.subscription.deleted": _subscription,
     "customer.subscription.paused": _subscription,
     "customer.subscription.resumed": _subscription,
+    "customer.subscription.trial_will_end": _subscription,
     "invoice.paid": _invoice,
     "invoice.payment_succeeded": _invoice,
     "invoice.payment_failed": _invoice,

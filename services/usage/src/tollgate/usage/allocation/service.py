@@ -21,6 +21,8 @@ from tollgate.shared.messaging.events import (
 )
 from tollgate.usage.allocation import repository as repo
 from tollgate.usage.config import Settings
+from tollgate.usage.ledger import repository as ledger
+from tollgate.usage.ledger.domain import term_period
 from tollgate.usage.ledger.service import ensure_account, grant_plan_allocation
 from tollgate.usage.members.facts import sub_user_registered
 
@@ -36,6 +38,7 @@ log = logging.getLogger("tollgate.usage.allocation")
 # Subscription states in which the period's allocation is granted: the states in
 # which billing keeps paid access (Stripe retries a past_due invoice).
 GRANTING_STATUSES = frozenset({"active", "trialing", "past_due"})
+FREE = "free"
 
 
 async def on_user_registered(session: AsyncSession, settings: Settings, envelope: Envelope) -> None:
@@ -85,23 +88,30 @@ async def apply_subscription_changed(
             account.subscription_sequence,
         )
         return
+    # A yearly plan's term is a year; its allocation still comes month by month.
+    renews = event.plan == FREE
+    start, end = term_period(
+        event.current_period_start, event.current_period_end, now, renews=renews
+    )
+    trial_ended = account.status == "trialing" and event.status != "trialing"
     account.plan = event.plan
     account.status = event.status
     account.monthly_tokens = event.monthly_tokens
     account.limits = dict(event.limits) or None
-    account.period_start = event.current_period_start
-    account.period_end = event.current_period_end
+    account.period_start, account.period_end = start, end
+    account.term_end = None if renews else event.current_period_end
     account.subscription_sequence = event.sequence
     await session.flush()
+    grant_from = start
+    if trial_ended:
+        # A trial's allocation is for the trial: it does not carry over into the free
+        # plan (a trial that ended without a card) or add to the first paid month. It
+        # ends now, and the new allocation starts now at the earliest: billing's period
+        # starts on a whole second, which can be before the trial's grant began.
+        await ledger.end_plan_grants(session, account.id, now)
+        grant_from = max(start, now)
     if event.status in GRANTING_STATUSES:
-        await grant_plan_allocation(
-            session,
-            account.id,
-            event.current_period_start,
-            event.current_period_end,
-            event.monthly_tokens,
-            now,
-        )
+        await grant_plan_allocation(session, account.id, grant_from, end, event.monthly_tokens, now)
 
 
 async def on_user_deleted(session: AsyncSession, envelope: Envelope) -> None:

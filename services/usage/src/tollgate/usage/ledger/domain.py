@@ -16,9 +16,11 @@ __all__ = [
     "add_month",
     "current_period",
     "draw",
+    "month_end",
     "size_hold",
     "spendable_for_settlement",
     "spending_order",
+    "term_period",
 ]
 
 
@@ -139,18 +141,43 @@ def size_hold(
 
 
 def current_period(
-    plan: str, start: datetime, end: datetime, now: datetime
+    start: datetime, end: datetime, now: datetime, renews_until: datetime | None
 ) -> tuple[datetime, datetime]:
-    """The period an account is in at ``now``.
+    """The allocation period an account is in at ``now``, from the one it was last in.
 
-    Free accounts renew monthly on their own schedule (same day of month); a paid
-    plan's period is billing's to announce, so it stays as it is.
+    Allocations come a month at a time. The free plan renews on its own for ever
+    (``renews_until`` None), on the same day of each month. A paid term (a month, a
+    trial, a year) renews month by month until it ends; the next term is billing's
+    to announce, so the last month stays as it is.
     """
-    if plan != "free":
-        return start, end
-    while end <= now:
-        start, end = end, add_month(end)
+    while end <= now and (renews_until is None or end < renews_until):
+        start, end = end, month_end(end, renews_until)
     return start, end
+
+
+def month_end(start: datetime, renews_until: datetime | None) -> datetime:
+    """The end of the allocation month that begins at ``start``.
+
+    A remainder of the term shorter than a month joins this month rather than being a
+    month of its own: a year is twelve allocations (however its days fall), and a
+    14-day trial or a period a few hours longer than a calendar month is one.
+    """
+    end = add_month(start)
+    if renews_until is not None and add_month(end) > renews_until:
+        return renews_until
+    return end
+
+
+def term_period(
+    term_start: datetime, term_end: datetime, now: datetime, *, renews: bool
+) -> tuple[datetime, datetime]:
+    """The allocation month of billing's term [term_start, term_end) that ``now`` falls in.
+
+    ``renews``: the term is the free plan's, which goes on after its end.
+    """
+    if renews:
+        return current_period(term_start, term_end, now, None)
+    return current_period(term_start, month_end(term_start, term_end), now, term_end)
 
 
 def add_month(moment: datetime, months: int = 1) -> datetime:

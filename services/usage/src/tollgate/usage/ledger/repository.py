@@ -26,6 +26,7 @@ __all__ = [
     "HELD",
     "GrantPeriod",
     "create_account",
+    "end_plan_grants",
     "enlarge_grant",
     "expire_holds",
     "insert_grant",
@@ -156,6 +157,20 @@ async def overlapping_plan_grant(
     )
     row = result.one_or_none()
     return GrantPeriod(*row) if row is not None else None
+
+
+async def end_plan_grants(db: Db, account_id: uuid.UUID, at: datetime) -> None:
+    """Make the account's plan grants that began before ``at`` expire at ``at`` at the latest."""
+    await db.execute(
+        update(Grant)
+        .where(
+            Grant.account_id == account_id,
+            Grant.source == "plan",
+            Grant.starts_at < at,
+            or_(Grant.expires_at.is_(None), Grant.expires_at > at),
+        )
+        .values(expires_at=at)
+    )
 
 
 async def insert_grant(db: Db, values: dict[str, Any], occurred_at: datetime) -> uuid.UUID | None:

@@ -29,7 +29,7 @@ __all__ = [
     "ensure_current_period",
     "grant_plan_allocation",
     "lock_paying_accounts",
-    "renew_free_periods",
+    "renew_periods",
 ]
 
 
@@ -120,8 +120,8 @@ async def ensure_account(
 
 
 async def ensure_current_period(session: AsyncSession, account: Account, now: datetime) -> None:
-    """Move a free account into its current period, granting that period once."""
-    start, end = current_period(account.plan, account.period_start, account.period_end, now)
+    """Move an account into its current allocation month, granting that month once."""
+    start, end = current_period(account.period_start, account.period_end, now, account.term_end)
     if end == account.period_end:
         return
     account.period_start, account.period_end = start, end
@@ -159,12 +159,14 @@ async def lock_paying_accounts(
     return accounts
 
 
-async def renew_free_periods(db: Db, accounts: dict[uuid.UUID, AccountRow], now: datetime) -> None:
-    """Move locked free accounts whose period ended into the current one (granted once)."""
+async def renew_periods(db: Db, accounts: dict[uuid.UUID, AccountRow], now: datetime) -> None:
+    """Move locked accounts whose allocation month ended into the current one (granted once):
+    free accounts, and paid terms longer than a month (yearly plans)."""
     renewed = {
         a.id: period
         for a in accounts.values()
-        if (period := current_period(a.plan, a.period_start, a.period_end, now))[1] != a.period_end
+        if (period := current_period(a.period_start, a.period_end, now, a.term_end))[1]
+        != a.period_end
     }
     if not renewed:
         return

@@ -79,6 +79,8 @@ class AccountRow(NamedTuple):
     period_start: datetime
     period_end: datetime
     deleted_at: datetime | None
+    # The end of a paid term (see models.Account.term_end); None on the free plan.
+    term_end: datetime | None = None
 
 
 class HoldRow(NamedTuple):
@@ -134,7 +136,8 @@ def _columns(rows: Sequence[Any], names: Iterable[str]) -> dict[str, list[Any]]:
 # --- accounts ---------------------------------------------------------------------
 
 _LOCK_ACCOUNTS = text(
-    "SELECT id, kind, plan, limits, monthly_tokens, period_start, period_end, deleted_at"
+    "SELECT id, kind, plan, limits, monthly_tokens, period_start, period_end, deleted_at,"
+    " term_end"
     " FROM accounts WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
 )
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from tollgate.usage.config import Settings
 from tollgate.usage.ledger import store
-from tollgate.usage.ledger.service import lock_paying_accounts, renew_free_periods
+from tollgate.usage.ledger.service import lock_paying_accounts, renew_periods
 from tollgate.usage.ledger.store import Db, HoldRow
 from tollgate.usage.members.service import Claims, payers
 from tollgate.usage.reservations.decisions import (
@@ -41,7 +41,7 @@ async def reserve_group(db: Db, settings: Settings, asks: list[Ask]) -> list[Ans
         free_tokens=settings.free_monthly_tokens,
         now=now,
     )
-    await renew_free_periods(db, accounts, now)
+    await renew_periods(db, accounts, now)
     balance = {a: b.available for a, b in (await store.balances(db, sorted(accounts), now)).items()}
 
     paired = list(zip(asks, who, strict=True))

@@ -4,7 +4,7 @@ invoices and payments, and the pages Stripe sends people back to."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,6 +16,7 @@ from tollgate.web.security import csp_leaving_for
 router = APIRouter(include_in_schema=False)
 
 PlanCode = Annotated[str, Form(min_length=1, max_length=40)]
+Interval = Annotated[Literal["month", "year"], Form()]
 # Statuses in which Stripe could not take the money: the person must act.
 PAYMENT_TROUBLE = frozenset({"past_due", "unpaid", "incomplete", "incomplete_expired"})
 
@@ -58,12 +59,19 @@ async def billing(request: Request, session: PageSession, api: ApiDep) -> Respon
 
 
 @router.post("/billing/checkout")
-async def checkout(request: Request, session: Checked, api: ApiDep, plan: PlanCode) -> Response:
-    """Start a paid plan: Stripe Checkout, or at once when a card is already saved."""
+async def checkout(
+    request: Request,
+    session: Checked,
+    api: ApiDep,
+    plan: PlanCode,
+    interval: Interval = "month",
+    trial: Annotated[bool, Form()] = False,
+) -> Response:
+    """Start a paid plan (monthly or yearly, or its free trial): Stripe Checkout, or at once
+    when a card is already saved."""
+    body = {"plan": plan, "interval": interval, "trial": trial}
     try:
-        answer = (
-            await api.call(session, "POST", "/api/subscriptions/subscribe", json={"plan": plan})
-        ).json()
+        answer = (await api.call(session, "POST", "/api/subscriptions/subscribe", json=body)).json()
     except Refused as refused:
         return await _billing_page(request, session, api, refused.status, error=refused.detail)
     if answer.get("checkout"):

@@ -116,6 +116,7 @@ def stack(
         # Stripe sends people back to the web app's pages, on this stack's gateway.
         "BILLING_CHECKOUT_SUCCESS_URL": f"{gateway}/billing/success",
         "BILLING_CHECKOUT_CANCEL_URL": f"{gateway}/billing/cancel",
+        "BILLING_TOP_UP_RETURN_URL": f"{gateway}/billing/credits",
         "BILLING_PORTAL_RETURN_URL": f"{gateway}/billing",
         "LLM_PROXY_PROVIDERS_FILE": str(catalog),
         "LLM_PROXY_USAGE_URL": stack.url("usage"),

@@ -97,6 +97,12 @@ BODIES: dict[str, Any] = {
     "POST /api/subscriptions/cancel": {},
     "POST /api/subscriptions/resume": {},
     "POST /api/billing/portal": {},
+    "PUT /api/billing/auto-top-up": {
+        "enabled": False,
+        "threshold": 1000,
+        "pack_code": "credits-1m",
+    },
+    "POST /api/billing/credit-packs/{code}/checkout": {},
     "POST /api/sub-users": {
         "email": "matrix-sub@example.com",
         "password": PASSWORD,
@@ -122,6 +128,13 @@ BODIES: dict[str, Any] = {
     "PUT /api/admin/users/{user_id}/plan": {"plan": "enterprise"},
     "POST /api/admin/payments/{payment_id}/refund": {},
     "PUT /api/admin/plans/{code}": {},
+    "POST /api/admin/credit-packs": {
+        "code": "matrix-pack",
+        "name": "Matrix",
+        "credits": 1000,
+        "price_cents": 100,
+    },
+    "PATCH /api/admin/credit-packs/{code}": {},
     **{f"POST {p}/chat/completions": CHAT for p in ("/v1", "/api/llm")},
     **{
         f"POST {p}/completions": {"model": "gpt-4o-mini", "prompt": "hi", "max_tokens": 4}

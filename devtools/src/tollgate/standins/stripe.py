@@ -2,7 +2,8 @@
 
 It speaks Stripe's wire format (form-encoded bracket params in, JSON out, Stripe's
 error shape), honours ``Idempotency-Key``, keeps customers, prices, checkout
-sessions, subscriptions, invoices, charges and refunds, records an event for
+sessions (subscription and one-time payment), subscriptions, invoices, payment
+intents (off-session ones too), charges and refunds, records an event for
 every change, and delivers those events as signed webhooks when a test asks.
 Tests drive time and payment outcomes through its helper methods.
 
@@ -123,6 +124,9 @@ class StripeStandIn:
         self.cards: set[str] = set()  # customers with a saved payment method
         self.promotion_codes: dict[str, dict[str, Any]] = {}  # by code
         self.discounts: dict[str, dict[str, Any]] = {}  # by subscription id
+        # Customers whose one-time payments stay ``processing`` until ``settle_payment``.
+        self.slow_payments: set[str] = set()
+        self.payment_intents: dict[str, dict[str, Any]] = {}
         self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.clock: int | None = None
@@ -253,6 +257,8 @@ class StripeStandIn:
             case "POST", ["customers", cid]:
                 customer = self._get(self.customers, cid)
                 customer.update({k: v for k, v in p.items() if k in ("email", "name")})
+                if "invoice_settings" in p:
+                    customer["invoice_settings"].update(p["invoice_settings"])
                 return customer
             case "DELETE", ["customers", cid]:
                 return self.delete_customer(cid)
@@ -282,6 +288,10 @@ class StripeStandIn:
                 return self._invoice_view(self._get(self.invoices, iid), p.get("expand") or [])
             case "GET", ["charges", chid]:
                 return self._get(self.charges, chid)
+            case "POST", ["payment_intents"]:
+                return self.create_payment_intent(p)
+            case "GET", ["payment_intents", piid]:
+                return self._get(self.payment_intents, piid)
             case "POST", ["refunds"]:
                 return self.create_refund(p)
             case "GET", ["events"]:
@@ -360,6 +370,7 @@ class StripeStandIn:
             "email": p.get("email"),
             "name": p.get("name"),
             "metadata": p.get("metadata") or {},
+            "invoice_settings": {"default_payment_method": None},
             "created": self.now(),
         }
         self.customers[cid] = customer
@@ -383,6 +394,8 @@ class StripeStandIn:
     def create_checkout_session(self, p: dict[str, Any]) -> dict[str, Any]:
         self._get(self.customers, p.get("customer", ""))
         for item in p.get("line_items") or []:
+            if "price_data" in item and p.get("mode") == "payment":
+                continue  # an ad-hoc price, as one-time payments use
             if item.get("price") not in self.prices:
                 raise StripeFailure(
                     400,
@@ -400,12 +413,15 @@ class StripeStandIn:
             "client_reference_id": p.get("client_reference_id"),
             "metadata": p.get("metadata") or {},
             "subscription": None,
+            "payment_intent": None,
+            "payment_status": "unpaid",
             "url": f"{self.url}/c/pay/{sid}",
             "success_url": p.get("success_url"),
             "allow_promotion_codes": p.get("allow_promotion_codes") == "true",
             "payment_method_collection": p.get("payment_method_collection", "always"),
             "_line_items": p.get("line_items") or [],
             "_subscription_data": p.get("subscription_data") or {},
+            "_payment_intent_data": p.get("payment_intent_data") or {},
         }
         self.sessions[sid] = session
         return self._public(session)
@@ -413,13 +429,16 @@ class StripeStandIn:
     def complete_checkout(
         self, session_id: str, *, card: bool | None = None, promotion_code: str | None = None
     ) -> str:
-        """The customer pays on the Checkout page: a subscription starts, its invoice is paid.
+        """The customer pays on the Checkout page: a subscription starts, its invoice is paid
+        (or, in payment mode, a card is charged once); returns the new object's id.
 
         ``card``: whether they give a card; by default they do, except for a trial that
         Checkout starts without one (``payment_method_collection=if_required``).
         ``promotion_code``: a code typed on the page (the page must allow codes).
         """
         session = self.sessions[session_id]
+        if session["mode"] == "payment":
+            return self._complete_payment_checkout(session)
         data = session["_subscription_data"]
         trial_days = int(data.get("trial_period_days") or 0)
         if card is None:
@@ -443,6 +462,100 @@ class StripeStandIn:
         session.update(status="complete", subscription=sub["id"])
         self.emit("checkout.session.completed", self._public(session))
         return str(sub["id"])
+
+    def _complete_payment_checkout(self, session: dict[str, Any]) -> str:
+        data = session["_payment_intent_data"]
+        amount = sum(
+            int(i["price_data"]["unit_amount"]) * int(i.get("quantity", 1))
+            for i in session["_line_items"]
+        )
+        currency = session["_line_items"][0]["price_data"]["currency"]
+        card = self.new_id("pm")
+        intent = self._payment_intent(
+            session["customer"], amount, currency, card, data.get("metadata") or {}
+        )
+        intent["setup_future_usage"] = data.get("setup_future_usage")
+        self._succeed(intent)
+        session.update(status="complete", payment_intent=intent["id"], payment_status="paid")
+        self.emit("checkout.session.completed", self._public(session))
+        return str(intent["id"])
+
+    # one-time payments
+
+    def _payment_intent(
+        self, customer: str, amount: int, currency: str, card: str | None, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        piid = self.new_id("pi")
+        intent = {
+            "id": piid,
+            "object": "payment_intent",
+            "amount": amount,
+            "currency": currency,
+            "customer": customer,
+            "payment_method": card,
+            "status": "requires_payment_method",
+            "latest_charge": None,
+            "last_payment_error": None,
+            "setup_future_usage": None,
+            "metadata": metadata,
+            "created": self.now(),
+        }
+        self.payment_intents[piid] = intent
+        return intent
+
+    def _succeed(self, intent: dict[str, Any]) -> None:
+        chid = self.new_id("ch")
+        self.charges[chid] = {
+            "id": chid,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_refunded": 0,
+            "currency": intent["currency"],
+            "customer": intent["customer"],
+            "invoice": None,
+            "payment_intent": intent["id"],
+            "status": "succeeded",
+            "paid": True,
+            "refunded": False,
+            "created": self.now(),
+        }
+        intent.update(status="succeeded", latest_charge=chid)
+        self.emit("payment_intent.succeeded", intent)
+
+    def create_payment_intent(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A one-time payment; with ``confirm`` and a card, charged at once (off-session too)."""
+        customer = self._get(self.customers, p.get("customer", ""))["id"]
+        amount = int(p.get("amount", 0))
+        if amount <= 0:
+            raise StripeFailure(400, "invalid_request_error", "Invalid amount", "amount_too_small")
+        card = p.get("payment_method")
+        intent = self._payment_intent(
+            customer, amount, p.get("currency", "usd"), card, p.get("metadata") or {}
+        )
+        if p.get("confirm") != "true" or not card:
+            return intent
+        if customer in self.declining:
+            error = {"code": "card_declined", "message": "Your card was declined."}
+            intent["last_payment_error"] = error
+            self.emit("payment_intent.payment_failed", intent)
+            raise StripeFailure(402, "card_error", "Your card was declined.", "card_declined")
+        if customer in self.slow_payments:
+            intent["status"] = "processing"
+            return intent
+        self._succeed(intent)
+        return intent
+
+    def settle_payment(self, payment_intent_id: str, *, succeed: bool = True) -> None:
+        """A processing payment ends: charged, or failed (its webhook says which)."""
+        intent = self.payment_intents[payment_intent_id]
+        if succeed:
+            self._succeed(intent)
+            return
+        intent.update(
+            status="requires_payment_method",
+            last_payment_error={"code": "card_declined", "message": "Your card was declined."},
+        )
+        self.emit("payment_intent.payment_failed", intent)
 
     def expire_checkout(self, session_id: str) -> None:
         """The Checkout page outlives its 24 hours unpaid (or is expired through the API)."""

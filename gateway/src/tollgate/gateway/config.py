@@ -61,6 +61,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/admin/revenue", "billing", read=None),
     RouteRule("/api/admin/payments", "billing", read=None),
     RouteRule("/api/admin/plans", "billing", read=None),
+    RouteRule("/api/admin/credit-packs", "billing", read=None),
     # Moving in from another backend: each service imports what it owns.
     RouteRule("/api/admin/imports/subscriptions", "billing", read=None),
     RouteRule("/api/admin/imports/invoices", "billing", read=None),

@@ -22,6 +22,7 @@ from tollgate.billing.config import Settings
 from tollgate.billing.customers.consumer import QUEUE
 from tollgate.billing.members.consumer import QUEUE as MEMBERS_QUEUE
 from tollgate.billing.models import Customer, OrgMember, Subscription
+from tollgate.billing.topups.auto import QUEUE as TOP_UP_QUEUE
 from tollgate.shared import testing
 from tollgate.shared.messaging import EXCHANGE, Broker, make_envelope
 from tollgate.shared.messaging.events import EventData, OrgMemberAdded, UserRegistered
@@ -77,7 +78,7 @@ async def signing_key() -> AsyncIterator[tuple[testing.SigningKey, str]]:
 
 @pytest.fixture(scope="session")
 async def tap() -> AsyncIterator[EventTap]:
-    await testing.delete_queues(AMQP_URL, [QUEUE, MEMBERS_QUEUE, EVENTS_QUEUE])
+    await testing.delete_queues(AMQP_URL, [QUEUE, MEMBERS_QUEUE, TOP_UP_QUEUE, EVENTS_QUEUE])
     tap = EventTap()
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()

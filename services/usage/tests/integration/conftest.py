@@ -14,12 +14,13 @@ from tollgate.shared.testing import SigningKey, delete_queues, jwks_server, rese
 from tollgate.usage.app import create_app
 from tollgate.usage.config import Settings
 from tollgate.usage.subscriptions import ACCOUNTS_QUEUE, SUBSCRIPTIONS_QUEUE, USAGE_QUEUE
+from tollgate.usage.topups.service import QUEUE as TOP_UPS_QUEUE
 
 
 @pytest.fixture(scope="session")
 async def usage() -> AsyncIterator[Usage]:
     await reset_database(DATABASE_URL, SERVICE_DIR)
-    await delete_queues(AMQP_URL, [USAGE_QUEUE, ACCOUNTS_QUEUE, SUBSCRIPTIONS_QUEUE])
+    await delete_queues(AMQP_URL, [USAGE_QUEUE, ACCOUNTS_QUEUE, SUBSCRIPTIONS_QUEUE, TOP_UPS_QUEUE])
     key = SigningKey()
     async with jwks_server(key) as (jwks_url, _keys):
         settings = Settings(

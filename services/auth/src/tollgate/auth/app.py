@@ -36,6 +36,7 @@ from tollgate.auth.signing.keyring import KeyRing
 from tollgate.auth.signing.sealing import KeySeal
 from tollgate.auth.signing.tokens import LocalVerifier, TokenIssuer
 from tollgate.auth.sub_users.endpoints import router as sub_users_router
+from tollgate.auth.top_up_notices import consumer as top_up_notices
 from tollgate.auth.vscode.endpoints import config_router as vscode_config_router
 from tollgate.auth.vscode.endpoints import router as vscode_router
 from tollgate.shared.runtime import ServiceRuntime
@@ -59,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings,
         messaging,
-        [*subscriptions(), *balance_mail_subscriptions(mailer, settings.public_url)],
+        [
+            *subscriptions(),
+            *top_up_notices.subscriptions(settings, lambda: app.state.mailer),
+            *balance_mail_subscriptions(mailer, settings.public_url),
+        ],
         use_redis=True,
     )
 

@@ -18,6 +18,9 @@ from tollgate.billing.plans.endpoints import router as plans_router
 from tollgate.billing.plans.service import seed_catalog
 from tollgate.billing.subscriptions.endpoints import router as subscriptions_router
 from tollgate.billing.subscriptions.sync import renew_local_periods
+from tollgate.billing.topups import auto as top_ups
+from tollgate.billing.topups.catalog import seed_packs
+from tollgate.billing.topups.endpoints import router as top_ups_router
 from tollgate.billing.webhooks.endpoints import router as webhooks_router
 from tollgate.shared.periodic import Periodic
 from tollgate.shared.runtime import ServiceRuntime
@@ -42,13 +45,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     billing = Billing(settings)
     runtime = ServiceRuntime(
-        settings, messaging, subscriptions=[customers.subscription(billing), members.subscription()]
+        settings,
+        messaging,
+        subscriptions=[
+            customers.subscription(billing),
+            members.subscription(),
+            top_ups.subscription(billing),
+        ],
     )
 
     async def start(app: FastAPI) -> None:
         app.state.billing = billing
         async with app.state.sessionmaker() as session, session.begin():
             await seed_catalog(session, settings.price_ids(), settings.yearly_price_ids())
+            await seed_packs(session)
         app.state.renewer = _renewals(app, settings.renewal_interval_seconds)
         app.state.renewer.start()
 
@@ -72,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         admin_router,
         imports_router,
+        top_ups_router,
     ):
         app.include_router(router)
     return app

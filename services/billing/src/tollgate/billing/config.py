@@ -35,6 +35,8 @@ class Settings(ServiceSettings):
     checkout_success_url: str = "http://127.0.0.1:8000/billing/success"
     checkout_cancel_url: str = "http://127.0.0.1:8000/billing/cancel"
     portal_return_url: str = "http://127.0.0.1:8000/billing"
+    # Where a credit pack's Checkout returns, with ?checkout=paid or ?checkout=cancelled.
+    top_up_return_url: str = "http://127.0.0.1:8000/billing/credits"
     # How often free and complimentary subscriptions roll into their next period.
     renewal_interval_seconds: float = 60.0
     reconcile_lookback_hours: int = 72

@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     PrimaryKeyConstraint,
@@ -229,4 +231,91 @@ class DuplicateSubscription(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     detected_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class CreditPack(Base):
+    """A pack of credits bought once (a top-up); seeded, then owned by billing's admins."""
+
+    __tablename__ = "credit_packs"
+    __table_args__ = (
+        CheckConstraint("credits > 0", name="credits_positive"),
+        CheckConstraint("price_cents > 0", name="price_positive"),
+    )
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Days the bought credits stay spendable; None: until spent.
+    valid_days: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Purchase(Base):
+    """One pack bought for an account: through Checkout, or off-session by auto top-up.
+
+    The pack's terms are copied in when the purchase starts, so an admin's later edit
+    of the pack never changes what a buyer was shown. At most one Checkout page per
+    account and pack is open at a time; one off-session purchase per balance crossing.
+    """
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        Index(
+            "uq_purchases_open_checkout",
+            "account_id",
+            "pack_code",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    # The payer: the person whose Stripe customer is charged.
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    org_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    pack_code: Mapped[str] = mapped_column(ForeignKey("credit_packs.code"))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_days: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))  # checkout | auto
+    status: Mapped[str] = mapped_column(String(20))  # open | pending | paid | expired | failed
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The balance crossing an auto top-up answers: one purchase per crossing.
+    crossing_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
+    credits_refunded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    credits_expire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AutoTopUp(Base):
+    """An account's auto top-up: buy ``pack_code`` when the balance falls below ``threshold``."""
+
+    __tablename__ = "auto_top_ups"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # Whose saved card pays: the person who set it up.
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    org_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[int] = mapped_column(BigInteger)
+    pack_code: Mapped[str] = mapped_column(ForeignKey("credit_packs.code"))
+    # Why it was turned off by us (a declined card), shown to the person.
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Counts every auto_top_up.changed published, so usage drops stale ones.
+    sequence: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

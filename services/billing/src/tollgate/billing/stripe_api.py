@@ -92,6 +92,11 @@ class StripeApi:
             "update a customer", self.client.v1.customers.update_async(customer_id, params)
         )
 
+    async def get_customer(self, customer_id: str) -> StripeObjectDict:
+        return await self._call(
+            "read a customer", self.client.v1.customers.retrieve_async(customer_id)
+        )
+
     async def delete_customer(self, customer_id: str) -> StripeObjectDict:
         return await self._call(
             "delete a customer", self.client.v1.customers.delete_async(customer_id)
@@ -118,6 +123,20 @@ class StripeApi:
             self.client.v1.billing_portal.sessions.create_async(
                 {"customer": customer_id, "return_url": return_url}
             ),
+        )
+
+    # one-time payments (credit packs)
+
+    async def create_payment_intent(self, params: Any, idempotency_key: str) -> StripeObjectDict:
+        return await self._call(
+            "take a payment",
+            self.client.v1.payment_intents.create_async(params, _options(idempotency_key)),
+        )
+
+    async def get_payment_intent(self, payment_intent_id: str) -> StripeObjectDict:
+        return await self._call(
+            "read a payment",
+            self.client.v1.payment_intents.retrieve_async(payment_intent_id),
         )
 
     # subscriptions

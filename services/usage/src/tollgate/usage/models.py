@@ -72,7 +72,8 @@ class Grant(Base):
 
     __tablename__ = "grants"
     __table_args__ = (
-        CheckConstraint("amount > 0", name="amount_positive"),
+        # Zero once a refund took back a pack nobody had spent from; kept for the record.
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
         CheckConstraint("used >= 0 AND used <= amount", name="used_within_amount"),
         # One plan allocation per (account, period start), however often it is announced.
         Index(
@@ -87,7 +88,8 @@ class Grant(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    source: Mapped[str] = mapped_column(String(20))  # plan | promotional | admin | promotion
+    # plan | promotional | admin | purchase | promotion
+    source: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column(BigInteger)
     used: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -104,7 +106,8 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        CheckConstraint("amount > 0", name="amount_positive"),
+        # Zero once a refund took back a pack nobody had spent from; kept for the record.
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index(
             "ix_holds_active",
             "account_id",
@@ -246,6 +249,48 @@ class AlertSent(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     threshold: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PurchaseGrant(Base):
+    """The grant a paid credit pack became: one per purchase, however often it is announced."""
+
+    __tablename__ = "purchase_grants"
+
+    purchase_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    grant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Clawback(Base):
+    """Credits a refund took back from a pack's grant: at most what was still unused."""
+
+    __tablename__ = "clawbacks"
+
+    refund_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    purchase_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    # What billing asked back, and what the grant still had to give.
+    asked: Mapped[int] = mapped_column(BigInteger)
+    taken: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TopUpWatch(Base):
+    """An account's auto top-up threshold, as billing last said, and whether it is armed.
+
+    Armed means the balance was at or above the threshold at the last settlement, so
+    falling below it is a new crossing; a crossing disarms it until the balance is back.
+    """
+
+    __tablename__ = "top_up_watches"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[int] = mapped_column(BigInteger)
+    armed: Mapped[bool] = mapped_column(Boolean)
+    # Highest auto_top_up.changed sequence applied; older ones are stale.
+    sequence: Mapped[int] = mapped_column(BigInteger)
 
 
 class PromotionCode(Base):

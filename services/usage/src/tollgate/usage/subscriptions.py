@@ -12,6 +12,7 @@ from tollgate.usage.allocation import service as allocation
 from tollgate.usage.config import Settings
 from tollgate.usage.members.facts import FACT_EVENTS, apply_member_fact
 from tollgate.usage.metering.apply import apply_usage_events
+from tollgate.usage.topups import service as top_ups
 
 __all__ = [
     "ACCOUNTS_QUEUE",
@@ -56,4 +57,5 @@ def subscriptions(settings: Settings) -> Sequence[Subscription]:
             on_account_event,
         ),
         Subscription(SUBSCRIPTIONS_QUEUE, ["subscription.changed"], on_subscription),
+        top_ups.subscription(settings),
     ]

@@ -22,6 +22,7 @@ from tollgate.web.api import Api, ApiError, ServiceDown, SignedOut
 from tollgate.web.api_keys.endpoints import router as api_keys_router
 from tollgate.web.billing.endpoints import router as billing_router
 from tollgate.web.config import Settings
+from tollgate.web.credits.endpoints import router as credits_router
 from tollgate.web.device.endpoints import router as device_router
 from tollgate.web.home.endpoints import router as home_router
 from tollgate.web.organization.endpoints import router as organization_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_keys_router)
     app.include_router(usage_router)
     app.include_router(billing_router)
+    app.include_router(credits_router)
     app.include_router(organization_router)
     app.include_router(admin_router)
     app.include_router(sub_users_router)

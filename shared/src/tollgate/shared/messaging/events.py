@@ -224,3 +224,80 @@ def make_envelope(source: str, subject: str | uuid.UUID, data: EventData) -> Env
         subject=str(subject),
         data=payload,
     )
+
+
+# Top-ups: credit packs bought once, and auto top-up.
+
+
+class CreditsPurchased(EventData):
+    """A pack was paid for: usage grants its credits once per ``purchase_id``."""
+
+    event_type: ClassVar[str] = "credits.purchased"
+    purchase_id: uuid.UUID
+    account_id: uuid.UUID
+    pack_code: str
+    credits: int = Field(gt=0)
+    expires_at: datetime | None = None
+    # Set when the account is an organization's pool.
+    org_id: uuid.UUID | None = None
+
+
+class CreditsRefunded(EventData):
+    """A pack's payment was refunded: usage takes back at most the grant's unused part."""
+
+    event_type: ClassVar[str] = "credits.refunded"
+    purchase_id: uuid.UUID
+    refund_id: str
+    account_id: uuid.UUID
+    credits: int = Field(gt=0)
+
+
+class AutoTopUpChanged(EventData):
+    """An account's auto top-up setting; ``sequence`` orders them."""
+
+    event_type: ClassVar[str] = "auto_top_up.changed"
+    account_id: uuid.UUID
+    enabled: bool
+    threshold: int = Field(ge=0)
+    sequence: int
+
+
+class TopUpRequested(EventData):
+    """The balance fell below the account's auto top-up threshold: one per crossing."""
+
+    event_type: ClassVar[str] = "credits.top_up_requested"
+    account_id: uuid.UUID
+    crossing_id: uuid.UUID
+    remaining: int
+    threshold: int
+
+
+class AutoTopUpDisabled(EventData):
+    """Auto top-up was turned off by billing (a declined card); the person is told."""
+
+    event_type: ClassVar[str] = "auto_top_up.disabled"
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    pack_code: str
+    reason: str
+
+
+EVENT_TYPES.update(
+    {
+        cls.event_type: cls
+        for cls in (
+            CreditsPurchased,
+            CreditsRefunded,
+            AutoTopUpChanged,
+            TopUpRequested,
+            AutoTopUpDisabled,
+        )
+    }
+)
+__all__ += [
+    "AutoTopUpChanged",
+    "AutoTopUpDisabled",
+    "CreditsPurchased",
+    "CreditsRefunded",
+    "TopUpRequested",
+]

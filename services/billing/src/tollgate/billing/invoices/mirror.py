@@ -112,6 +112,11 @@ async def mirror_charge(
 ) -> None:
     charge = await stripe.get_charge(charge_id)
     invoice_id = object_id(charge.get("invoice"))
+    if account is None:
+        # A charge belongs to one account for good (an organization's pack stays the
+        # organization's, though its payer's customer is a person's).
+        known = await repository.get_payment(session, charge_id)
+        account = known.account_id if known is not None else None
     if account is None and invoice_id:
         invoice = await repository.get_invoice(session, invoice_id)
         account = invoice.account_id if invoice else None

@@ -23,6 +23,7 @@ from tollgate.billing.invoices.schemas import (
 from tollgate.billing.models import Refund
 from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions.sync import now_utc
+from tollgate.billing.topups import purchases
 from tollgate.shared.errors import BadRequest, Conflict, NotFound
 
 
@@ -109,6 +110,8 @@ async def refund(
     await repository.add_refund(session, row)
     # The charge.refunded webhook will say the same; reading the charge now shows it at once.
     await mirror.mirror_charge(session, stripe, payment_id, account=payment.account_id)
+    # A credit pack's payment: its credits go back with the money.
+    await purchases.on_charge_refunded(session, payment_id, row.id)
     return RefundOut.model_validate(row), True
 
 

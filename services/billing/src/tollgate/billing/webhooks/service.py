@@ -13,6 +13,7 @@ from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions import repository as subscriptions
 from tollgate.billing.subscriptions import sync
 from tollgate.billing.subscriptions.domain import on_free
+from tollgate.billing.topups import auto, purchases
 from tollgate.billing.webhooks import repository
 from tollgate.billing.webhooks.signature import stripe_id
 from tollgate.shared.errors import BadRequest
@@ -40,6 +41,9 @@ def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
 async def _checkout_completed(
     session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]
 ) -> None:
+    if obj.get("mode") == "payment":
+        await _pack_checkout_completed(session, stripe, obj)
+        return
     sub_id = obj.get("subscription")
     if obj.get("mode") != "subscription" or not sub_id:
         return
@@ -50,6 +54,37 @@ async def _checkout_completed(
         "metadata": _metadata(obj),
     }
     await sync.sync_subscription(session, stripe, snapshot)
+
+
+async def _pack_checkout_completed(
+    session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]
+) -> None:
+    purchase_id = purchases.purchase_id_of(obj)
+    intent = obj.get("payment_intent")
+    if purchase_id is None or not intent or obj.get("payment_status") != "paid":
+        return  # not a pack, or paid later (payment_intent.succeeded says so then)
+    intent_id = stripe_id(intent.get("id") if isinstance(intent, dict) else intent, "payment")
+    await purchases.on_payment(session, stripe, purchase_id, intent_id)
+
+
+async def _payment_succeeded(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    purchase_id = purchases.purchase_id_of(obj)
+    if purchase_id is not None:
+        await purchases.on_payment(session, stripe, purchase_id, str(obj["id"]))
+
+
+async def _payment_failed(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    purchase_id = purchases.purchase_id_of(obj)
+    if purchase_id is not None:
+        error = obj.get("last_payment_error") or {}
+        reason = error.get("message") if isinstance(error, dict) else None
+        await auto.on_payment_failed(session, purchase_id, str(reason or "the payment failed"))
+
+
+async def _checkout_expired(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
+    purchase_id = purchases.purchase_id_of(obj)
+    if purchase_id is not None:
+        await purchases.on_checkout_expired(session, purchase_id)
 
 
 async def _subscription(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
@@ -72,7 +107,11 @@ async def _invoice(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]
 
 
 async def _charge_refunded(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
-    await mirror.mirror_charge(session, stripe, str(obj["id"]))
+    charge_id = str(obj["id"])
+    await mirror.mirror_charge(session, stripe, charge_id)
+    # A refund made in Stripe's dashboard takes a pack's credits back as ours does.
+    refunded = obj.get("amount_refunded")
+    await purchases.on_charge_refunded(session, charge_id, f"{charge_id}-refunded-{refunded}")
 
 
 async def _customer_deleted(session: AsyncSession, stripe: StripeApi, obj: dict[str, Any]) -> None:
@@ -89,6 +128,9 @@ async def _customer_deleted(session: AsyncSession, stripe: StripeApi, obj: dict[
 
 EFFECTS: dict[str, Effect] = {
     "checkout.session.completed": _checkout_completed,
+    "checkout.session.expired": _checkout_expired,
+    "payment_intent.succeeded": _payment_succeeded,
+    "payment_intent.payment_failed": _payment_failed,
     "customer.subscription.created": _subscription,
     "customer.subscription.updated": _subscription,
     "customer.subscription.deleted": _subscription,

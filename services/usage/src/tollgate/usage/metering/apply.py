@@ -28,6 +28,7 @@ from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.service import Claims, payers
 from tollgate.usage.metering.alerts import announce_low_balance
 from tollgate.usage.metering.decisions import Call, settle
+from tollgate.usage.topups.service import request_top_ups
 
 __all__ = ["apply_usage_events"]
 
@@ -76,6 +77,7 @@ async def apply_usage_events(
         await announce_low_balance(
             session, outbox, accounts[account_id], left, settings.low_balance_thresholds
         )
+    await request_top_ups(session, outbox, settlement.paid)
 
 
 def _distinct_calls(envelopes: list[Envelope]) -> list[UsageRecorded]:

@@ -1,7 +1,7 @@
 """promotion codes and their redemptions
 
-Revision ID: 0006_promotion_codes
-Revises: 0005_yearly_terms
+Revision ID: 0007_promotion_codes
+Revises: 0006_top_ups
 Create Date: 2026-12-03 12:50:00.000000
 """
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0006_promotion_codes'
-down_revision: str | None = '0005_yearly_terms'
+revision: str = '0007_promotion_codes'
+down_revision: str | None = '0006_top_ups'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

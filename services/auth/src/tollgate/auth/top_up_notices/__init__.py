@@ -1,0 +1,1 @@
+"""Mail about auto top-up that billing turned off (a declined card)."""

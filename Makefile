@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PACKAGES := shared gateway services/auth services/billing services/usage services/llm-proxy services/web importer
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: help deps node-deps stack browser prometheus migrate up down observe test test-unit test-ts test-deploy test-integration test-e2e check fmt bench admin openapi-client
+.PHONY: help deps node-deps stack browser prometheus migrate up down observe test test-unit test-ts test-deploy test-integration test-e2e check fmt bench bench-litellm admin openapi-client
 
 help:
 	@echo "make up     install, start PostgreSQL/Redis/RabbitMQ, migrate, run every service"
@@ -94,6 +94,14 @@ test: deps stack
 
 bench: deps stack
 	$(PY) bench/run_all.py
+
+# The LLM path beside LiteLLM, the peer it is measured against: LiteLLM lives in an
+# environment of its own under .run (the bench's, not a dependency of the project).
+LITELLM_VENV := .run/bench-litellm
+bench-litellm: deps stack
+	@[ -x $(LITELLM_VENV)/bin/litellm ] || { $(UV) venv -q --python 3.11 $(LITELLM_VENV) \
+	  && VIRTUAL_ENV=$(LITELLM_VENV) $(UV) pip install -q 'litellm[proxy]==1.108.7'; }
+	$(PY) bench/llm/run.py
 
 check: deps node-deps
 	@for p in $(NODE_PACKAGES); do (cd $$p && npx tsc --noEmit -p .); done

@@ -23,7 +23,7 @@ MARKER = "<!-- latest run: written by bench/run_all.py -->"
 
 BENCHMARKS = [
     ("gateway", ["bench/gateway/run.py", "--workers", "2", "--seconds", "8", "--rounds", "2"]),
-    ("llm", ["bench/llm/run.py", "--calls", "600"]),
+    ("llm", ["bench/llm/run.py"]),
     ("usage", ["bench/usage/run.py"]),
     ("auth", ["bench/auth/run.py"]),
 ]

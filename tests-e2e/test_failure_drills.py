@@ -117,6 +117,30 @@ async def test_usage_killed_mid_burst_loses_and_doubles_nothing(
     await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")
 
 
+async def test_usage_killed_and_restarted_at_once_mid_burst_leaves_calls_answered(
+    stack: Stack, gateway: httpx.AsyncClient, outside: object, admin: dict[str, str]
+) -> None:
+    """A hold is idempotent by its request_id, so the proxy asks usage again while it
+    restarts (for up to LLM_PROXY_METERING_RETRY_SECONDS): the calls of those seconds
+    wait instead of failing, and none is held or billed twice."""
+    person = await register(gateway, "Tony")
+    await funded(gateway, person)
+    await on_plan(gateway, admin, person, "enterprise")
+
+    async def kill_and_restart_at_once() -> None:
+        await asyncio.sleep(1.0)
+        stack.kill("usage")
+        stack.restart("usage")
+
+    statuses, _ = await asyncio.gather(burst(gateway, person, 300), kill_and_restart_at_once())
+    await asyncio.to_thread(stack.wait_ready, 60)
+
+    answered = statuses.count(200)
+    assert answered >= 270, f"{answered} of 300 answered; statuses {sorted(set(statuses))}"
+    await settled_exactly(gateway, person, outside)
+    await eventually(lambda: outboxes_drained(stack), bool, timeout=30, what="outboxes drained")
+
+
 async def test_the_broker_restarting_mid_traffic_delays_but_loses_nothing(
     stack: Stack, gateway: httpx.AsyncClient, outside: object, admin: dict[str, str]
 ) -> None:

@@ -1,20 +1,24 @@
-"""The LLM path's added latency and throughput: a stand-in upstream, direct vs through the stack.
+"""The LLM path's added latency, throughput and CPU per call: direct, LiteLLM, Tollgate.
 
-    python bench/llm/run.py [--no-gateway] [--calls 3000] [--workers 1]
+    python bench/llm/run.py [--calls 300] [--clients 50] [--rounds 4] [--usage-standin]
+                            [--no-litellm] [--proxy-alone] [--profile PREFIX]
 
-Starts, each in its own process: the stand-ins (an OpenAI-speaking upstream; and
-usage's reservation contract settling holds from RabbitMQ, with a JWKS), the real LLM
-proxy (``python -m tollgate.llm_proxy``: JWT check, prompt count, a hold at usage,
-the upstream call, a request-log row and ``usage.recorded`` through the outbox),
-and unless ``--no-gateway`` the real gateway in front of it. PostgreSQL, Redis and
-RabbitMQ must be running (scripts/stack.sh); the proxy uses the development
-database ``llm_proxy`` and the ``tollgate`` vhost.
+Starts, each in its own process: the stand-in upstream (OpenAI protocol) and auth's
+keys (``standins.py``); the real usage service (``python -m tollgate.usage``: holds in
+PostgreSQL, settlement from ``usage.recorded`` through RabbitMQ), the real LLM proxy
+(JWT check, offline prompt count, a hold at usage, the upstream call, the request-log
+row and ``usage.recorded`` through the outbox) and the real gateway in front of it.
+With ``--usage-standin`` an in-memory usage takes the real one's place (labelled in
+the output). When ``.run/bench-litellm`` holds LiteLLM (``make bench-litellm``
+installs it there), the LiteLLM proxy runs beside them as the peer: one worker, no
+database, nothing to account.
 
-Measures, with an aiohttp client in this process:
-  * streams (20 chunks) at 50 and 200 concurrent clients: time to first byte and
-    total latency, p50/p99, direct and through the path, and the difference;
-  * non-streamed calls/s at 64 concurrent clients through the path.
-Prints a Markdown table; results are recorded in bench/llm/README.md.
+Every figure comes from one run with the targets interleaved: each load is measured
+in ``--rounds`` rounds, and each round runs every target in turn, so a noisy minute
+on the shared machine falls on all of them. Prints a Markdown table (added latency
+against direct, calls/s, CPU per call of every process on the path, PostgreSQL and
+RabbitMQ included) and the same as ratios to direct and to LiteLLM, then checks the
+ledger: every hold settled, usage's records equal to the proxy's request log.
 """
 
 from __future__ import annotations
@@ -25,37 +29,50 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from redis import Redis
 
+from tollgate.shared.messaging import Broker, make_envelope
+from tollgate.shared.messaging.events import SubscriptionChanged
 from tollgate.shared.testing import free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+LITELLM = ROOT / ".run" / "bench-litellm" / "bin" / "litellm"
 PASSWORD = os.environ.get("TOLLGATE_DB_PASSWORD", "tollgate")
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL",
-    f"postgresql+asyncpg://tollgate_llm_proxy:{PASSWORD}@127.0.0.1:5432/llm_proxy",
-)
+DATABASES = {
+    name: os.environ.get(
+        f"BENCH_{name.upper()}_DATABASE_URL",
+        f"postgresql+asyncpg://tollgate_{name}:{PASSWORD}@127.0.0.1:5432/{name}",
+    )
+    for name in ("llm_proxy", "usage")
+}
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/tollgate")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-WORDS = 20
-CHUNK_DELAY_MS = 25  # set by --chunk-delay-ms: a model's pace between tokens
+USERS = 4
+TOLLGATE = "gateway + llm-proxy"
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            assert proc.stderr is not None
+            print(proc.stderr.read().decode()[-3000:], file=sys.stderr)
+            raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):
             return
         time.sleep(0.1)
@@ -72,89 +89,101 @@ def process(
     try:
         yield proc
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (uvicorn workers), from /proc.
+# ---------------------------------------------------------------------------- CPU
 
-    ``os.getpid()`` stands for the load generator alone (its children are the others).
-    """
-    if pid == os.getpid():
-        return time.process_time()
+
+def _processes() -> Iterator[tuple[int, int, str, float]]:
+    """(pid, parent pid, command line, CPU seconds) of every process on the machine."""
     tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        pids.append(int(entry))
-    total = 0.0
-    for one in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{one}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-class CpuMeter:
-    """CPU per call of the processes on the path: the bench's main cost figure on a busy box."""
-
-    def __init__(self, processes: dict[str, int]) -> None:
-        self.processes = processes
-
-    def start(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.processes.items()}
-
-    def per_call(self, before: dict[str, float], calls: int) -> str:
-        spent = {name: cpu_seconds(pid) - before[name] for name, pid in self.processes.items()}
-        spent["all"] = sum(spent.values())
-        return ", ".join(f"{name} {1000 * cpu / calls:.2f}" for name, cpu in spent.items())
-
-
-CLOCKS = ("tollgate_llm_hold_seconds", "tollgate_llm_time_to_first_token_seconds")
-
-
-def proxy_clocks(metrics_url: str) -> dict[str, float]:
-    """The proxy's own timing histograms (sums and counts): where a call's time went inside it."""
-    with urllib.request.urlopen(metrics_url) as response:
-        text = response.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(CLOCKS):
-            key, _, value = line.rpartition(" ")
-            for label in ('model="bench-model",', ',model="bench-model"', '{model="bench-model"}'):
-                key = key.replace(label, "")
-            values[key] = values.get(key, 0.0) + float(value)
-    return values
-
-
-def clock_means(before: dict[str, float], after: dict[str, float]) -> str:
-    """Mean and (bucket upper bound of the) median of each clock between two scrapes."""
-    out = []
-    for name, label in zip(CLOCKS, ("hold at usage", "request to first token"), strict=True):
-        count = after.get(name + "_count", 0) - before.get(name + "_count", 0)
-        if not count:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
-        total = after.get(name + "_sum", 0) - before.get(name + "_sum", 0)
-        buckets = sorted(
-            (float(key.split('le="')[1].rstrip('"}')), after[key] - before.get(key, 0))
-            for key in after
-            if key.startswith(name + "_bucket") and "+Inf" not in key
-        )
-        median = next((bound for bound, seen in buckets if seen >= count / 2), float("inf"))
-        out.append(f"{label} mean {1000 * total / count:.2f} ms, median <= {1000 * median:g} ms")
-    return "; ".join(out)
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        yield int(entry), int(fields[1]), cmdline, (int(fields[11]) + int(fields[12])) / tick
 
 
-def fetch_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url) as response:
-        return dict(json.loads(response.read()))
+def _postgres_part(cmdline: str, databases: set[str]) -> bool:
+    """PostgreSQL's shared processes, and the backends serving the bench's databases.
+
+    A backend's title is ``postgres: 15/main: <user> <database> <client> <state>``;
+    backends of other databases (other engineers' test suites) are not the path's."""
+    if not cmdline.startswith("postgres"):
+        return False
+    words = cmdline.split(": ", 2)[-1].split()
+    is_backend = len(words) >= 3 and ("(" in words[2] or words[2] == "[local]")
+    return not is_backend or words[1] in databases
+
+
+def cpu_by_part(parts: dict[str, int], databases: set[str]) -> dict[str, float]:
+    """CPU seconds so far of each named process (with its children), of PostgreSQL
+    (see ``_postgres_part``) and of RabbitMQ (the whole broker: it is shared)."""
+    spent = dict.fromkeys(parts, 0.0)
+    owner = {pid: name for name, pid in parts.items() if pid and name != "client"}
+    listing = list(_processes())
+    parent_of = {pid: ppid for pid, ppid, _, _ in listing}
+    for pid, _, cmdline, cpu in listing:
+        if pid == os.getpid():
+            continue
+        ancestor, hops = pid, 0
+        while ancestor not in owner and ancestor > 1 and hops < 4:
+            ancestor, hops = parent_of.get(ancestor, 0), hops + 1
+        if ancestor in owner:
+            spent[owner[ancestor]] += cpu
+        elif "PostgreSQL" in parts and _postgres_part(cmdline, databases):
+            spent["PostgreSQL"] += cpu
+        elif "RabbitMQ" in parts and ("beam.smp" in cmdline or "erl_child_setup" in cmdline):
+            spent["RabbitMQ"] += cpu
+    if "client" in parts:
+        spent["client"] = time.process_time()
+    return spent
+
+
+@dataclass
+class Target:
+    """One way to reach the upstream, and the processes it takes."""
+
+    label: str
+    base: str
+    model: str
+    parts: dict[str, int]
+    databases: set[str] = field(default_factory=set)
+    settled: Callable[[], Awaitable[None]] | None = None  # waits until its calls are settled
+    clocks: Clocks | None = None  # the services' own timings
+    keys: list[str] | None = None  # what its callers send, when not the users' access tokens
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # load -> part -> seconds
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def meter(self) -> dict[str, float]:
+        return cpu_by_part(self.parts, self.databases)
+
+    def add_cpu(self, load: str, before: dict[str, float], calls: int) -> None:
+        after = self.meter()
+        spent = self.cpu.setdefault(load, dict.fromkeys(self.parts, 0.0))
+        for part in self.parts:
+            spent[part] += after[part] - before[part]
+        self.calls[load] = self.calls.get(load, 0) + calls
+
+    def cpu_ms(self, load: str) -> dict[str, float]:
+        per = {p: 1000 * s / self.calls[load] for p, s in self.cpu[load].items()}
+        per["all"] = sum(per.values())
+        return per
+
+
+# ---------------------------------------------------------------------------- load
 
 
 def pct(values: list[float], p: float) -> float:
@@ -162,16 +191,13 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
-async def one_stream(
-    http: aiohttp.ClientSession, url: str, token: str, model: str
-) -> tuple[float, float]:
-    body = {
-        "model": model,
-        "stream": True,
-        "messages": [
-            {"role": "user", "content": f"bench [[words:{WORDS}]] [[delay:{CHUNK_DELAY_MS}]]"}
-        ],
-    }
+STREAM_WORDS, STREAM_DELAY_MS = 10, 5
+
+
+async def one_stream(http: aiohttp.ClientSession, url: str, token: str, model: str) -> float:
+    """Time to the first byte of a stream's body, in ms (the stream is read to its end)."""
+    content = f"bench [[words:{STREAM_WORDS}]] [[delay:{STREAM_DELAY_MS}]]"
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": content}]}
     start = time.perf_counter()
     async with http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
         if resp.status != 200:
@@ -180,8 +206,7 @@ async def one_stream(
         async for _chunk in resp.content.iter_any():
             if first is None:
                 first = time.perf_counter()
-        end = time.perf_counter()
-    return ((first or end) - start) * 1000, (end - start) * 1000
+    return ((first or time.perf_counter()) - start) * 1000
 
 
 async def one_call(http: aiohttp.ClientSession, url: str, token: str, model: str) -> float:
@@ -194,182 +219,426 @@ async def one_call(http: aiohttp.ClientSession, url: str, token: str, model: str
     return (time.perf_counter() - start) * 1000
 
 
-async def load(fn: Any, calls: int, concurrency: int, *args: Any) -> tuple[list[Any], float]:
-    results: list[Any] = []
+async def load(
+    fn: Any, calls: int, concurrency: int, url: str, tokens: list[str], model: str
+) -> tuple[list[float], float]:
+    results: list[float] = []
     counter = iter(range(calls))
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=60)
     ) as http:
 
-        async def worker() -> None:
+        async def worker(token: str) -> None:
             for _ in counter:
-                results.append(await fn(http, *args))
+                results.append(await fn(http, url, token, model))
 
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(tokens[i % len(tokens)]) for i in range(concurrency)))
         elapsed = time.perf_counter() - start
     return results, elapsed
 
 
 @contextlib.contextmanager
-def profiled(pid: int | None, out: str | None) -> Iterator[None]:
-    """py-spy samples the process (and its workers) while the block runs, when asked to."""
-    if pid is None or out is None:
+def profiled(pids: dict[str, int], out: str | None) -> Iterator[None]:
+    """py-spy samples each Python process of the path while the block runs, when asked."""
+    if out is None:
         yield
         return
-    spy = subprocess.Popen(
-        ["py-spy", "record", "-p", str(pid), "--subprocesses", "-r", "200", "-f", "raw",
-         "-o", out, "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    spies = [
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "-p",
+                str(pid),
+                "--subprocesses",
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                f"{out}-{name}.raw",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+        if name in ("gateway", "llm-proxy", "usage", "litellm")
+    ]
     try:
         yield
     finally:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(timeout=30)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=30)
 
 
-async def bench(
-    paths: dict[str, tuple[str, str]],
-    users: list[list[str]],
-    calls: int,
-    stats_url: str,
-    meters: dict[str, CpuMeter],
-    stream_clients: list[int],
-    profile: str | None = None,
+Results = dict[str, dict[str, tuple[list[float], float]]]  # load -> target -> (ms, seconds)
+
+
+@dataclass
+class Load:
+    name: str
+    fn: Any
+    calls: int  # per target, over every round
+    concurrency: int
+
+
+CLOCKS = {  # series (sum and count) -> what it times, in each service's /metrics
+    "tollgate_http_request_duration_seconds": "to the answer's start",
+    "tollgate_llm_hold_seconds": "asking usage for the hold",
+    "tollgate_llm_record_seconds": "committing the log row and event",
+}
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Sums and counts of the CLOCKS series of one service (POST routes only)."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        for clock in CLOCKS:
+            if name in (clock + "_sum", clock + "_count"):
+                if "http_request" in clock and 'method="POST"' not in line:
+                    continue
+                key = clock + name[len(clock) :]
+                values[key] = values.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return values
+
+
+@dataclass
+class Clocks:
+    """Where a call's time goes, from the path's own clocks: mean ms per call."""
+
+    services: dict[str, str]  # name -> /metrics URL
+    totals: dict[str, dict[str, float]] = field(default_factory=dict)  # load -> key -> seconds
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, url in self.services.items():
+            for key, value in scrape(url).items():
+                out[f"{name}: {key}"] = value
+        return out
+
+    def add(self, load: str, before: dict[str, float], after: dict[str, float]) -> None:
+        totals = self.totals.setdefault(load, {})
+        for key, value in after.items():
+            totals[key] = totals.get(key, 0.0) + value - before.get(key, 0.0)
+
+    def means(self, load: str) -> str:
+        totals, out = self.totals.get(load, {}), []
+        for key in sorted(k for k in totals if k.endswith("_sum")):
+            count = totals.get(key[: -len("_sum")] + "_count", 0.0)
+            if count:
+                service, clock = key[: -len("_sum")].split(": ")
+                what = CLOCKS[clock]
+                out.append(f"{service}, {what}: {1000 * totals[key] / count:.2f}")
+        return "; ".join(out)
+
+
+COMMITS = "SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY($1)"
+
+
+async def commits(databases: set[str]) -> dict[str, int]:
+    """Transactions committed so far in each database (PostgreSQL's statistics)."""
+    conn = await asyncpg.connect(DATABASES["llm_proxy"].replace("+asyncpg", ""))
+    try:
+        return {row[0]: int(row[1]) for row in await conn.fetch(COMMITS, sorted(databases))}
+    finally:
+        await conn.close()
+
+
+async def measure(
+    targets: list[Target],
+    loads: list[Load],
+    tokens: list[str],
+    rounds: int,
+    profile: str | None,
+    ledger: Ledger | None,
+) -> tuple[Results, dict[str, dict[str, float]]]:
+    """Each load in rounds; in each round every target in turn (interleaved).
+
+    Also the commits per call in each database of the path, for each load: counted
+    from the load's start until its statistics are flushed (a second after its end),
+    less the bench's own polls; the services' idle work (outbox relays polling each
+    second, usage's sweeper) is in the count, a few hundredths per call."""
+    results: Results = {}
+    per_call: dict[str, dict[str, float]] = {}
+    databases = set().union(*(t.databases for t in targets))
+    for target in targets:  # warm pools, JWKS caches, service tokens, accounts
+        url, keys = target.base + "/v1/chat/completions", target.keys or tokens
+        await load(one_call, 50, 4, url, keys, target.model)
+        if target.settled is not None:
+            await target.settled()
+    for spec in loads:
+        per_round = max(1, spec.calls // rounds)
+        counted = await commits(databases) if databases else {}
+        polls = ledger.polls if ledger else 0
+        for r in range(rounds):
+            order = targets if r % 2 == 0 else targets[::-1]
+            for target in order:
+                ticks = await asyncio.to_thread(target.clocks.read) if target.clocks else {}
+                before = target.meter()
+                out = None
+                if profile and r == 0:
+                    out = f"{profile}-{spec.name.replace(' ', '-')}-{target.label.replace(' ', '')}"
+                with profiled(target.parts, out):
+                    latencies, elapsed = await load(
+                        spec.fn, per_round, spec.concurrency,
+                        target.base + "/v1/chat/completions", target.keys or tokens, target.model,
+                    )  # fmt: skip
+                    if target.settled is not None:
+                        await target.settled()  # settlement is part of each call's cost
+                target.add_cpu(spec.name, before, len(latencies))
+                if target.clocks is not None:
+                    target.clocks.add(spec.name, ticks, await asyncio.to_thread(target.clocks.read))
+                seen, seconds = results.setdefault(spec.name, {}).get(target.label, ([], 0.0))
+                results[spec.name][target.label] = (seen + latencies, seconds + elapsed)
+        if databases:
+            await asyncio.sleep(1.5)  # backends report their counts at most once a second
+            now = await commits(databases)
+            calls = sum(len(results[spec.name][t.label][0]) for t in targets if t.databases)
+            mine = {"usage": (ledger.polls - polls) if ledger else 0}
+            per_call[spec.name] = {
+                db: (now[db] - counted[db] - mine.get(db, 0)) / calls for db in sorted(now)
+            }
+    return results, per_call
+
+
+# ---------------------------------------------------------------------------- the ledger
+
+
+class Ledger:
+    """What usage settled and the proxy recorded for the bench users, from both databases."""
+
+    def __init__(self, users: list[str]) -> None:
+        self.users = [uuid.UUID(u) for u in users]
+        self.polls = 0  # transactions of our own in usage's database, for the commit count
+
+    @staticmethod
+    async def _one(name: str, query: str, *args: Any) -> asyncpg.Record:
+        conn = await asyncpg.connect(DATABASES[name].replace("+asyncpg", ""))
+        try:
+            return await conn.fetchrow(query, *args)
+        finally:
+            await conn.close()
+
+    OPEN = "SELECT count(*) FROM holds WHERE status = 'held' AND user_id = ANY($1)"
+
+    async def open_holds(self) -> int:
+        return int((await self._one("usage", self.OPEN, self.users))[0])
+
+    async def figures(self) -> dict[str, int]:
+        usage = await self._one(
+            "usage",
+            "SELECT count(*), coalesce(sum(total_tokens), 0) FROM usage_records"
+            " WHERE user_id = ANY($1)",
+            self.users,
+        )
+        holds = await self._one(
+            "usage", "SELECT count(*) FROM holds WHERE user_id = ANY($1)", self.users
+        )
+        proxy = await self._one(
+            "llm_proxy",
+            "SELECT count(*), coalesce(sum(total_tokens), 0) FROM request_log"
+            " WHERE user_id = ANY($1)",
+            self.users,
+        )
+        return {
+            "holds": int(holds[0]),
+            "usage records": int(usage[0]),
+            "usage tokens": int(usage[1]),
+            "request log rows": int(proxy[0]),
+            "request log tokens": int(proxy[1]),
+        }
+
+    async def settled(self) -> None:
+        deadline = time.monotonic() + 60
+        conn = await asyncpg.connect(DATABASES["usage"].replace("+asyncpg", ""))
+        try:
+            while True:
+                self.polls += 1
+                if not await conn.fetchval(self.OPEN, self.users):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("holds still open a minute after the last call")
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+
+async def fund(users: list[str]) -> None:
+    """A large allocation for each bench user (the event usage applies; newest wins)."""
+    broker = Broker(AMQP_URL)
+    await broker.connect()
+    try:
+        sequence = time.time_ns() // 1000
+        for user in users:
+            account = uuid.UUID(user)
+            await broker.publish(
+                make_envelope(
+                    "bench",
+                    account,
+                    SubscriptionChanged(
+                        account_id=account,
+                        user_id=account,
+                        plan="enterprise",
+                        status="active",
+                        current_period_start=datetime.now(UTC),
+                        current_period_end=datetime(2099, 1, 1, tzinfo=UTC),
+                        monthly_tokens=10**15,
+                        sequence=sequence,
+                    ),
+                )
+            )
+    finally:
+        await broker.close()
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(
+    targets: list[Target],
+    loads: list[Load],
+    results: Results,
+    commits_per_call: dict[str, dict[str, float]],
 ) -> list[str]:
-    token = users[0][1]
-    lines = []
-    for base, model in paths.values():  # warm pools, JWKS caches, service token
-        await load(one_stream, 200, 20, base + "/v1/chat/completions", token, model)
-    clocks_url = paths["llm-proxy"][0] + "/metrics"
-    notes = []
-    for concurrency in stream_clients:
-        measured = {}
-        cpu = {}
-        for label, (base, model) in paths.items():
-            clocks = await asyncio.to_thread(proxy_clocks, clocks_url)
-            before = meters[label].start()
-            out = f"{profile}-streams{concurrency}-{label.replace(' + ', '-')}.raw"
-            with profiled(meters[label].processes.get("llm-proxy"), out if profile else None):
-                results, _ = await load(
-                    one_stream, calls, concurrency, base + "/v1/chat/completions", token, model
-                )
-            cpu[label] = meters[label].per_call(before, len(results))
-            measured[label] = ([r[0] for r in results], [r[1] for r in results])
-            if label != "direct":
-                after = await asyncio.to_thread(proxy_clocks, clocks_url)
-                notes.append(
-                    f"streams, {concurrency} clients, {label}, inside the proxy: "
-                    + clock_means(clocks, after)
-                )
-        d_ttfb, d_total = measured["direct"]
-        for label in paths:
-            if label == "direct":
-                continue
-            ttfb, total = measured[label]
-
-            def span(values: list[float]) -> str:
-                return f"{pct(values, 0.5):.2f} / {pct(values, 0.99):.2f}"
-
-            def added(path: list[float], direct: list[float]) -> str:
-                p50 = pct(path, 0.5) - pct(direct, 0.5)
-                return f"{p50:+.2f} / {pct(path, 0.99) - pct(direct, 0.99):+.2f}"
-
+    labels = [t.label for t in targets]
+    by_label = {t.label: t for t in targets}
+    lines = [
+        "| load | target | calls/s | p50 ms | p99 ms | added p50 / p99 ms | CPU ms per call |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    for spec in loads:
+        direct = results[spec.name]["direct"][0]
+        for label in labels:
+            latencies, seconds = results[spec.name][label]
+            cpu = by_label[label].cpu_ms(spec.name)
+            p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
+            added = f"{p50 - pct(direct, 0.5):+.2f} / {p99 - pct(direct, 0.99):+.2f}"
+            figures.setdefault(spec.name, {})[label] = {
+                "rate": len(latencies) / seconds,
+                "p50": p50 - pct(direct, 0.5),
+                "p99": p99 - pct(direct, 0.99),
+                "cpu": cpu["all"],
+            }
+            parts = ", ".join(f"{p} {ms:.2f}" for p, ms in cpu.items())
             lines.append(
-                f"| streams, {concurrency} clients | {label} | {span(d_ttfb)} | {span(ttfb)} "
-                f"| **{added(ttfb, d_ttfb)}** | {span(d_total)} | {span(total)} "
-                f"| {added(total, d_total)} | {cpu[label]} |"
+                f"| {spec.name} | {label} | {len(latencies) / seconds:.0f} | {p50:.2f} "
+                f"| {p99:.2f} | {'—' if label == 'direct' else added} | {parts} |"
             )
-    for label, (base, model) in paths.items():
-        before = meters[label].start()
-        out = f"{profile}-one-{label.replace(' + ', '-')}.raw" if profile else None
-        with profiled(meters[label].processes.get("llm-proxy"), out):
-            results, elapsed = await load(
-                one_call, 300, 1, base + "/v1/chat/completions", token, model
-            )
-        lines.append(
-            f"| non-streamed, one client | {label} | {len(results) / elapsed:.0f} calls/s "
-            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms "
-            f"| {meters[label].per_call(before, len(results))} |"
-        )
-    for label, (base, model) in paths.items():
-        before = meters[label].start()
-        out = f"{profile}-{label.replace(' + ', '-')}.raw" if profile else None
-        with profiled(meters[label].processes.get("llm-proxy"), out):
-            results, elapsed = await load(
-                one_call, calls * 2, 64, base + "/v1/chat/completions", token, model
-            )
-        lines.append(
-            f"| non-streamed, 64 clients | {label} | {len(results) / elapsed:.0f} calls/s "
-            f"| p50 {statistics.median(results):.2f} ms, p99 {pct(results, 0.99):.2f} ms "
-            f"| {meters[label].per_call(before, len(results))} |"
-        )
-    for _ in range(300):  # settlement: every hold committed by its usage.recorded event
-        stats = await asyncio.to_thread(fetch_json, stats_url)
-        if stats["open_holds"] == 0:
-            break
-        await asyncio.sleep(0.1)
-    lines.extend(["", *notes])
-    lines.append(
-        f"\nholds taken: {stats['holds']}, still open: {stats['open_holds']}, "
-        f"usage events: {stats['events']}, anomalies: {stats['anomalies']}"
-    )
+    peers = [label for label in labels if label != "direct"]
+    lines += [
+        "",
+        "Ratios (same run), against direct and against LiteLLM:",
+        "",
+        "| load | target | calls/s ÷ direct | CPU ÷ direct | added p50 ÷ LiteLLM's "
+        "| calls/s ÷ LiteLLM's | CPU ÷ LiteLLM's |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in loads:
+        f = figures[spec.name]
+        for label in peers:
+            mine, alone = f[label], f["direct"]
+            row = f"| {spec.name} | {label} | {mine['rate'] / alone['rate']:.3f} "
+            row += f"| {mine['cpu'] / alone['cpu']:.1f} "
+            lite = f.get("LiteLLM")
+            if lite and label != "LiteLLM":
+                row += f"| {mine['p50'] / lite['p50']:.2f} | {mine['rate'] / lite['rate']:.1f} "
+                row += f"| {mine['cpu'] / lite['cpu']:.2f} |"
+            else:
+                row += "| — | — | — |"
+            lines.append(row)
+    for target in targets:
+        if target.clocks is not None:
+            lines.append("")
+            for spec in loads:
+                direct = results[spec.name]["direct"][0]
+                upstream = sum(direct) / len(direct)
+                seen = results[spec.name][target.label][0]
+                lines.append(
+                    f"Means per call, ms, {spec.name}, {target.label}: client "
+                    f"{sum(seen) / len(seen):.2f} (direct {upstream:.2f}); "
+                    + target.clocks.means(spec.name)
+                )
+    if commits_per_call:
+        lines.append("")
+        for spec in loads:
+            counts = ", ".join(f"{db} {n:.2f}" for db, n in commits_per_call[spec.name].items())
+            lines.append(f"Commits per call, {spec.name}: {counts}")
     return lines
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def litellm_config(upstream: str) -> str:
+    model = {
+        "model_name": "bench-model",
+        "litellm_params": {"model": "openai/m", "api_base": upstream + "/v1", "api_key": "bench"},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"model_list": [model]}, f)  # YAML is a superset of JSON
+    return f.name
+
+
+def proxy_catalog(upstream: str) -> str:
+    deployment = {
+        "provider": "bench",
+        "model": "m",
+        "input_per_million": "1",
+        "output_per_million": "2",
+    }
+    catalog = {
+        "providers": {"bench": {"kind": "openai", "base_url": upstream + "/v1"}},
+        "models": {
+            "bench-model": {"plans": ["*"], "max_output_tokens": 4096, "deployments": [deployment]}
+        },
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(catalog, f)
+    return f.name
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--no-gateway", action="store_true")
-    parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    parser.add_argument("--calls", type=int, default=300, help="one-client calls per target")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
+    parser.add_argument(
+        "--concurrent-calls", type=int, default=0, help="calls per target at --clients (6 x calls)"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per load")
+    parser.add_argument("--usage-standin", action="store_true", help="usage in memory, not real")
+    parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
+    parser.add_argument("--proxy-alone", action="store_true", help="also llm-proxy without gateway")
     parser.add_argument("--proxy-workers", type=int, default=1, help="LLM proxy workers")
-    parser.add_argument(
-        "--stream-clients", default="50,200", help="concurrency levels of the stream rows"
-    )
-    parser.add_argument(
-        "--profile",
-        metavar="PREFIX",
-        help="py-spy the proxy during each row into PREFIX-<row>-<path>.raw",
-    )
-    parser.add_argument(
-        "--chunk-delay-ms",
-        type=int,
-        default=CHUNK_DELAY_MS,
-        help="upstream pause between stream chunks",
-    )
+    parser.add_argument("--workers", type=int, default=1, help="gateway workers")
+    parser.add_argument("--profile", metavar="PREFIX", help="py-spy each process, first round")
     args = parser.parse_args()
-    globals()["CHUNK_DELAY_MS"] = args.chunk_delay_ms
     py = sys.executable
+    litellm = LITELLM.exists() and not args.no_litellm
 
-    with (
-        process([py, str(HERE / "standins.py"), "upstream"], stdout=subprocess.PIPE) as upstream,
-        process([py, str(HERE / "standins.py"), "usage", "4"], stdout=subprocess.PIPE) as usage,
-    ):
-        assert upstream.stdout is not None and usage.stdout is not None
-        info = json.loads(upstream.stdout.readline()) | json.loads(usage.stdout.readline())
-        proxy_port, gateway_port = free_port(), free_port()
-        catalog = {
-            "providers": {"bench": {"kind": "openai", "base_url": info["upstream"] + "/v1"}},
-            "models": {
-                "bench-model": {
-                    "plans": ["*"],
-                    "max_output_tokens": 4096,
-                    "deployments": [
-                        {
-                            "provider": "bench",
-                            "model": "m",
-                            "input_per_million": "1",
-                            "output_per_million": "2",
-                        }
-                    ],
-                }
-            },
-        }
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(catalog, f)
+    with contextlib.ExitStack() as stack:
+        upstream = stack.enter_context(
+            process([py, str(HERE / "standins.py"), "upstream"], stdout=subprocess.PIPE)
+        )
+        role = "usage" if args.usage_standin else "auth"
+        auth = stack.enter_context(
+            process([py, str(HERE / "standins.py"), role, str(USERS)], stdout=subprocess.PIPE)
+        )
+        assert upstream.stdout is not None and auth.stdout is not None
+        info = json.loads(upstream.stdout.readline()) | json.loads(auth.stdout.readline())
+        users = [u for u, _ in info["users"]]
+        tokens = [t for _, t in info["users"]]
+        ports = {name: free_port() for name in ("usage", "llm-proxy", "gateway", "litellm")}
+        catalog = proxy_catalog(info["upstream"])
+        stack.callback(os.unlink, catalog)
         env = {
             **os.environ,
             "TOLLGATE_ENV": "development",
@@ -377,82 +646,138 @@ def main() -> None:
             "AMQP_URL": AMQP_URL,
             "REDIS_URL": REDIS_URL,
             "JWKS_URL": info["jwks"],
-            "AUTH_INTERNAL_URL": info["usage"],
-            "LLM_PROXY_PORT": str(proxy_port),
+            "AUTH_INTERNAL_URL": info["auth"],
+            "USAGE_PORT": str(ports["usage"]),
+            "USAGE_DATABASE_URL": DATABASES["usage"],
+            "LLM_PROXY_PORT": str(ports["llm-proxy"]),
             "LLM_PROXY_WORKERS": str(args.proxy_workers),
-            "LLM_PROXY_DATABASE_URL": DATABASE_URL,
-            "LLM_PROXY_USAGE_URL": info["usage"],
-            "LLM_PROXY_PROVIDERS_FILE": f.name,
+            "LLM_PROXY_DATABASE_URL": DATABASES["llm_proxy"],
+            "LLM_PROXY_PROVIDERS_FILE": catalog,
             "LLM_PROXY_CLIENT_SECRET": "bench-only-secret",
-            "GATEWAY_PORT": str(gateway_port),
+            "GATEWAY_PORT": str(ports["gateway"]),
             "GATEWAY_WORKERS": str(args.workers),
-            "GATEWAY_LLM_PROXY_URL": f"http://127.0.0.1:{proxy_port}",
-            **{f"GATEWAY_{s}_URL": info["usage"] for s in ("AUTH", "BILLING", "USAGE")},
+            "GATEWAY_LLM_PROXY_URL": f"http://127.0.0.1:{ports['llm-proxy']}",
+            **{f"GATEWAY_{s}_URL": info["auth"] for s in ("AUTH", "BILLING", "USAGE")},
         }
-        subprocess.run(
-            [py, "-m", "tollgate.llm_proxy", "migrate"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        paths = {"direct": (info["upstream"], "m")}
         client = os.getpid()
-        meters = {"direct": CpuMeter({"upstream": upstream.pid, "client": client})}
-        with contextlib.ExitStack() as stack:
-            proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
-            try:
-                wait_http(f"http://127.0.0.1:{proxy_port}/readyz")
-            except RuntimeError:
-                assert proxy.stderr is not None
-                print(proxy.stderr.read().decode()[-3000:], file=sys.stderr)
-                raise
-            paths["llm-proxy"] = (f"http://127.0.0.1:{proxy_port}", "bench-model")
-            meters["llm-proxy"] = CpuMeter(
-                {
-                    "llm-proxy": proxy.pid,
-                    "usage": usage.pid,
-                    "upstream": upstream.pid,
-                    "client": client,
-                }
-            )
-            if not args.no_gateway:
-                redis = Redis.from_url(REDIS_URL)
-                for user, _ in info["users"]:
-                    redis.hset(
-                        f"gw:pl:{user}",
-                        mapping={
-                            "sequence": 1,
-                            "plan": "bench",
-                            "requests_per_minute": 100_000_000,
-                            "llm_requests_per_minute": 100_000_000,
-                        },
-                    )
-                gateway = stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
-                wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
-                meters["gateway + llm-proxy"] = CpuMeter(
-                    {"llm-proxy": proxy.pid, "gateway": gateway.pid, "usage": usage.pid,
-                     "upstream": upstream.pid, "client": client}
-                )  # fmt: skip
-                paths["gateway + llm-proxy"] = (f"http://127.0.0.1:{gateway_port}", "bench-model")
-            stream_clients = [int(c) for c in args.stream_clients.split(",") if c]
-            lines = asyncio.run(
-                bench(
-                    paths, info["users"], args.calls, info["stats"], meters, stream_clients,
-                    args.profile,
-                )
+        path: dict[str, int] = {}
+        databases = {"llm_proxy"}
+        ledger = Ledger(users)
+        settled: Callable[[], Awaitable[None]] | None = ledger.settled
+        if args.usage_standin:
+            env["LLM_PROXY_USAGE_URL"] = info["usage"]
+            path["usage stand-in"] = auth.pid
+            settled = None
+        else:
+            env["LLM_PROXY_USAGE_URL"] = f"http://127.0.0.1:{ports['usage']}"
+            subprocess.run([py, "-m", "tollgate.usage", "migrate"], env=env, cwd=ROOT, check=True)
+            usage = stack.enter_context(process([py, "-m", "tollgate.usage"], env))
+            wait_http(f"{env['LLM_PROXY_USAGE_URL']}/readyz", usage)
+            asyncio.run(fund(users))
+            path["usage"] = usage.pid
+            databases.add("usage")
+        subprocess.run([py, "-m", "tollgate.llm_proxy", "migrate"], env=env, cwd=ROOT, check=True)
+        proxy = stack.enter_context(process([py, "-m", "tollgate.llm_proxy"], env))
+        wait_http(f"http://127.0.0.1:{ports['llm-proxy']}/readyz", proxy)
+        redis = Redis.from_url(REDIS_URL)
+        for user in users:  # the gateway's view of each user's plan: no rate limit in the way
+            redis.hset(
+                f"gw:pl:{user}",
+                mapping={"sequence": 1, "plan": "bench", "requests_per_minute": 10**8,
+                         "llm_requests_per_minute": 10**8},
             )  # fmt: skip
-        os.unlink(f.name)
+        gateway = stack.enter_context(process([py, "-m", "tollgate.gateway"], env))
+        wait_http(f"http://127.0.0.1:{ports['gateway']}/healthz", gateway)
 
+        metrics = {
+            name: f"http://127.0.0.1:{ports[name]}/metrics"
+            for name in ("gateway", "llm-proxy", "usage")
+            if name != "usage" or not args.usage_standin
+        }
+        common = {"upstream": upstream.pid, "client": client}
+        with_stores = {"PostgreSQL": 0, "RabbitMQ": 0}
+        targets = [Target("direct", info["upstream"], "m", dict(common))]
+        if litellm:
+            config = litellm_config(info["upstream"])
+            stack.callback(os.unlink, config)
+            # A master key, as LiteLLM insists: its check is a comparison (no database).
+            master_key = "sk-bench-" + uuid.uuid4().hex
+            lite_env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+            lite_env |= {"LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master_key}
+            lite = stack.enter_context(
+                process(
+                    [
+                        str(LITELLM),
+                        "--config",
+                        config,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(ports["litellm"]),
+                        "--num_workers",
+                        "1",
+                    ],
+                    lite_env,
+                )
+            )
+            wait_http(f"http://127.0.0.1:{ports['litellm']}/health/liveliness", lite, 120)
+            targets.append(
+                Target("LiteLLM", f"http://127.0.0.1:{ports['litellm']}", "bench-model",
+                       {"litellm": lite.pid, **common}, keys=[master_key])
+            )  # fmt: skip
+        if args.proxy_alone:
+            targets.append(
+                Target("llm-proxy", f"http://127.0.0.1:{ports['llm-proxy']}", "bench-model",
+                       {"llm-proxy": proxy.pid, **path, **common, **with_stores}, databases,
+                       settled, Clocks(dict(list(metrics.items())[1:])))
+            )  # fmt: skip
+        targets.append(
+            Target(TOLLGATE, f"http://127.0.0.1:{ports['gateway']}", "bench-model",
+                   {"gateway": gateway.pid, "llm-proxy": proxy.pid, **path, **common,
+                    **with_stores}, databases, settled, Clocks(metrics))
+        )  # fmt: skip
+        concurrent = args.concurrent_calls or args.calls * 6
+        loads = [
+            Load("one client, non-streamed", one_call, args.calls, 1),
+            Load("one client, stream first byte", one_stream, args.calls, 1),
+            Load(f"{args.clients} clients, non-streamed", one_call, concurrent, args.clients),
+        ]
+        before = None if args.usage_standin else asyncio.run(ledger.figures())
+        started = time.monotonic()
+        results, commits_per_call = asyncio.run(
+            measure(
+                targets,
+                loads,
+                tokens,
+                args.rounds,
+                args.profile,
+                None if args.usage_standin else ledger,
+            )
+        )
+        lines = report(targets, loads, results, commits_per_call)
+        if before is not None:
+            asyncio.run(ledger.settled())
+            after = asyncio.run(ledger.figures())
+            change = {k: after[k] - before[k] for k in after}
+            exact = (
+                change["usage records"] == change["request log rows"] == change["holds"]
+                and change["usage tokens"] == change["request log tokens"]
+            )
+            lines.append(
+                "\nledger: "
+                + ", ".join(f"{k} {v}" for k, v in change.items())
+                + f", holds still open {asyncio.run(ledger.open_holds())}: "
+                + ("exact" if exact else "NOT EXACT")
+            )
+
+    usage_label = "usage stand-in (in memory)" if args.usage_standin else "real usage service"
     print(
-        f"{args.calls} streams per row ({WORDS} chunks, {args.chunk_delay_ms} ms apart); "
-        f"non-streamed: {args.calls * 2} calls; times in ms, p50 / p99\n"
+        f"targets interleaved over {args.rounds} rounds; {usage_label}; "
+        f"{args.calls} one-client calls and streams ({STREAM_WORDS} chunks, {STREAM_DELAY_MS} ms "
+        f"apart), {concurrent} calls at {args.clients} clients, per target; "
+        f"{time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs\n"
     )
-    print(
-        "| load | path | direct TTFB | path TTFB | added TTFB | direct total | path total "
-        "| added total | CPU ms per call |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
     for line in lines:
         print(line)
 

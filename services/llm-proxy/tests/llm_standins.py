@@ -52,6 +52,8 @@ class FakeUsage:
     lose_answers_for: set[str] = field(default_factory=set)
     # Callers usage refuses any hold, as it does a sub-user without the llm permission.
     refuse_holds_to: set[str] = field(default_factory=set)
+    # Callers usage answers 503, as it does while its database is away.
+    unavailable_to: set[str] = field(default_factory=set)
     url: str = ""
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
@@ -127,6 +129,8 @@ class FakeUsage:
             return web.json_response({"title": "unauthorized"}, status=401)
         body = await request.json()
         assert isinstance(body["prompt_tokens"], int) and body["prompt_tokens"] >= 0
+        if str(user["sub"]) in self.unavailable_to:
+            return web.json_response({"title": "Service unavailable"}, status=503)
         if str(user["sub"]) in self.refuse_holds_to:
             return web.json_response(
                 {

@@ -52,6 +52,7 @@ async def stack() -> AsyncIterator[Stack]:
             cooldown_failures=2,
             cooldown_seconds=60,
             store_content=False,
+            metering_retry_seconds=0.5,  # tests of a usage outage wait that long for a 503
         )
         app = create_app(settings, catalog_for(*(p.url for p in providers)))
         port = free_port()

@@ -57,6 +57,89 @@ async def test_when_usage_cannot_be_asked_nothing_is_called_and_the_client_gets_
     assert await logged(fresh.engine, user_id) == []
 
 
+async def test_a_call_waits_out_usage_restarting_and_is_answered_with_one_hold(
+    fresh: Stack,
+) -> None:
+    reservations = fresh.app.state.completions.reservations
+    real, patience = reservations.base, reservations.retry_seconds
+    reservations.retry_seconds = 5.0
+    reservations.base = f"http://127.0.0.1:{free_port()}/internal/reservations"  # usage is down
+
+    async def usage_back() -> None:
+        await asyncio.sleep(0.6)
+        reservations.base = real
+
+    user_id, token = fresh.user(tokens=50_000)
+    try:
+        async with fresh.http(token) as http:
+            response, _ = await asyncio.gather(
+                http.post("/v1/chat/completions", json=chat("hi [[words:2]]")), usage_back()
+            )
+    finally:
+        reservations.base, reservations.retry_seconds = real, patience
+
+    assert response.status_code == 200, response.text
+    [event] = await fresh.usage.events_of(user_id)
+    [held] = [h for h in fresh.usage.holds.values() if h.account == str(user_id)]
+    assert event["reservation_id"] == held.reservation_id
+    assert fresh.usage.committed(user_id) == event["total_tokens"] > 0
+
+
+async def test_a_hold_whose_answer_was_lost_once_is_asked_again_and_billed_once(
+    fresh: Stack,
+) -> None:
+    reservations = fresh.app.state.completions.reservations
+    patience, reservations.retry_seconds = reservations.retry_seconds, 5.0
+    user_id, token = fresh.user(tokens=50_000)
+    fresh.usage.lose_answers_for.add(str(user_id))
+    # Usage makes the hold and the answer is lost; by the second asking it answers again.
+    asyncio.get_running_loop().call_later(0.2, fresh.usage.lose_answers_for.discard, str(user_id))
+    try:
+        async with fresh.http(token) as http:
+            response = await http.post("/v1/chat/completions", json=chat("hi [[words:2]]"))
+    finally:
+        reservations.retry_seconds = patience
+
+    assert response.status_code == 200, response.text
+    [held] = [h for h in fresh.usage.holds.values() if h.account == str(user_id)]
+    [event] = await fresh.usage.events_of(user_id)
+    assert event["reservation_id"] == held.reservation_id
+    assert fresh.usage.balances[str(user_id)] == 50_000 - event["total_tokens"]
+    assert fresh.usage.anomalies == []
+
+
+async def test_a_hold_whose_answer_was_lost_before_usage_stayed_unavailable_is_settled(
+    fresh: Stack,
+) -> None:
+    user_id, token = fresh.user(tokens=50_000)
+    fresh.usage.lose_answers_for.add(str(user_id))
+
+    async def unavailable_once_held() -> None:  # the hold is made, then usage answers 503
+        for _ in range(5000):
+            if any(h.account == str(user_id) for h in fresh.usage.holds.values()):
+                break
+            await asyncio.sleep(0.001)
+        fresh.usage.lose_answers_for.discard(str(user_id))
+        fresh.usage.unavailable_to.add(str(user_id))
+
+    try:
+        async with fresh.http(token) as http:
+            response, _ = await asyncio.gather(
+                http.post("/v1/chat/completions", json=chat("hi [[words:2]]")),
+                unavailable_once_held(),
+            )
+    finally:
+        fresh.usage.unavailable_to.discard(str(user_id))
+
+    assert response.status_code == 503
+    assert fresh.alpha.calls == 0 and fresh.beta.calls == 0
+    [event] = await fresh.usage.events_of(user_id)
+    assert event["reservation_id"] is None and event["total_tokens"] == 0
+    [held] = [h for h in fresh.usage.holds.values() if h.account == str(user_id)]
+    assert held.settled is not None
+    assert fresh.usage.balances[str(user_id)] == 50_000
+
+
 @pytest.fixture
 def content_stored(fresh: Stack) -> Iterator[None]:
     settings = fresh.app.state.settings

@@ -115,7 +115,12 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.recorder = recorder
         app.state.completions = CompletionService(
             settings=settings,
-            reservations=ReservationClient(settings.usage_url, tokens, usage_http),
+            reservations=ReservationClient(
+                settings.usage_url,
+                tokens,
+                usage_http,
+                retry_seconds=settings.metering_retry_seconds,
+            ),
             upstreams=upstreams,
             health=health,
             recorder=recorder,

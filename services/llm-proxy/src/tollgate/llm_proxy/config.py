@@ -43,6 +43,9 @@ class Settings(ServiceSettings):
 
     # Token gate.
     reservation_ttl_seconds: int = 600
+    # How long a call waits for usage to answer its hold (asking again, since a hold is
+    # idempotent by request_id) while usage restarts, before it is refused with a 503.
+    metering_retry_seconds: float = 10.0
     max_body_bytes: int = 4 * 1024 * 1024
 
     # Request log: prompts and completions are kept only when this is on.

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["CALLS", "HOLD_SECONDS", "TIME_TO_FIRST_TOKEN", "TOKENS", "UPSTREAM_ATTEMPTS"]
+__all__ = [
+    "CALLS",
+    "HOLD_SECONDS",
+    "RECORD_SECONDS",
+    "TIME_TO_FIRST_TOKEN",
+    "TOKENS",
+    "UPSTREAM_ATTEMPTS",
+]
 
 UPSTREAM_ATTEMPTS = Counter(
     "tollgate_llm_upstream_attempts_total",
@@ -26,5 +33,10 @@ TIME_TO_FIRST_TOKEN = Histogram(
 HOLD_SECONDS = Histogram(
     "tollgate_llm_hold_seconds",
     "Asking usage for a hold: the token gate's share of every call's latency",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+RECORD_SECONDS = Histogram(
+    "tollgate_llm_record_seconds",
+    "Committing a finished call's log row and usage event, which its answer waits for",
     buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )

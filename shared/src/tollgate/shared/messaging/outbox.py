@@ -2,7 +2,8 @@
 
 Two ways in, one table: ``add_event`` for a transaction on an SQLAlchemy session,
 ``add_outbox_rows`` for a batch on a plain asyncpg connection (a hot writer that
-commits many events at once, as llm-proxy's call recorder does). Both write the
+commits many events at once), whose statement (``outbox_insert``) can also end a
+statement of the writer's own, as llm-proxy's call recorder does. All write the
 columns this module declares; the relay reads nothing else.
 """
 
@@ -45,6 +46,7 @@ __all__ = [
     "add_outbox_rows",
     "messaging_tables",
     "on_outbox_commit",
+    "outbox_insert",
     "outbox_row",
 ]
 
@@ -135,13 +137,28 @@ async def add_event(
 # event_id, event_type, body (the envelope's JSON), headers (JSON of the AMQP headers)
 OutboxRow = tuple[uuid.UUID, str, str, str]
 
-# One text whatever the batch size (whole columns as arrays), so asyncpg prepares it
-# once per connection.
-_ADD_ROWS = """
-    INSERT INTO outbox (event_id, event_type, body, headers)
-    SELECT e, t, b, h::jsonb FROM unnest($1::uuid[], $2::varchar[], $3::text[], $4::text[])
-        AS v(e, t, b, h)
-"""
+
+def outbox_insert(first: int = 1, *, only_keys_in: str | None = None) -> str:
+    """The outbox's insert of whole columns as arrays (``OutboxRow``'s four, parameters
+    numbered from ``first``): one text whatever the batch size, so asyncpg prepares it
+    once per connection.
+
+    With ``only_keys_in`` (a relation with a ``key`` column, e.g. a ``WITH`` query's
+    ``RETURNING``), a fifth array gives each event a key, and only events whose key is
+    in that relation are written: the end of one statement that also writes what the
+    events tell of, so both commit together in a single round trip.
+    """
+    columns = ", ".join(
+        f"${first + i}::{kind}[]" for i, kind in enumerate(("uuid", "varchar", "text", "text"))
+    )
+    insert = "INSERT INTO outbox (event_id, event_type, body, headers) SELECT e, t, b, h::jsonb"
+    if only_keys_in is None:
+        return f"{insert} FROM unnest({columns}) AS v(e, t, b, h)"
+    keyed = f"{insert} FROM unnest({columns}, ${first + 4}::text[]) AS v(e, t, b, h, k)"
+    return f"{keyed} WHERE k IN (SELECT key FROM {only_keys_in})"  # noqa: S608 - our own name
+
+
+_ADD_ROWS = outbox_insert()
 
 
 def outbox_row(envelope: Envelope) -> OutboxRow:

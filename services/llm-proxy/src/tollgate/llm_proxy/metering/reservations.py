@@ -30,6 +30,10 @@ __all__ = ["Hold", "ReservationClient"]
 log = logging.getLogger("tollgate.llm_proxy.reservations")
 # Failures that happen before a request is written: usage cannot have made a hold.
 NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# Usage's answers while it cannot decide (starting, its database away): ask again.
+UNAVAILABLE = frozenset({502, 503, 504})
+RETRY_FIRST_PAUSE = 0.05  # seconds; doubled after each failed attempt, up to the longest
+RETRY_LONGEST_PAUSE = 0.4
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,13 @@ class ReservationClient:
         http: aiohttp.ClientSession,
         *,
         timeout: float = 5.0,
+        retry_seconds: float = 10.0,
     ) -> None:
         self.base = usage_url.rstrip("/") + "/internal/reservations"
         self.tokens = tokens
         self.http = http
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.retry_seconds = retry_seconds
 
     async def _headers(self, user_token: str, service_token: str) -> dict[str, str]:
         return {
@@ -104,24 +110,35 @@ class ReservationClient:
                 "ttl_seconds": ttl_seconds,
             }
         )
-        # Reservations are idempotent by request_id, so one retry after a lost answer is safe.
-        maybe_held = False
-        for attempt in (1, 2):
+        # Reservations are idempotent by request_id: asking again after a lost answer gets
+        # the same hold back, so usage restarting (a refused connection, a connection it
+        # dropped, its 503 while its database is away) is waited out, up to retry_seconds.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_seconds
+        pause = RETRY_FIRST_PAUSE
+        maybe_held = renewed = False
+        while True:
             try:
                 service_token = await self.tokens.token()
                 status, body = await self._post(self.base, payload, user_token, service_token)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # Only a connection never made proves usage did not see the request.
                 maybe_held = maybe_held or not isinstance(exc, NEVER_SENT)
-                if attempt == 2:
+                if loop.time() + pause > deadline:
                     lost = HoldAnswerLost if maybe_held else MeteringUnavailable
                     raise lost("Token metering is unreachable; try again") from exc
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, RETRY_LONGEST_PAUSE)
                 continue
-            if status == 401 and attempt == 1:
+            if status == 401 and not renewed:
                 # Our service token was refused (auth rotated keys?): fetch a new one, ask again.
                 log.warning("usage refused our service token, renewing it: %s", body.get("detail"))
                 self.tokens.forget(service_token)
+                renewed = True
+                continue
+            if status in UNAVAILABLE and loop.time() + pause <= deadline:
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, RETRY_LONGEST_PAUSE)
                 continue
             break
         if status == 402:
@@ -139,7 +156,9 @@ class ReservationClient:
             )
         if status not in (200, 201):
             log.warning("usage refused a reservation: %s %s", status, body)
-            raise MeteringUnavailable(f"Token metering answered {status}")
+            # An earlier asking whose answer was lost may have left a hold: settle it.
+            lost = HoldAnswerLost if maybe_held else MeteringUnavailable
+            raise lost(f"Token metering answered {status}")
         return Hold(
             reservation_id=uuid.UUID(str(body["reservation_id"])),
             account_id=str(body.get("account_id", "")),

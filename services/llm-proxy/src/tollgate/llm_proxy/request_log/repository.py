@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tollgate.llm_proxy.models import RequestLog
+from tollgate.shared.messaging.outbox import OutboxRow, outbox_insert
 
 __all__ = ["LOG_COLUMNS", "RequestLogRepository", "add_calls"]
 
@@ -50,19 +51,29 @@ LOG_COLUMNS: tuple[tuple[str, str], ...] = (
 
 _NAMES = ", ".join(name for name, _ in LOG_COLUMNS)
 _ARRAYS = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(LOG_COLUMNS, 1))
+# The rows and their events in one statement: it commits by itself (one round trip,
+# where BEGIN, two inserts and COMMIT took four), and only the calls not logged before
+# (a retried batch) get an event.
 _ADD_CALLS = f"""
-    INSERT INTO request_log ({_NAMES})
-    SELECT * FROM unnest({_ARRAYS})
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id
+    WITH logged AS (
+        INSERT INTO request_log ({_NAMES})
+        SELECT * FROM unnest({_ARRAYS})
+        ON CONFLICT (request_id) DO NOTHING
+        RETURNING request_id AS key
+    )
+    {outbox_insert(len(LOG_COLUMNS) + 1, only_keys_in="logged")}
 """  # noqa: S608 - the names are the constants above, never input
 
 
-async def add_calls(connection: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> set[str]:
-    """Insert calls (values in ``LOG_COLUMNS`` order); returns the ids not logged before."""
+async def add_calls(
+    connection: asyncpg.Connection, rows: list[tuple[Any, ...]], events: list[OutboxRow]
+) -> None:
+    """Insert calls (values in ``LOG_COLUMNS`` order) with their events (in the same
+    order), in one statement; a call logged before is left as it was, event and all."""
     columns = [[row[i] for row in rows] for i in range(len(LOG_COLUMNS))]
-    inserted = await connection.fetch(_ADD_CALLS, *columns)
-    return {row[0] for row in inserted}
+    event_columns = [list(column) for column in zip(*events, strict=True)]
+    keys = [row[0] for row in rows]  # request_id comes first in LOG_COLUMNS
+    await connection.execute(_ADD_CALLS, *columns, *event_columns, keys)
 
 
 class RequestLogRepository:

@@ -1,4 +1,4 @@
-"""Recording a finished call: the log row and its ``usage.recorded`` event, in one transaction."""
+"""Recording a finished call: the log row and its ``usage.recorded`` event, in one statement."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tollgate.llm_proxy.metrics import CALLS, TIME_TO_FIRST_TOKEN, TOKENS
+from tollgate.llm_proxy.metrics import CALLS, RECORD_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 from tollgate.llm_proxy.request_log.repository import LOG_COLUMNS, RequestLogRepository, add_calls
 from tollgate.shared.messaging import make_envelope
 from tollgate.shared.messaging.events import Envelope, UsageRecorded, UserDeleted
-from tollgate.shared.messaging.outbox import OutboxRow, add_outbox_rows, outbox_row
+from tollgate.shared.messaging.outbox import OutboxRow, outbox_row
 
 __all__ = ["SOURCE", "CallRecord", "CallRecorder", "erase_user_requests"]
 
@@ -89,7 +89,7 @@ class CallRecorder:
     """Writes finished calls in batches: one transaction for whatever is waiting.
 
     Under load many calls finish at once; batching turns their rows and events into
-    one commit of two statements instead of a transaction each. A caller still waits
+    one statement (committing by itself) instead of a transaction each. A caller still waits
     until its own call is committed, so a non-streamed answer is never returned (nor
     a stream's ``[DONE]`` sent) before its bill is safe in the outbox.
     """
@@ -126,7 +126,8 @@ class CallRecorder:
         self._queue.put_nowait(_Pending(call.request_id, _log_row(call), event, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="call-recorder")
-        await asyncio.shield(done)
+        with RECORD_SECONDS.time():
+            await asyncio.shield(done)
 
     async def close(self) -> None:
         """Wait for what is queued (the writer stops once the queue is empty), then disconnect."""
@@ -174,11 +175,7 @@ class CallRecorder:
         unique = list({p.request_id: p for p in reversed(batch)}.values())
         if self._connection is None or self._connection.is_closed():
             self._connection = await self.connect()
-        async with self._connection.transaction():
-            # Rows already logged (a retried batch) had their event written with them.
-            fresh = await add_calls(self._connection, [p.row for p in unique])
-            events = [p.event for p in unique if p.request_id in fresh]
-            await add_outbox_rows(self._connection, events)
+        await add_calls(self._connection, [p.row for p in unique], [p.event for p in unique])
 
 
 @dataclass(frozen=True)

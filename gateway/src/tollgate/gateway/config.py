@@ -51,6 +51,8 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/billing", "billing"),
     RouteRule("/api/tokens", "usage"),
     RouteRule("/api/usage", "usage"),
+    # Redeeming a code changes what the account may spend: a signed-in person's, never a key's.
+    RouteRule("/api/promotions", "usage", read=None),
     RouteRule("/api/admin", "auth", read=None),
     RouteRule("/api/admin/users", "auth", read=None),
     RouteRule("/api/admin/users/*/plan", "billing", read=None),
@@ -59,6 +61,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/admin/model-prices", "usage", read=None),
     RouteRule("/api/admin/usage-costs", "usage", read=None),
     RouteRule("/api/admin/margin", "billing", read=None),
+    RouteRule("/api/admin/promotion-codes", "usage", read=None),
     RouteRule("/api/admin/revenue", "billing", read=None),
     RouteRule("/api/admin/payments", "billing", read=None),
     RouteRule("/api/admin/plans", "billing", read=None),

@@ -75,7 +75,8 @@ def test_a_call_commits_its_hold_with_what_it_used_and_the_rest_is_free_again() 
     assert [(s.grant_id, s.amount, s.hold_id) for s in result.spends] == [
         (pool.id, 400, reserved.id)
     ]
-    assert result.fell == {}  # 9,000 available before, 9,600 after: nothing to announce
+    # 9,000 available before, 9,600 after, yet 400 fewer credits: balance alerts look.
+    assert result.paid == {ACCOUNT: 9_600}
 
 
 def test_a_call_beyond_its_hold_takes_only_what_other_holds_leave_free() -> None:
@@ -119,7 +120,7 @@ def test_a_grant_that_lapsed_after_the_call_started_still_pays_for_it() -> None:
     )
 
     assert result.grants_used == {lapsed.id: 500, current.id: 200}
-    assert result.fell == {ACCOUNT: 300}
+    assert result.paid == {ACCOUNT: 300}
 
 
 def test_a_call_without_a_hold_is_charged_what_the_balance_allows_and_records_the_rest() -> None:
@@ -129,7 +130,7 @@ def test_a_call_without_a_hold_is_charged_what_the_balance_allows_and_records_th
 
     (row,) = result.usage
     assert (row.total_tokens, row.charged_credits, row.hold_id) == (250, 100, None)
-    assert result.fell == {ACCOUNT: 0}
+    assert result.paid == {ACCOUNT: 0}
 
 
 def test_a_failed_call_with_no_tokens_just_releases_its_hold() -> None:
@@ -141,7 +142,7 @@ def test_a_failed_call_with_no_tokens_just_releases_its_hold() -> None:
 
     assert result.committed == {reserved.id: 0}
     assert result.spends == [] and result.grants_used == {}
-    assert result.fell == {}
+    assert result.paid == {}
 
 
 def test_a_call_is_charged_at_its_holds_price_whatever_its_model_costs_now() -> None:

@@ -61,6 +61,7 @@ DESCRIPTIONS = {
     403: "Signed in, but not allowed to do this",
     404: "No such resource, or not one the caller may see",
     409: "Conflicts with the resource's current state",
+    410: "Existed, and can no longer be used",
     413: "The request body is too large",
     422: "The request does not validate; `errors` names each field at fault",
     429: "Rate limited; retry after `Retry-After` seconds",

@@ -12,6 +12,7 @@ from tollgate.auth.accounts.throttling import LoginThrottle, ThrottlePolicy
 from tollgate.auth.admin.endpoints import router as admin_router
 from tollgate.auth.api_keys.endpoints import internal as api_keys_internal
 from tollgate.auth.api_keys.endpoints import router as api_keys_router
+from tollgate.auth.balance_mail.consumer import subscriptions as balance_mail_subscriptions
 from tollgate.auth.body_limit import BodyLimitMiddleware
 from tollgate.auth.config import Settings
 from tollgate.auth.device.endpoints import router as device_router
@@ -46,10 +47,24 @@ from tollgate.shared.web import create_service_app
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    mailer = Mailer(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+            sender=settings.mail_from,
+        )
+    )
     runtime = ServiceRuntime(
         settings,
         messaging,
-        [*subscriptions(), *top_up_notices.subscriptions(settings, lambda: app.state.mailer)],
+        [
+            *subscriptions(),
+            *top_up_notices.subscriptions(settings, lambda: app.state.mailer),
+            *balance_mail_subscriptions(mailer, settings.public_url),
+        ],
         use_redis=True,
     )
 
@@ -107,18 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             prefix="auth:reset-throttle",
         )
-        app.state.mailer = Mailer(
-            SmtpConfig(
-                host=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=settings.smtp_password.get_secret_value()
-                if settings.smtp_password
-                else None,
-                starttls=settings.smtp_starttls,
-                sender=settings.mail_from,
-            )
-        )
+        app.state.mailer = mailer
         app.state.service_clients = settings.service_client_secrets()
         app.state.oauth_providers = configured_providers(settings)
         app.state.oauth_http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)

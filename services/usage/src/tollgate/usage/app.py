@@ -10,6 +10,7 @@ from tollgate.usage.members.endpoints import router as members_router
 from tollgate.usage.metering.ingest import UsageIngestor
 from tollgate.usage.models import messaging
 from tollgate.usage.prices.endpoints import router as prices_router
+from tollgate.usage.promotions.endpoints import router as promotions_router
 from tollgate.usage.reservations.desk import ReservationDesk
 from tollgate.usage.reservations.endpoints import RESERVATION_ROUTE
 from tollgate.usage.reservations.endpoints import router as reservations_router
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(prices_router)
     app.include_router(imports_router)
+    app.include_router(promotions_router)
     return app

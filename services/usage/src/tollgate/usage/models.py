@@ -88,7 +88,8 @@ class Grant(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    source: Mapped[str] = mapped_column(String(20))  # plan | promotional | admin | purchase
+    # plan | promotional | admin | purchase | promotion
+    source: Mapped[str] = mapped_column(String(20))
     amount: Mapped[int] = mapped_column(BigInteger)
     used: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     priority: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -355,3 +356,46 @@ class TopUpWatch(Base):
     armed: Mapped[bool] = mapped_column(Boolean)
     # Highest auto_top_up.changed sequence applied; older ones are stale.
     sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+class PromotionCode(Base):
+    """A code an admin hands out; each redemption becomes a ``promotion`` grant."""
+
+    __tablename__ = "promotion_codes"
+    __table_args__ = (
+        CheckConstraint("credits > 0", name="credits_positive"),
+        CheckConstraint("max_redemptions > 0", name="max_redemptions_positive"),
+        # The last word against overselling: a redemption past the total cannot commit.
+        CheckConstraint(
+            "redemptions >= 0 AND redemptions <= max_redemptions", name="redemptions_within_max"
+        ),
+        CheckConstraint(
+            "grant_valid_days IS NULL OR grant_valid_days > 0", name="grant_valid_days_positive"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)  # upper case, as normalised
+    credits: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_redemptions: Mapped[int] = mapped_column(Integer)
+    redemptions: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Days a redeemed grant lasts; None: the credits never expire.
+    grant_valid_days: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PromotionRedemption(Base):
+    """One account's redemption of a code: at most one per (code, account)."""
+
+    __tablename__ = "promotion_redemptions"
+
+    code_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    grant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    redeemed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

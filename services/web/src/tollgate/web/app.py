@@ -30,6 +30,7 @@ from tollgate.web.margin.endpoints import router as margin_router
 from tollgate.web.member_usage.endpoints import router as member_usage_router
 from tollgate.web.organization.endpoints import router as organization_router
 from tollgate.web.pages import redirect, render, sign_in_first
+from tollgate.web.promotions.endpoints import router as promotions_router
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
 from tollgate.web.sessions import SessionStore, WebSession
 from tollgate.web.signing_in.endpoints import router as signing_in_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_catalog_router)
     app.include_router(margin_router)
     app.include_router(sub_users_router)
+    app.include_router(promotions_router)
     _install_error_pages(app)
 
     @app.middleware("http")

@@ -79,11 +79,11 @@ async def apply_usage_events(
     # Tokens per minute count what each reserved call used, no longer what it might have.
     used = {c.hold.id: c.tokens for c in calls if c.hold and c.hold.id in settlement.committed}
     await minute_store.correct(session, used)
-    for account_id, left in sorted(settlement.fell.items()):
+    for account_id, left in sorted(settlement.paid.items()):
         await announce_low_balance(
             session, outbox, accounts[account_id], left, settings.low_balance_thresholds
         )
-    await request_top_ups(session, outbox, settlement.fell)
+    await request_top_ups(session, outbox, settlement.paid)
 
 
 def _distinct_calls(envelopes: list[Envelope]) -> list[UsageRecorded]:

@@ -5,7 +5,7 @@ call without one the price in force when it started; the grants of the accounts
 that pay; their other open holds) and hands them to ``settle``, which says what
 each call costs at its price (``ledger.domain.charge``), what it is charged,
 which grants pay, which holds are committed, what goes into the usage rows (the
-daily rollup is added up from them as they are written), and whose balance fell.
+daily rollup is added up from them as they are written), and which accounts paid.
 Calls are settled one after another against what the ones before them left, so a
 batch charges exactly what the same calls one at a time would.
 """
@@ -73,8 +73,10 @@ class Settlement:
     grants_used: dict[uuid.UUID, int] = field(default_factory=dict)  # grant → new ``used``
     spends: list[SpendRow] = field(default_factory=list)
     committed: dict[uuid.UUID, int] = field(default_factory=dict)  # hold → credits charged
-    # Accounts whose available balance fell, with what is left (for balance alerts).
-    fell: dict[uuid.UUID, int] = field(default_factory=dict)
+    # Accounts that paid for a call, with what is left (for balance alerts). Not "whose
+    # available balance fell": settling a hold larger than the call frees the rest, so
+    # the balance shown can rise while the grants go down.
+    paid: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
 def _available(
@@ -101,7 +103,7 @@ def settle(
     """
     grants_left = {a: dict(g) for a, g in grants.items()}
     holds_left = {a: dict(h) for a, h in open_holds.items()}
-    before = {a: _available(grants_left[a], holds_left.get(a, {}), now) for a in grants_left}
+    paying: set[uuid.UUID] = set()
     result = Settlement()
     for call in calls:
         event, hold, account_id = call.event, call.hold, call.account_id
@@ -132,14 +134,16 @@ def settle(
                         occurred_at=event.started_at,
                     )
                 )
+        if charged > 0:
+            paying.add(account_id)
         if open_hold and hold is not None:
             account_holds.pop(hold.id, None)
             result.committed[hold.id] = charged
         result.usage.append(_usage_row(call, charged))
-    for account_id, was in before.items():
-        left = _available(grants_left[account_id], holds_left.get(account_id, {}), now)
-        if left < was:
-            result.fell[account_id] = left
+    for account_id in paying:
+        result.paid[account_id] = _available(
+            grants_left[account_id], holds_left.get(account_id, {}), now
+        )
     return result
 
 

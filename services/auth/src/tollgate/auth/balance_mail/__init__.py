@@ -1,0 +1,1 @@
+"""Telling the people who pay that their balance runs low or ran out."""

@@ -1,0 +1,1 @@
+"""Promotion codes: admins create them, people redeem them for a ``promotion`` grant."""

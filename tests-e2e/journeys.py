@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -90,3 +91,37 @@ async def on_plan(
     return await eventually(
         lambda: balance(gateway, person), lambda b: b.get("plan") == plan, what=f"{plan} plan"
     )
+
+
+@asynccontextmanager
+async def edited_plan(
+    gateway: httpx.AsyncClient, admin: dict[str, str], plan: str, **limits: Any
+) -> AsyncIterator[None]:
+    """An admin edits ``plan``'s limits for the duration; usage enforces them before it
+    starts (a fresh person's limits show them), and the plan is put back after."""
+    plans = (await gateway.get("/api/subscriptions/plans")).json()
+    original = next(p["limits"] for p in plans if p["code"] == plan)
+    edited = await gateway.put(
+        f"/api/admin/plans/{plan}", json={"limits": {**original, **limits}}, headers=admin
+    )
+    assert edited.status_code == 200, edited.text
+    try:
+        witness = await register(gateway, "Witness")
+        if plan != "free":
+            await on_plan(gateway, admin, witness, plan)
+
+        async def limits_now() -> dict[str, Any]:
+            response = await gateway.get("/api/tokens/limits", headers=witness.headers)
+            return dict(response.json().get("limits") or {}) if response.status_code == 200 else {}
+
+        await eventually(
+            limits_now,
+            lambda seen: all(seen.get(k) == v for k, v in limits.items()),
+            what=f"the {plan} plan's edited limits at usage",
+        )
+        yield
+    finally:
+        restored = await gateway.put(
+            f"/api/admin/plans/{plan}", json={"limits": original}, headers=admin
+        )
+        assert restored.status_code == 200, restored.text

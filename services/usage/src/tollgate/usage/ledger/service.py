@@ -20,6 +20,7 @@ from tollgate.usage.ledger import store
 from tollgate.usage.ledger.domain import Balance, add_month, current_period
 from tollgate.usage.ledger.store import AccountRow, Db
 from tollgate.usage.models import Account
+from tollgate.usage.plans import repository as plans
 
 __all__ = [
     "PlanFacts",
@@ -120,13 +121,16 @@ async def ensure_account(
 
 
 async def ensure_current_period(session: AsyncSession, account: Account, now: datetime) -> None:
-    """Move an account into its current allocation month, granting that month once."""
+    """Move an account into its current allocation month, granting that month once (at
+    its plan's newest announced allocation, as ``renew_periods`` does)."""
     start, end = current_period(account.period_start, account.period_end, now, account.term_end)
     if end == account.period_end:
         return
     account.period_start, account.period_end = start, end
     await session.flush()
-    await grant_plan_allocation(session, account.id, start, end, account.monthly_tokens, now)
+    edited = await plans.allocations_of(session, {account.plan})
+    tokens = edited.get(account.plan, account.monthly_tokens)
+    await grant_plan_allocation(session, account.id, start, end, tokens, now)
 
 
 async def available(db: Db, account_id: uuid.UUID, now: datetime) -> Balance:
@@ -171,7 +175,13 @@ async def renew_periods(db: Db, accounts: dict[uuid.UUID, AccountRow], now: date
     if not renewed:
         return
     await store.set_periods(db, renewed)
+    # An admin's edit of a plan's allocation counts from each account's next month: a
+    # yearly subscriber hears no subscription.changed until its term ends.
+    edited = await plans.allocations_of(db, {accounts[a].plan for a in renewed})
     for account_id, (start, end) in sorted(renewed.items()):
         account = accounts[account_id]
-        accounts[account_id] = account._replace(period_start=start, period_end=end)
-        await grant_plan_allocation(db, account_id, start, end, account.monthly_tokens, now)
+        tokens = edited.get(account.plan, account.monthly_tokens)
+        accounts[account_id] = account._replace(
+            period_start=start, period_end=end, monthly_tokens=tokens
+        )
+        await grant_plan_allocation(db, account_id, start, end, tokens, now)

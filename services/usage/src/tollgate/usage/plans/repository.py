@@ -12,7 +12,7 @@ from sqlalchemy.sql import bindparam
 from tollgate.shared.messaging.events import PlanUpdated
 from tollgate.usage.ledger.store import Db
 
-__all__ = ["keep_newest", "limits_of"]
+__all__ = ["allocations_of", "keep_newest", "limits_of"]
 
 # An announcement older than (or as old as) the stored one changes nothing.
 _KEEP_NEWEST = text(
@@ -27,6 +27,9 @@ _KEEP_NEWEST = text(
     """
 ).bindparams(bindparam("limits", type_=JSONB))
 
+_ALLOCATIONS_OF = text(
+    "SELECT code, monthly_tokens FROM plan_catalog WHERE code = ANY(CAST(:codes AS varchar[]))"
+)
 _LIMITS_OF = text(
     "SELECT code, limits FROM plan_catalog WHERE code = ANY(CAST(:codes AS varchar[]))"
 )
@@ -50,3 +53,11 @@ async def limits_of(db: Db, codes: Collection[str]) -> dict[str, dict[str, Any]]
         return {}
     rows = await db.execute(_LIMITS_OF, {"codes": sorted(codes)})
     return {code: dict(limits) for code, limits in rows}
+
+
+async def allocations_of(db: Db, codes: Collection[str]) -> dict[str, int]:
+    """The announced monthly allocation of these plans (those announced at least once)."""
+    if not codes:
+        return {}
+    rows = await db.execute(_ALLOCATIONS_OF, {"codes": sorted(codes)})
+    return {code: int(monthly_tokens) for code, monthly_tokens in rows}

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "services" / "auth" / "tests" / "integration"))
 
 from devstack import SERVICES, Stack  # noqa: E402
+from journeys import edited_plan  # noqa: E402
 from standins import (  # noqa: E402
     WEBHOOK_SECRET,
     BackgroundLoop,
@@ -177,3 +178,14 @@ async def admin(gateway: httpx.AsyncClient) -> dict[str, str]:
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+async def free_plan_without_a_minute_limit(
+    gateway: httpx.AsyncClient, admin: dict[str, str]
+) -> AsyncIterator[None]:
+    """The free plan with no practical tokens-per-minute limit while a journey runs, for
+    journeys that spend a whole free allocation in one call and call again at once (the
+    limit itself has its journeys in test_plan_limits)."""
+    async with edited_plan(gateway, admin, "free", tokens_per_minute=100_000_000):
+        yield

@@ -4,25 +4,16 @@ more when it runs out, with the links that get more credits."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
-from journeys import Person, balance, edited_plan, eventually, funded, register
+from journeys import Person, balance, eventually, funded, register
 from standins import MailSink
 
-
-@pytest.fixture(autouse=True)
-async def free_plan_without_a_minute_limit(
-    gateway: httpx.AsyncClient, admin: dict[str, str]
-) -> AsyncIterator[None]:
-    """These journeys spend a whole free allocation in one call and then call again at
-    once; the free plan's tokens per minute (its own journeys are in test_plan_limits)
-    would refuse the next call for a minute, so the plan is lifted while they run."""
-    async with edited_plan(gateway, admin, "free", tokens_per_minute=100_000_000):
-        yield
+# These journeys spend a whole free allocation in one call and call again at once.
+pytestmark = pytest.mark.usefixtures("free_plan_without_a_minute_limit")
 
 
 LOW = "Your Tollgate balance is running low"

@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from journeys import Person, balance, edited_plan, eventually, funded, register
+from journeys import Person, balance, eventually, funded, register
 from standins import BackgroundLoop
 
-
-@pytest.fixture(autouse=True)
-async def free_plan_without_a_minute_limit(
-    gateway: httpx.AsyncClient, admin: dict[str, str]
-) -> AsyncIterator[None]:
-    """These journeys spend a whole free allocation in one call and then call again at
-    once; the free plan's tokens per minute (its own journeys are in test_plan_limits)
-    would refuse the next call for a minute, so the plan is lifted while they run."""
-    async with edited_plan(gateway, admin, "free", tokens_per_minute=100_000_000):
-        yield
+# These journeys spend a whole free allocation in one call and call again at once.
+pytestmark = pytest.mark.usefixtures("free_plan_without_a_minute_limit")
 
 
 PACK = "credits-1m"
@@ -194,6 +185,13 @@ def auto(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in items if p["kind"] == "auto"]
 
 
+async def watch_reaches_usage() -> None:
+    """The setting travels from billing to usage as ``auto_top_up.changed``; a call settled
+    before usage has it crosses nothing. No route shows usage's copy, so give it a moment
+    (it takes milliseconds; a loaded machine has made it take longer)."""
+    await asyncio.sleep(1.0)
+
+
 async def test_auto_top_up_buys_once_per_crossing_and_not_again_while_one_is_pending(
     gateway: httpx.AsyncClient, outside: Any
 ) -> None:
@@ -204,6 +202,7 @@ async def test_auto_top_up_buys_once_per_crossing_and_not_again_while_one_is_pen
     await buy_through_checkout(gateway, person)
     start = await settled(gateway, person)
     assert (await set_auto_top_up(gateway, person, start["available"] - 100)).status_code == 200
+    await watch_reaches_usage()
 
     # A call that takes the balance below the threshold: one pack bought off-session.
     assert (await chat(gateway, person, "[[prompt:20000]] [[words:3]]")).status_code == 200
@@ -222,6 +221,7 @@ async def test_auto_top_up_buys_once_per_crossing_and_not_again_while_one_is_pen
     try:
         now = await settled(gateway, person)
         await set_auto_top_up(gateway, person, now["available"] - 100)
+        await watch_reaches_usage()
         for _ in range(3):  # the first crosses; the rest stay below while it is pending
             assert (await chat(gateway, person, "[[prompt:20000]] [[words:3]]")).status_code == 200
             await settled(gateway, person)
@@ -260,6 +260,7 @@ async def test_a_declined_card_turns_auto_top_up_off_and_tells_the_person(
     await buy_through_checkout(gateway, person)
     start = await settled(gateway, person)
     assert (await set_auto_top_up(gateway, person, start["available"] - 100)).status_code == 200
+    await watch_reaches_usage()
     customer = customer_of(outside, person)
     outside.stripe.declining.add(customer)
     try:

@@ -92,6 +92,10 @@ async def test_usage_across_accounts_and_the_plans_fit_a_phone_without_sideways_
         ("/admin/usage", "Usage across accounts"),
         ("/admin/plans", "Plans"),
         ("/admin", "Admin console"),
+        ("/admin/margin", "Margin"),
+        ("/admin/promotion-codes", "Promotion codes"),
+        ("/billing/credits", "Credits"),
+        ("/promotions", "Redeem a code"),
         ("/usage", "Usage"),
     ):
         await admin.open(path)

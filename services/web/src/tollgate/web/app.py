@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -29,7 +31,7 @@ from tollgate.web.home.endpoints import router as home_router
 from tollgate.web.margin.endpoints import router as margin_router
 from tollgate.web.member_usage.endpoints import router as member_usage_router
 from tollgate.web.organization.endpoints import router as organization_router
-from tollgate.web.pages import redirect, render, sign_in_first
+from tollgate.web.pages import page_session, redirect, render, sign_in_first
 from tollgate.web.promotions.endpoints import router as promotions_router
 from tollgate.web.security import PAGE_HEADERS, CsrfRefused
 from tollgate.web.sessions import SessionStore, WebSession
@@ -132,12 +134,23 @@ async def _persist(
 def _install_error_pages(app: FastAPI) -> None:
     """Every failure gets a page that says what happened and what to do next."""
 
+    async def error_page(
+        request: Request, template: str, context: dict[str, Any] | None, status_code: int
+    ) -> Response:
+        # The person's own session, not a new one: an error page (a favicon's 404, say)
+        # that handed out a fresh session would replace the cookie of the tab beside it,
+        # and the form that tab is showing would then "expire".
+        with contextlib.suppress(Exception):
+            await page_session(request)
+        # Notices wait for the next real page: a favicon's 404 must not take them.
+        return render(request, template, context, status_code=status_code, notices=False)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return render(request, "errors/not_found.html", status_code=404)
-        return render(
-            request, "errors/problem.html", {"detail": str(exc.detail)}, status_code=exc.status_code
+            return await error_page(request, "errors/not_found.html", None, 404)
+        return await error_page(
+            request, "errors/problem.html", {"detail": str(exc.detail)}, exc.status_code
         )
 
     @app.exception_handler(RequestValidationError)
@@ -145,11 +158,11 @@ def _install_error_pages(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         field = str(first.get("loc", ["", "the form"])[-1]).replace("_", " ")
         detail = f"The form was incomplete or invalid ({field}: {first.get('msg', 'invalid')})."
-        return render(request, "errors/problem.html", {"detail": detail}, status_code=400)
+        return await error_page(request, "errors/problem.html", {"detail": detail}, 400)
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, exc: CsrfRefused) -> Response:
-        return render(request, "errors/csrf.html", status_code=403)
+        return await error_page(request, "errors/csrf.html", None, 403)
 
     @app.exception_handler(SignedOut)
     async def _signed_out(request: Request, exc: SignedOut) -> Response:
@@ -161,17 +174,15 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(ServiceDown)
     async def _down(request: Request, exc: ServiceDown) -> Response:
         log.warning("%s %s: the API did not answer: %s", request.method, request.url.path, exc)
-        return render(request, "errors/down.html", status_code=503)
+        return await error_page(request, "errors/down.html", None, 503)
 
     @app.exception_handler(ApiError)
     async def _refused(request: Request, exc: ApiError) -> Response:
         if exc.status == 404:
-            return render(request, "errors/not_found.html", status_code=404)
-        return render(
-            request, "errors/problem.html", {"detail": exc.detail}, status_code=exc.status
-        )
+            return await error_page(request, "errors/not_found.html", None, 404)
+        return await error_page(request, "errors/problem.html", {"detail": exc.detail}, exc.status)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return render(request, "errors/unexpected.html", status_code=500)
+        return await error_page(request, "errors/unexpected.html", None, 500)

@@ -106,6 +106,8 @@ def render(
     context: dict[str, Any] | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    *,
+    notices: bool = True,
 ) -> HTMLResponse:
     session: WebSession = getattr(request.state, "web_session", None) or WebSession(is_new=True)
     request.state.web_session = session
@@ -115,7 +117,7 @@ def render(
         "session": session,
         "user": session.user if session.signed_in else None,
         "csrf_token": session.csrf_token,
-        "notices": session.take_notices(),
+        "notices": session.take_notices() if notices else [],
         "time_zone": time_zone_of(request),
         "path": request.url.path,
     }

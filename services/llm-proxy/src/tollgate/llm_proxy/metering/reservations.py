@@ -26,6 +26,7 @@ from tollgate.llm_proxy.errors import (
     UsageRateLimited,
 )
 from tollgate.llm_proxy.metrics import HOLD_SECONDS
+from tollgate.shared.credits import Price, charge
 from tollgate.shared.service_tokens import ServiceTokenClient
 
 __all__ = ["Hold", "ReservationClient"]
@@ -54,14 +55,13 @@ class Hold:
         """The balance once the hold is committed with what the call used.
 
         The same figure usage's ledger will reach: the call's tokens at the hold's
-        price, rounded up once per call (usage's ``ledger.domain.charge``).
+        price, by the one rule (``shared.credits.charge``).
         """
         if self.input_per_million is None or self.output_per_million is None:
             spent = prompt_tokens + completion_tokens
         else:
-            micro = prompt_tokens * self.input_per_million
-            micro += completion_tokens * self.output_per_million
-            spent = -(-micro // 1_000_000)
+            price = Price(self.input_per_million, self.output_per_million)
+            spent = charge(price, prompt_tokens, completion_tokens)
         return max(0, self.available + self.held_tokens - spent)
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "InsufficientTokens",
     "Price",
     "charge",
+    "completion_cap",
     "size_hold",
 ]
 
@@ -102,3 +103,11 @@ def size_hold(
     if wanted > available:
         raise InsufficientTokens(max(0, available))
     return HoldSize(wanted, max_completion_tokens)
+
+
+def completion_cap(default_cap: int, tokens_per_minute: int | None, prompt_tokens: int) -> int:
+    """The most a call that names no max_tokens may answer: the plan's default, and no
+    more than a minute's tokens allow beside its prompt."""
+    if tokens_per_minute is None:
+        return default_cap
+    return min(default_cap, max(1, tokens_per_minute - prompt_tokens))

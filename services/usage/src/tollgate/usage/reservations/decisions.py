@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from tollgate.shared.credits import completion_cap
 from tollgate.shared.errors import (
     Conflict,
     Forbidden,
@@ -249,9 +250,7 @@ def decide(
             limits.get("default_completion_tokens") or settings.default_completion_tokens
         )
         per_minute = tokens_per_minute(account)
-        if per_minute is not None:
-            # A call that names no max_tokens may not answer more than a minute allows.
-            default_cap = min(default_cap, max(1, per_minute - request.prompt_tokens))
+        default_cap = completion_cap(default_cap, per_minute, request.prompt_tokens)
         try:
             size = size_hold(
                 price, request.prompt_tokens, request.max_completion_tokens, room, default_cap

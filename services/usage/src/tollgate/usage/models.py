@@ -103,12 +103,26 @@ class Grant(Base):
 
 class Hold(Base):
     """A reservation: credits set aside for one LLM call until it settles or expires
-    (``amount`` and ``committed_tokens`` are credits, the names are older than prices)."""
+    (``amount`` and ``committed_tokens`` are credits, the names are older than prices).
+
+    A lease (``lease_until`` set) is a hold that serves many calls: ``amount`` is what
+    it still holds, ``committed_tokens`` what its calls were charged so far, ``calls``
+    what it counts against the daily quota; the ``lease_*`` budgets are what it was
+    granted, so a retried request gets the same lease back.
+    """
 
     __tablename__ = "holds"
     __table_args__ = (
-        # Zero once a refund took back a pack nobody had spent from; kept for the record.
+        # Zero once a lease's calls have drawn all it held, or it was shrunk to nothing.
         CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint("calls >= 0", name="calls_not_negative"),
+        CheckConstraint(
+            "(lease_until IS NULL) = (lease_credits IS NULL)"
+            " AND (lease_until IS NULL) = (lease_tokens IS NULL)"
+            " AND (lease_until IS NULL) = (lease_calls IS NULL)"
+            " AND (lease_until IS NULL) = (lease_default_completion_tokens IS NULL)",
+            name="lease_granted_whole",
+        ),
         Index(
             "ix_holds_active",
             "account_id",
@@ -134,6 +148,17 @@ class Hold(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Requests it counts for the daily quota: 1 for a call's hold, a lease's whole budget.
+    calls: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    # Until when llm-proxy may start calls from it; NULL: a plain per-call hold.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_credits: Mapped[int | None] = mapped_column(BigInteger)
+    lease_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    lease_calls: Mapped[int | None] = mapped_column(Integer)
+    lease_default_completion_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    lease_tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    # Shrunk final: no call will start from it; committed once it holds nothing.
+    lease_final: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class ModelPrice(Base):

@@ -40,6 +40,7 @@ __all__ = [
     "Db",
     "HoldRow",
     "HoldsWritten",
+    "LeaseDraw",
     "MemberRow",
     "SpendRow",
     "UsageRow",
@@ -47,6 +48,7 @@ __all__ = [
     "commit_holds",
     "create_free_accounts",
     "delete_holds",
+    "draw_leases",
     "grants_alive_since",
     "holds_by_id",
     "holds_by_request",
@@ -96,10 +98,31 @@ class HoldRow(NamedTuple):
     status: str
     created_at: datetime
     expires_at: datetime
+    calls: int = 1  # requests counted for the daily quota
+    # Set on a lease only (``models.Hold``): until when calls start from it, and its grant.
+    lease_until: datetime | None = None
+    lease_credits: int | None = None
+    lease_tokens: int | None = None
+    lease_calls: int | None = None
+    lease_default_completion_tokens: int | None = None
+    lease_tokens_per_minute: int | None = None
+    lease_final: bool = False
 
     @property
     def price(self) -> Price:
         return Price(self.input_per_million, self.output_per_million)
+
+    @property
+    def is_lease(self) -> bool:
+        return self.lease_until is not None
+
+
+class LeaseDraw(NamedTuple):
+    """What a batch of settled calls did to one open lease."""
+
+    held: int  # credits it still holds
+    charged: int  # what its calls were charged, added to its committed credits
+    closes: bool  # shrunk final and nothing held: committed
 
 
 class MemberRow(NamedTuple):
@@ -245,12 +268,14 @@ _SUB_USER_PARENTS = text(
     " WHERE user_id = ANY(CAST(:ids AS uuid[])) AND kind = 'sub_user'"
 )
 
+# What a member's holds committed (a lease's calls commit while it is open, and stay
+# committed when it expires), plus what their open holds still set aside.
 _MEMBER_SPENT = text(
     """
     SELECT v.a, v.u,
         (SELECT coalesce(sum(h.committed_tokens), 0) FROM holds h
          WHERE h.account_id = v.a AND h.user_id = v.u AND h.created_at >= v.since
-           AND h.status = 'committed')
+           AND h.committed_tokens IS NOT NULL)
       + (SELECT coalesce(sum(h.amount), 0) FROM holds h
          WHERE h.account_id = v.a AND h.user_id = v.u AND h.status = 'held'
            AND h.expires_at > :now)
@@ -261,7 +286,7 @@ _MEMBER_SPENT = text(
 
 _REQUESTS_SINCE = text(
     """
-    SELECT h.account_id, h.user_id, count(*) FROM holds h
+    SELECT h.account_id, h.user_id, sum(h.calls) FROM holds h
     JOIN unnest(CAST(:accounts AS uuid[]), CAST(:users AS uuid[])) AS v(a, u)
       ON h.account_id = v.a AND h.user_id = v.u
     WHERE h.created_at >= :since
@@ -302,7 +327,8 @@ async def member_spent(db: Db, since: Mapping[Pair, datetime], now: datetime) ->
 
 
 async def requests_since(db: Db, pairs: Collection[Pair], since: datetime) -> dict[Pair, int]:
-    """Reservations each member made from the account since ``since`` (the daily quota)."""
+    """Requests each member's reservations counted since ``since`` (the daily quota): one
+    per hold, a lease's calls as last shrunk."""
     if not pairs:
         return {}
     rows = await db.execute(_REQUESTS_SINCE, {**_pair_columns(pairs), "since": since})
@@ -311,19 +337,26 @@ async def requests_since(db: Db, pairs: Collection[Pair], since: datetime) -> di
 
 # --- holds ------------------------------------------------------------------------
 
+# Every column of ``HoldRow``, in its order.
 _HOLDS_BY_REQUEST = text(
     "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens,"
-    " input_per_million, output_per_million, status, created_at, expires_at FROM holds"
+    " input_per_million, output_per_million, status, created_at, expires_at, calls,"
+    " lease_until, lease_credits, lease_tokens, lease_calls, lease_default_completion_tokens,"
+    " lease_tokens_per_minute, lease_final FROM holds"
     " WHERE request_id = ANY(CAST(:ids AS varchar[]))"
 )
 _HOLDS_BY_ID = text(
     "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens,"
-    " input_per_million, output_per_million, status, created_at, expires_at FROM holds"
+    " input_per_million, output_per_million, status, created_at, expires_at, calls,"
+    " lease_until, lease_credits, lease_tokens, lease_calls, lease_default_completion_tokens,"
+    " lease_tokens_per_minute, lease_final FROM holds"
     " WHERE id = ANY(CAST(:ids AS uuid[]))"
 )
 _LOCK_HOLDS = text(
     "SELECT id, request_id, account_id, user_id, model, amount, max_completion_tokens,"
-    " input_per_million, output_per_million, status, created_at, expires_at FROM holds"
+    " input_per_million, output_per_million, status, created_at, expires_at, calls,"
+    " lease_until, lease_credits, lease_tokens, lease_calls, lease_default_completion_tokens,"
+    " lease_tokens_per_minute, lease_final FROM holds"
     " WHERE id = ANY(CAST(:ids AS uuid[]))"
     " ORDER BY id FOR UPDATE"
 )
@@ -335,21 +368,30 @@ _INSERT_HOLDS = text(
     WITH inserted AS (
         INSERT INTO holds (id, request_id, account_id, user_id, model, amount,
                            max_completion_tokens, input_per_million, output_per_million,
-                           status, created_at, expires_at)
-        SELECT i, r, a, u, m, amt, mct, ip, op, 'held', :now, e
+                           status, created_at, expires_at, calls, lease_until, lease_credits,
+                           lease_tokens, lease_calls, lease_default_completion_tokens,
+                           lease_tokens_per_minute)
+        SELECT i, r, a, u, m, amt, mct, ip, op, 'held', :now, e, n, lu, lc, lt, ln, ld, lm
         FROM unnest(CAST(:id AS uuid[]), CAST(:request_id AS varchar[]),
                     CAST(:account_id AS uuid[]), CAST(:user_id AS uuid[]),
                     CAST(:model AS varchar[]), CAST(:amount AS bigint[]),
                     CAST(:max_completion_tokens AS bigint[]),
                     CAST(:input_per_million AS bigint[]), CAST(:output_per_million AS bigint[]),
-                    CAST(:expires_at AS timestamptz[])) AS v(i, r, a, u, m, amt, mct, ip, op, e)
+                    CAST(:expires_at AS timestamptz[]), CAST(:calls AS integer[]),
+                    CAST(:lease_until AS timestamptz[]), CAST(:lease_credits AS bigint[]),
+                    CAST(:lease_tokens AS bigint[]), CAST(:lease_calls AS integer[]),
+                    CAST(:lease_default_completion_tokens AS bigint[]),
+                    CAST(:lease_tokens_per_minute AS bigint[]))
+             AS v(i, r, a, u, m, amt, mct, ip, op, e, n, lu, lc, lt, ln, ld, lm)
         ORDER BY r
         ON CONFLICT (request_id) DO NOTHING
         RETURNING request_id
     )
     SELECT q.r, h.id, h.request_id, h.account_id, h.user_id, h.model, h.amount,
            h.max_completion_tokens, h.input_per_million, h.output_per_million, h.status,
-           h.created_at, h.expires_at
+           h.created_at, h.expires_at, h.calls, h.lease_until, h.lease_credits,
+           h.lease_tokens, h.lease_calls, h.lease_default_completion_tokens,
+           h.lease_tokens_per_minute, h.lease_final
     FROM unnest(CAST(:group AS varchar[])) AS q(r)
     LEFT JOIN holds h ON h.request_id = q.r
     WHERE q.r NOT IN (SELECT request_id FROM inserted)
@@ -367,6 +409,21 @@ _COMMIT_HOLDS = text(
     """
     UPDATE holds SET status = 'committed', committed_tokens = v.tokens, settled_at = :now
     FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS bigint[])) AS v(id, tokens)
+    WHERE holds.id = v.id
+    """
+)
+
+
+# A lease's calls settle while it stays open: it holds less, it has committed more, and
+# once shrunk final with nothing left it is committed.
+_DRAW_LEASES = text(
+    """
+    UPDATE holds SET amount = v.held,
+        committed_tokens = coalesce(holds.committed_tokens, 0) + v.charged,
+        status = CASE WHEN v.closes THEN 'committed' ELSE holds.status END,
+        settled_at = CASE WHEN v.closes THEN :now ELSE holds.settled_at END
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:held AS bigint[]), CAST(:charged AS bigint[]),
+                CAST(:closes AS boolean[])) AS v(id, held, charged, closes)
     WHERE holds.id = v.id
     """
 )
@@ -445,6 +502,21 @@ async def commit_holds(db: Db, committed: Mapping[uuid.UUID, int], now: datetime
     ids = sorted(committed)
     params = {"ids": ids, "tokens": [committed[i] for i in ids], "now": now}
     await db.execute(_COMMIT_HOLDS, params)
+
+
+async def draw_leases(db: Db, draws: Mapping[uuid.UUID, LeaseDraw], now: datetime) -> None:
+    """Write what settled calls drew from their open leases."""
+    if not draws:
+        return
+    ids = sorted(draws)
+    params = {
+        "ids": ids,
+        "held": [draws[i].held for i in ids],
+        "charged": [draws[i].charged for i in ids],
+        "closes": [draws[i].closes for i in ids],
+        "now": now,
+    }
+    await db.execute(_DRAW_LEASES, params)
 
 
 # --- grants and spending ----------------------------------------------------------

@@ -76,6 +76,8 @@ async def apply_usage_events(
     await store.set_grants_used(session, settlement.grants_used)
     await store.spend(session, settlement.spends)
     await store.commit_holds(session, settlement.committed, now)
+    # A lease's minute count is not corrected per call: its shrink says what it used.
+    await store.draw_leases(session, settlement.leases, now)
     # Tokens per minute count what each reserved call used, no longer what it might have.
     used = {c.hold.id: c.tokens for c in calls if c.hold and c.hold.id in settlement.committed}
     await minute_store.correct(session, used)

@@ -8,6 +8,11 @@ which grants pay, which holds are committed, what goes into the usage rows (the
 daily rollup is added up from them as they are written), and which accounts paid.
 Calls are settled one after another against what the ones before them left, so a
 batch charges exactly what the same calls one at a time would.
+
+A lease (a hold serving many calls) stays open as its calls settle: each draws from
+what the calls before it left, and what it was charged leaves the lease's held
+credits for its committed ones. A lease shrunk final is committed once it holds
+nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from tollgate.usage.ledger.domain import (
     draw,
     spendable_for_settlement,
 )
-from tollgate.usage.ledger.store import HoldRow, SpendRow, UsageRow
+from tollgate.usage.ledger.store import HoldRow, LeaseDraw, SpendRow, UsageRow
 
 __all__ = ["Call", "Settlement", "settle"]
 
@@ -73,6 +78,7 @@ class Settlement:
     grants_used: dict[uuid.UUID, int] = field(default_factory=dict)  # grant → new ``used``
     spends: list[SpendRow] = field(default_factory=list)
     committed: dict[uuid.UUID, int] = field(default_factory=dict)  # hold → credits charged
+    leases: dict[uuid.UUID, LeaseDraw] = field(default_factory=dict)
     # Accounts that paid for a call, with what is left (for balance alerts). Not "whose
     # available balance fell": settling a hold larger than the call frees the rest, so
     # the balance shown can rise while the grants go down.
@@ -99,7 +105,9 @@ def settle(
     hold is committed with what the call is charged; credits beyond the hold are
     charged as far as the grants alive since the call started allow
     without touching other open holds; a hold another call already committed is
-    never charged again.
+    never charged again. A call of an open lease is charged the same way (the lease's
+    own credits are its to draw) and lowers what the lease holds, which stays open;
+    a call of a lease that is closed or expired is charged like one whose hold expired.
     """
     grants_left = {a: dict(g) for a, g in grants.items()}
     holds_left = {a: dict(h) for a, h in open_holds.items()}
@@ -109,8 +117,14 @@ def settle(
         event, hold, account_id = call.event, call.hold, call.account_id
         account_grants = grants_left[account_id]
         account_holds = holds_left.setdefault(account_id, {})
-        committed = hold is not None and (hold.status == "committed" or hold.id in result.committed)
-        open_hold = hold is not None and hold.status == "held" and not committed
+        lease = hold is not None and hold.is_lease
+        committed = (
+            hold is not None
+            and not lease
+            and (hold.status == "committed" or hold.id in result.committed)
+        )
+        closed = hold is not None and hold.id in result.leases and result.leases[hold.id].closes
+        open_hold = hold is not None and hold.status == "held" and not committed and not closed
         charged = 0
         if not committed:
             started = min(event.started_at, hold.created_at) if hold else event.started_at
@@ -136,7 +150,17 @@ def settle(
                 )
         if charged > 0:
             paying.add(account_id)
-        if open_hold and hold is not None:
+        if open_hold and hold is not None and lease:
+            held = max(0, account_holds.get(hold.id, 0) - charged)
+            if hold.id in account_holds:
+                account_holds[hold.id] = held
+            before = result.leases.get(hold.id)
+            result.leases[hold.id] = LeaseDraw(
+                held,
+                charged + (before.charged if before else 0),
+                hold.lease_final and held == 0,
+            )
+        elif open_hold and hold is not None:
             account_holds.pop(hold.id, None)
             result.committed[hold.id] = charged
         result.usage.append(_usage_row(call, charged))

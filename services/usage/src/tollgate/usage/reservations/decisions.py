@@ -6,6 +6,13 @@ request_ids, the models' prices) and hands them to ``decide``, so the rules of a
 (a sub-user's permission, daily quota, balance, member caps, sizing at the model's
 price, tokens per minute, retries of a request_id) live in this one place. Requests
 are sized one after another against the balance the ones before them left.
+
+A request may ask for a lease: its call's hold plus room for more calls of the same
+caller and model, which llm-proxy then spends without asking again. The call is
+decided exactly as a plain one first; the room added (``size_lease``) is at most
+half of the credits left, and never more than the minute's tokens or the day's
+requests allow, so a lease cannot let a caller past a limit a hold per call would
+stop. ``shrink`` is how a lease gives back what its calls will not use.
 """
 
 from __future__ import annotations
@@ -32,7 +39,13 @@ from tollgate.usage.ledger.service import PlanFacts, account_limits
 from tollgate.usage.ledger.store import HoldRow
 from tollgate.usage.members.payer import Payer
 from tollgate.usage.reservations.minute_window import MinuteWindow
-from tollgate.usage.reservations.schemas import ReservationOut, ReservationRequest
+from tollgate.usage.reservations.schemas import (
+    LeaseAsk,
+    LeaseOut,
+    ReservationOut,
+    ReservationRequest,
+    ShrinkIn,
+)
 
 __all__ = [
     "AccountFacts",
@@ -40,8 +53,12 @@ __all__ = [
     "Ask",
     "Decisions",
     "HoldFacts",
+    "LeaseRoom",
+    "Shrunk",
     "daily_limit",
     "decide",
+    "shrink",
+    "size_lease",
     "tokens_per_minute",
 ]
 
@@ -83,6 +100,71 @@ class HoldFacts(Protocol):
     def output_per_million(self) -> int: ...
     @property
     def expires_at(self) -> datetime: ...
+    @property
+    def lease_until(self) -> datetime | None: ...
+    @property
+    def lease_credits(self) -> int | None: ...
+    @property
+    def lease_tokens(self) -> int | None: ...
+    @property
+    def lease_calls(self) -> int | None: ...
+    @property
+    def lease_default_completion_tokens(self) -> int | None: ...
+    @property
+    def lease_tokens_per_minute(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class LeaseRoom:
+    """What a lease adds to its first call's hold (each at least 0)."""
+
+    credits: int
+    tokens: int  # raw tokens, for tokens per minute
+    calls: int  # requests, for the daily quota
+
+
+def size_lease(
+    ask: LeaseAsk,
+    *,
+    room: int,
+    held: int,
+    minute_left: int | None,
+    calls_left: int | None,
+) -> LeaseRoom:
+    """The room a lease gets beside its first call's ``held`` credits.
+
+    ``room``: the credits the call was sized against (the available balance, lowered
+    to a member's cap left); a lease takes at most half of what the call leaves, so
+    other callers and llm-proxy's other workers still find room. ``minute_left``:
+    the plan's tokens per minute less the window's count and the call's own raw
+    tokens (None: no such limit); ``calls_left``: the day's requests left after this
+    call (None: no daily quota).
+    """
+    return LeaseRoom(
+        credits=max(0, min(ask.credits, (room - held) // 2)),
+        tokens=ask.tokens if minute_left is None else max(0, min(ask.tokens, minute_left)),
+        calls=ask.calls if calls_left is None else max(0, min(ask.calls, calls_left)),
+    )
+
+
+@dataclass(frozen=True)
+class Shrunk:
+    held: int  # credits the lease still holds
+    calls: int  # requests it counts for the daily quota
+    final: bool
+    closes: bool  # final and nothing held: the lease is committed
+
+
+def shrink(held: int, committed: int, calls: int, final: bool, told: ShrinkIn) -> Shrunk:
+    """A lease after llm-proxy ``told`` what it spent or may still spend through it.
+
+    Only ever lower: the credits its calls may still draw are what the proxy counts
+    less what their settlements already took (they may arrive before or after this),
+    so applying the same shrink again, or an older one late, changes nothing.
+    """
+    left = min(held, max(0, told.credits - committed))
+    is_final = final or told.final
+    return Shrunk(left, min(calls, told.calls), is_final, is_final and left == 0)
 
 
 @dataclass
@@ -172,15 +254,38 @@ def llm_not_permitted() -> Forbidden:
 
 
 def reservation_of(hold: HoldFacts, available: int) -> ReservationOut:
+    """The answer for a hold; for a lease, what it was granted (its calls may have
+    drawn from it since)."""
+    lease = lease_of(hold)
     return ReservationOut(
         reservation_id=hold.id,
         account_id=hold.account_id,
-        held_tokens=hold.amount,
+        held_tokens=hold.amount if lease is None else lease.credits,
         max_completion_tokens=hold.max_completion_tokens,
         available=available,
         expires_at=hold.expires_at,
         input_per_million=hold.input_per_million,
         output_per_million=hold.output_per_million,
+        lease=lease,
+    )
+
+
+def lease_of(hold: HoldFacts) -> LeaseOut | None:
+    if (
+        hold.lease_until is None
+        or hold.lease_credits is None
+        or hold.lease_tokens is None
+        or hold.lease_calls is None
+        or hold.lease_default_completion_tokens is None
+    ):
+        return None
+    return LeaseOut(
+        credits=hold.lease_credits,
+        tokens=hold.lease_tokens,
+        calls=hold.lease_calls,
+        use_until=hold.lease_until,
+        default_completion_tokens=hold.lease_default_completion_tokens,
+        tokens_per_minute=hold.lease_tokens_per_minute,
     )
 
 
@@ -246,11 +351,11 @@ def decide(
         room = max(0, balance[account.id])
         if payer.cap_tokens is not None:
             room = min(room, max(0, payer.cap_tokens - cap_spent.get(pair, 0)))
-        default_cap = int(
+        plan_cap = int(
             limits.get("default_completion_tokens") or settings.default_completion_tokens
         )
         per_minute = tokens_per_minute(account)
-        default_cap = completion_cap(default_cap, per_minute, request.prompt_tokens)
+        default_cap = completion_cap(plan_cap, per_minute, request.prompt_tokens)
         try:
             size = size_hold(
                 price, request.prompt_tokens, request.max_completion_tokens, room, default_cap
@@ -272,11 +377,27 @@ def decide(
                 answers[i] = refusal
                 continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
-        window.add(now, raw_tokens)
-        balance[account.id] -= size.held_credits
-        made_today[pair] = made_today.get(pair, 0) + 1
+        extra = LeaseRoom(0, 0, 0)
+        if request.lease is not None:
+            extra = size_lease(
+                request.lease,
+                room=room,
+                held=size.held_credits,
+                minute_left=None
+                if per_minute is None
+                else per_minute - window.used(now) - raw_tokens,
+                calls_left=None if daily is None else daily - made_today.get(pair, 0) - 1,
+            )
+        amount, counted, calls = (
+            size.held_credits + extra.credits,
+            raw_tokens + extra.tokens,
+            1 + extra.calls,
+        )
+        window.add(now, counted)
+        balance[account.id] -= amount
+        made_today[pair] = made_today.get(pair, 0) + calls
         if pair in cap_spent:
-            cap_spent[pair] += size.held_credits
+            cap_spent[pair] += amount
         decisions.first_in_group[request.request_id] = i
         hold = HoldRow(
             id=uuid.uuid4(),
@@ -285,14 +406,26 @@ def decide(
             user_id=user_id,
             status="held",
             model=request.model,
-            amount=size.held_credits,
+            amount=amount,
             max_completion_tokens=size.max_completion_tokens,
             input_per_million=price.input_per_million,
             output_per_million=price.output_per_million,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
+            calls=calls,
         )
+        if request.lease is not None:
+            use_until = now + timedelta(seconds=request.lease.seconds)
+            hold = hold._replace(
+                expires_at=hold.expires_at + timedelta(seconds=request.lease.seconds),
+                lease_until=use_until,
+                lease_credits=amount,
+                lease_tokens=counted,
+                lease_calls=calls,
+                lease_default_completion_tokens=plan_cap,
+                lease_tokens_per_minute=per_minute,
+            )
         decisions.new_holds.append(hold)
-        decisions.counted[hold.id] = raw_tokens
-        answers[i] = reservation_of(hold, room - size.held_credits)
+        decisions.counted[hold.id] = counted
+        answers[i] = reservation_of(hold, room - amount)
     return decisions

@@ -1,4 +1,5 @@
-"""``/internal/reservations``: llm-proxy holds tokens before a call and releases them on failure."""
+"""``/internal/reservations``: llm-proxy holds credits before a call and releases them on
+failure, or takes a lease for many calls and shrinks it to what they used."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from tollgate.shared.direct_routes import DirectRoute, read_body
 from tollgate.usage.deps import ReservationCaller, calling_service, reservation_caller
 from tollgate.usage.reservations import service
 from tollgate.usage.reservations.desk import ReservationDesk
-from tollgate.usage.reservations.schemas import ReleaseOut, ReservationOut, ReservationRequest
+from tollgate.usage.reservations.schemas import (
+    ReleaseOut,
+    ReservationOut,
+    ReservationRequest,
+    ShrinkIn,
+    ShrinkOut,
+)
 
 router = APIRouter(prefix="/internal/reservations", tags=["internal"])
 RESERVATION_BODY_LIMIT = 16 * 1024
@@ -50,3 +57,11 @@ async def release_reservation(
 ) -> ReleaseOut:
     """Give back a hold whose call failed before producing any token."""
     return await service.release(session, caller, reservation_id)
+
+
+@router.post("/{reservation_id}/shrink", response_model=ShrinkOut)
+async def shrink_lease(
+    reservation_id: uuid.UUID, body: ShrinkIn, caller: ReservationCaller, session: SessionDep
+) -> ShrinkOut:
+    """Lower a lease to what its calls have spent or may still spend; final retires it."""
+    return await service.shrink_lease(session, caller, reservation_id, body)

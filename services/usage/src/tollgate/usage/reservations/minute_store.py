@@ -1,8 +1,8 @@
 """SQL for the tokens each reservation counts per minute (``minute_tokens``).
 
 Written in the reservation group's transaction, after its accounts are locked, so
-a group sees every count committed before it; corrected by settlement and
-release under the same account locks.
+a group sees every count committed before it; corrected by settlement, release
+and a lease's shrink under the same account locks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import text
 from tollgate.usage.ledger.store import Db, Pair
 from tollgate.usage.reservations.minute_window import WINDOW, MinuteWindow
 
-__all__ = ["correct", "count", "forget_older_than", "release", "windows"]
+__all__ = ["correct", "count", "forget_older_than", "release", "shrink", "windows"]
 
 _WINDOWS = text(
     """
@@ -45,6 +45,8 @@ _CORRECT = text(
     WHERE minute_tokens.hold_id = v.id
     """
 )
+
+_SHRINK = text("UPDATE minute_tokens SET tokens = least(tokens, :tokens) WHERE hold_id = :hold")
 
 _FORGET = text("DELETE FROM minute_tokens WHERE counted_at <= :before")
 
@@ -92,6 +94,11 @@ async def correct(db: Db, tokens: Mapping[uuid.UUID, int]) -> None:
 async def release(db: Db, hold_id: uuid.UUID) -> None:
     """A hold given back without a token produced counts nothing."""
     await correct(db, {hold_id: 0})
+
+
+async def shrink(db: Db, hold_id: uuid.UUID, tokens: int) -> None:
+    """A lease counts no more than llm-proxy says its calls used or may still use."""
+    await db.execute(_SHRINK, {"hold": hold_id, "tokens": tokens})
 
 
 async def forget_older_than(db: Db, before: datetime) -> int:

@@ -81,7 +81,9 @@ async def test_the_callers_request_id_comes_back_and_the_call_is_counted(usage: 
         "input_per_million",
         "output_per_million",
         "unit",
+        "lease",
     }
+    assert response.json()["lease"] is None  # a plain hold for one call
     assert (
         'tollgate_http_requests_total{method="POST",route="/internal/reservations",'
         'service="usage",status="201"}' in metrics.text

@@ -412,7 +412,7 @@ async def test_an_unknown_lease_is_404_and_a_plain_hold_or_another_users_lease_i
     assert (await usage.balance(token))["reserved"] == 6_600 + 20
 
 
-async def test_a_lease_counts_once_in_the_usage_rows_and_each_of_its_calls_once(
+async def test_a_leases_calls_delivered_again_are_recorded_and_charged_once(
     usage: Usage,
 ) -> None:
     user = uuid.uuid4()

@@ -59,6 +59,8 @@ class FakeUsage:
     anomalies: list[str] = field(default_factory=list)
     reservation_calls: int = 0
     lease_asks: int = 0
+    # False: a usage older than leases, refusing the unknown ``lease`` field (422).
+    knows_leases: bool = True
     # Accounts whose reservations are made but never answered (the connection drops).
     lose_answers_for: set[str] = field(default_factory=set)
     # Callers usage refuses any hold, as it does a sub-user without the llm permission.
@@ -223,6 +225,17 @@ class FakeUsage:
                 return self._lost_answer(request)
             return web.json_response(self._hold_body(hold, hold.cap, available), status=201)
         ask = body.get("lease")
+        if ask is not None and not self.knows_leases:
+            return web.json_response(
+                {
+                    "type": "https://tollgate.dev/problems/validation-error",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "detail": "lease: Extra inputs are not permitted",
+                },
+                status=422,
+                content_type="application/problem+json",
+            )
         if ask is not None:
             self.lease_asks += 1
             assert set(ask) == {"credits", "tokens", "calls", "seconds"}, ask

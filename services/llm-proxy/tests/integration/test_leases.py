@@ -222,3 +222,18 @@ async def test_with_leases_off_every_call_takes_its_own_hold(
     assert fresh.usage.reservation_calls - asked == 5
     assert fresh.usage.lease_asks == leases
     await assert_ledger_exact(fresh, user_id, 100_000, 5)
+
+
+async def test_a_usage_that_does_not_know_leases_still_answers_every_call_with_a_plain_hold(
+    fresh: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fresh.usage, "knows_leases", False)
+    monkeypatch.setattr(fresh.app.state.completions.reservations, "leases_unknown", False)
+    user_id, token = fresh.user(tokens=100_000)
+
+    async with fresh.http(token) as http:
+        responses = await calls_in_a_row(http, user_id, 4)
+
+    assert [r.status_code for r in responses] == [200] * 4
+    assert fresh.usage.leases_of(user_id) == []
+    await assert_ledger_exact(fresh, user_id, 100_000, 4)

@@ -18,6 +18,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import httpx
 import orjson
 
 from tollgate.llm_proxy.errors import (
@@ -122,6 +123,8 @@ class ReservationClient:
         self.http = http
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retry_seconds = retry_seconds
+        # Set when usage refused the lease part of a request as unknown to it.
+        self.leases_unknown = False
 
     async def _headers(self, user_token: str, service_token: str) -> dict[str, str]:
         return {
@@ -175,7 +178,7 @@ class ReservationClient:
             "max_completion_tokens": max_completion_tokens,
             "ttl_seconds": ttl_seconds,
         }
-        if lease is not None:
+        if lease is not None and not self.leases_unknown:
             request["lease"] = {
                 "credits": lease.credits,
                 "tokens": lease.tokens,
@@ -210,6 +213,14 @@ class ReservationClient:
                 log.warning("usage refused our service token, renewing it: %s", body.get("detail"))
                 self.tokens.forget(service_token)
                 renewed = True
+                continue
+            if status == 422 and "lease" in request and _refuses_lease(body):
+                # A usage older than leases: no hold was made, so the same request_id is
+                # asked again as a plain hold, and no lease is asked of it again.
+                log.warning("usage does not know leases; holds are asked per call")
+                self.leases_unknown = True
+                del request["lease"]
+                payload = orjson.dumps(request)
                 continue
             if status in UNAVAILABLE and loop.time() + pause <= deadline:
                 await asyncio.sleep(pause)
@@ -302,7 +313,8 @@ class ReservationClient:
                 self.tokens.forget(service_token)
                 service_token = await self.tokens.token()
                 status, body, _ = await self._post(url, payload, user_token, service_token)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, httpx.HTTPError) as exc:
+            # Usage, or auth for our service token, out of reach.
             log.warning("shrink of lease %s failed: %s", reservation_id, exc)
             return Shrunk.RETRY
         if status in UNAVAILABLE or status == 401:
@@ -330,6 +342,13 @@ class ReservationClient:
 
 def _optional_int(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _refuses_lease(body: dict[str, Any]) -> bool:
+    """Usage's validation error for a request body naming the ``lease`` field."""
+    return str(body.get("type") or "").endswith("/validation-error") and str(
+        body.get("detail") or ""
+    ).startswith("lease")
 
 
 def _lease_terms(part: Any) -> LeaseTerms | None:

@@ -80,7 +80,7 @@ class Lease:
     spent_tokens: int
     started: int = 1
     in_flight: int = 1
-    last_used: float = 0.0
+    last_start: float = 0.0
 
     def spend(
         self, prompt_tokens: int, max_completion_tokens: int | None, now: float
@@ -106,7 +106,7 @@ class Lease:
         self.spent_tokens += raw
         self.started += 1
         self.in_flight += 1
-        self.last_used = now
+        self.last_start = now
         return Hold(
             reservation_id=self.reservation_id,
             account_id=self.account_id,
@@ -126,7 +126,6 @@ class Lease:
         )
         self.spent_tokens += prompt_tokens + completion_tokens - hold.raw_tokens
         self.in_flight -= 1
-        self.last_used = time.monotonic()
 
     def balance(self) -> int:
         """The caller's balance as far as this lease knows: outside it, plus its unspent part."""
@@ -290,7 +289,7 @@ class LeaseBook:
             expires=now + self.seconds + self.ttl_seconds,
             spent_credits=own,
             spent_tokens=prompt_tokens + completion,
-            last_used=now,
+            last_start=now,
         )
         caller.lease = lease
         return replace(
@@ -324,10 +323,12 @@ class LeaseBook:
         for key, caller in list(self.callers.items()):
             lease = caller.lease
             if lease is not None:
-                idle = now - lease.last_used >= self.idle_seconds
+                idle = now - lease.last_start >= self.idle_seconds
                 if lease.in_flight == 0 and (idle or now >= lease.use_until):
                     caller.lease = None
                     self.retiring.append(lease)
+                elif now >= lease.expires:
+                    caller.lease = None  # a call never ended; usage has given it back
             elif caller.asking is None and now - caller.last_start >= self.seconds:
                 del self.callers[key]  # no longer busy: nothing worth keeping
         pending, self.retiring = self.retiring, []

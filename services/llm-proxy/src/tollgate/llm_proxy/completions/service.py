@@ -11,8 +11,8 @@
     none answered ──► release the hold, settle 0 tokens, 502 (429 if all were rate-limited)
 
 Every call that took a hold (its own, or a share of a lease) ends with exactly one
-``usage.recorded``; so does one whose
-reservation may have been made at usage but whose answer was lost (reservation_id null).
+``usage.recorded``; so does one whose reservation may have been made at usage but whose
+answer was lost (reservation_id null).
 """
 
 from __future__ import annotations
@@ -79,38 +79,40 @@ class CompletionService:
         if not any(self.upstreams.supports(d, call.endpoint) for d in call.model.deployments):
             raise InvalidRequest(f"{call.model.id} is not offered for this endpoint", param="model")
         leases = self.leases
-        hold = None
-        if leases is not None:
-            # A busy caller's call covered by its lease: taken here, usage is not asked.
-            hold = leases.spend(
-                call.principal, call.model.id, call.prompt_tokens, requested_max_tokens
-            )
-        try:
-            if hold is None and leases is not None:
-                hold = await leases.hold(
-                    call.principal,
-                    call.model.id,
-                    call.request_id,
-                    call.prompt_tokens,
-                    requested_max_tokens,
+        # A busy caller's call covered by its lease is taken here: usage is not asked.
+        hold = (
+            leases.spend(call.principal, call.model.id, call.prompt_tokens, requested_max_tokens)
+            if leases is not None
+            else None
+        )
+        if hold is None:
+            try:
+                if leases is not None:
+                    hold = await leases.hold(
+                        call.principal,
+                        call.model.id,
+                        call.request_id,
+                        call.prompt_tokens,
+                        requested_max_tokens,
+                    )
+                else:
+                    hold = await self.reservations.reserve(
+                        user_token=call.principal.token,
+                        request_id=call.request_id,
+                        model=call.model.id,
+                        prompt_tokens=call.prompt_tokens,
+                        max_completion_tokens=requested_max_tokens,
+                        ttl_seconds=self.settings.reservation_ttl_seconds,
+                    )
+            except HoldAnswerLost as lost:
+                # Usage may hold tokens for this request without our knowing the
+                # reservation: a 0-token failure carrying the request_id lets it find
+                # and settle that hold.
+                record = call.record(
+                    Usage(0, 0), status="failed", usage_reported=False, error=lost.detail
                 )
-            elif hold is None:
-                hold = await self.reservations.reserve(
-                    user_token=call.principal.token,
-                    request_id=call.request_id,
-                    model=call.model.id,
-                    prompt_tokens=call.prompt_tokens,
-                    max_completion_tokens=requested_max_tokens,
-                    ttl_seconds=self.settings.reservation_ttl_seconds,
-                )
-        except HoldAnswerLost as lost:
-            # Usage may hold tokens for this request without our knowing the reservation:
-            # a 0-token failure carrying the request_id lets it find and settle that hold.
-            record = call.record(
-                Usage(0, 0), status="failed", usage_reported=False, error=lost.detail
-            )
-            await asyncio.shield(self.recorder.record(record))
-            raise
+                await asyncio.shield(self.recorder.record(record))
+                raise
         call.hold = hold
         try:
             self._fit_max_tokens(call, requested_max_tokens)

@@ -435,8 +435,14 @@ class Ledger:
     async def figures(self) -> dict[str, int]:
         usage = await self._one(
             "usage",
-            "SELECT count(*), coalesce(sum(total_tokens), 0) FROM usage_records"
-            " WHERE user_id = ANY($1)",
+            "SELECT count(*), coalesce(sum(total_tokens), 0), coalesce(sum(charged_credits), 0),"
+            " coalesce(sum(uncharged_credits), 0) FROM usage_records WHERE user_id = ANY($1)",
+            self.users,
+        )
+        spent = await self._one(
+            "usage",
+            "SELECT coalesce(-sum(amount), 0) FROM ledger_entries"
+            " WHERE account_id = ANY($1) AND kind = 'spend'",
             self.users,
         )
         holds = await self._one(
@@ -452,6 +458,9 @@ class Ledger:
             "holds": int(holds[0]),
             "usage records": int(usage[0]),
             "usage tokens": int(usage[1]),
+            "credits charged": int(usage[2]),
+            "credits uncharged": int(usage[3]),
+            "credits spent from grants": int(spent[0]),
             "request log rows": int(proxy[0]),
             "request log tokens": int(proxy[1]),
         }
@@ -759,9 +768,12 @@ def main() -> None:
             asyncio.run(ledger.settled())
             after = asyncio.run(ledger.figures())
             change = {k: after[k] - before[k] for k in after}
+            # A lease is one hold for many calls: holds are at most the calls, not equal.
             exact = (
-                change["usage records"] == change["request log rows"] == change["holds"]
+                change["usage records"] == change["request log rows"] >= change["holds"]
                 and change["usage tokens"] == change["request log tokens"]
+                and change["credits charged"] == change["credits spent from grants"]
+                and change["credits uncharged"] == 0
             )
             lines.append(
                 "\nledger: "

@@ -1,8 +1,8 @@
 """Stand-ins for the proxy's tests: the provider (``tollgate.standins.llm``) and usage.
 
 ``FakeUsage`` is the usage service's reservation contract with an in-memory
-ledger, plus a consumer of ``usage.recorded`` from RabbitMQ that settles holds,
-and auth's service-token endpoint.
+ledger (leases and their shrinks included), plus a consumer of ``usage.recorded``
+from RabbitMQ that settles holds, and auth's service-token endpoint.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -32,6 +33,15 @@ class HoldEntry:
     held: int
     settled: str | None = None  # committed | released
     committed_tokens: int = 0
+    user: str = ""
+    cap: int | None = None  # the call's completion as sized, for a replay's answer
+    # A lease: its answer's lease part, and what its shrinks left of it.
+    lease: dict[str, Any] | None = None
+    counted_tokens: int = 0  # for tokens per minute
+    counted_calls: int = 0  # for the daily quota
+    final: bool = False
+    shrinks: list[dict[str, Any]] = field(default_factory=list)
+    calls_settled: int = 0
 
 
 @dataclass
@@ -48,6 +58,9 @@ class FakeUsage:
     headers_of: dict[str, dict[str, Any]] = field(default_factory=dict)  # AMQP, by request_id
     anomalies: list[str] = field(default_factory=list)
     reservation_calls: int = 0
+    lease_asks: int = 0
+    # False: a usage older than leases, refusing the unknown ``lease`` field (422).
+    knows_leases: bool = True
     # Accounts whose reservations are made but never answered (the connection drops).
     lose_answers_for: set[str] = field(default_factory=set)
     # Callers usage refuses any hold, as it does a sub-user without the llm permission.
@@ -59,6 +72,11 @@ class FakeUsage:
     # Callers usage answers 503, as it does while its database is away.
     unavailable_to: set[str] = field(default_factory=set)
     url: str = ""
+    # While down, nothing listens and connections already open are dropped.
+    down: bool = False
+    _site: web.TCPSite | None = None
+    _port: int = 0
+    _settled_requests: set[str] = field(default_factory=set)
     _runner: web.AppRunner | None = None
     _connection: aio_pika.abc.AbstractRobustConnection | None = None
     _seen: set[str] = field(default_factory=set)
@@ -73,16 +91,40 @@ class FakeUsage:
     def open_holds(self) -> list[HoldEntry]:
         return [h for h in self.holds.values() if h.settled is None]
 
+    def leases_of(self, account: uuid.UUID | str) -> list[HoldEntry]:
+        return [h for h in self.holds.values() if h.account == str(account) and h.lease]
+
+    async def closed(self, account: uuid.UUID | str, timeout: float = 15.0) -> None:
+        """Wait until every hold of the account is settled (its leases shrunk final)."""
+        deadline = time.monotonic() + timeout
+        while [h for h in self.open_holds() if h.account == str(account)]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"holds of {account} still open")
+            await asyncio.sleep(0.02)
+
+    async def go_down(self) -> None:
+        assert self._site is not None
+        self.down = True
+        await self._site.stop()
+
+    async def come_back(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await self._site.start()
+        self.down = False
+
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/internal/service-token", self.service_token)
         app.router.add_post("/internal/reservations", self.reserve)
         app.router.add_post("/internal/reservations/{id}/release", self.release)
+        app.router.add_post("/internal/reservations/{id}/shrink", self.shrink)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._port = free_port()
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await self._site.start()
+        self.url = f"http://127.0.0.1:{self._port}"
         self._connection = await aio_pika.connect_robust(self.amqp_url)
         channel = await self._connection.channel()
         exchange = await channel.declare_exchange(
@@ -126,6 +168,8 @@ class FakeUsage:
         return self._claims(request.headers["X-User-Token"], "access")
 
     async def reserve(self, request: web.Request) -> web.Response:
+        if self.down:
+            return self._lost_answer(request)
         self.reservation_calls += 1
         try:
             user = self._authorise(request)
@@ -179,7 +223,24 @@ class FakeUsage:
             hold = self.holds[existing]
             if account in self.lose_answers_for:
                 return self._lost_answer(request)
-            return web.json_response(self._hold_body(hold, None, available), status=201)
+            return web.json_response(self._hold_body(hold, hold.cap, available), status=201)
+        ask = body.get("lease")
+        if ask is not None and not self.knows_leases:
+            return web.json_response(
+                {
+                    "type": "https://tollgate.dev/problems/validation-error",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "detail": "lease: Extra inputs are not permitted",
+                },
+                status=422,
+                content_type="application/problem+json",
+            )
+        if ask is not None:
+            self.lease_asks += 1
+            assert set(ask) == {"credits", "tokens", "calls", "seconds"}, ask
+            assert all(type(v) is int and v >= 0 for v in ask.values()), ask
+            assert 1 <= ask["seconds"] <= 60 and ask["calls"] <= 10_000, ask
         prompt = body["prompt_tokens"]
         cap = body.get("max_completion_tokens")
         if cap is None:
@@ -196,8 +257,23 @@ class FakeUsage:
                 status=402,
                 content_type="application/problem+json",
             )
-        self.balances[account] = available - need
-        hold = HoldEntry(str(uuid.uuid4()), account, need)
+        hold = HoldEntry(str(uuid.uuid4()), account, need, user=str(user["sub"]), cap=cap)
+        if ask is not None:
+            # A lease takes at most half of what is left beside the call's own hold.
+            extra = min(ask["credits"], (available - need) // 2)
+            hold.held += extra
+            hold.counted_tokens = prompt + cap + ask["tokens"]
+            hold.counted_calls = 1 + ask["calls"]
+            use_until = datetime.now(UTC) + timedelta(seconds=ask["seconds"])
+            hold.lease = {
+                "credits": hold.held,
+                "tokens": hold.counted_tokens,
+                "calls": hold.counted_calls,
+                "use_until": use_until.isoformat(),
+                "default_completion_tokens": self.default_completion_cap,
+                "tokens_per_minute": None,
+            }
+        self.balances[account] = available - hold.held
         self.holds[hold.reservation_id] = hold
         self.by_request[body["request_id"]] = hold.reservation_id
         if account in self.lose_answers_for:
@@ -214,6 +290,7 @@ class FakeUsage:
     @staticmethod
     def _hold_body(hold: HoldEntry, cap: int | None, available: int) -> dict[str, Any]:
         return {
+            "lease": hold.lease,
             "reservation_id": hold.reservation_id,
             "account_id": hold.account,
             "held_tokens": hold.held,
@@ -235,6 +312,58 @@ class FakeUsage:
             hold.settled = "released"
             self.balances[hold.account] += hold.held
         return web.json_response({"status": hold.settled})
+
+    async def shrink(self, request: web.Request) -> web.Response:
+        """What the proxy may still spend through a lease: only ever lowers it."""
+        if self.down:
+            return self._lost_answer(request)
+        user = self._authorise(request)
+        hold = self.holds.get(request.match_info["id"])
+        if hold is None:
+            return web.json_response({"title": "not found"}, status=404)
+        if hold.lease is None or hold.user != str(user["sub"]):
+            return web.json_response({"title": "not a lease of this user"}, status=409)
+        body = await request.json()
+        assert set(body) == {"credits", "tokens", "calls", "final"}, body
+        assert type(body["final"]) is bool, body
+        assert all(type(body[k]) is int and body[k] >= 0 for k in ("credits", "tokens", "calls"))
+        hold.shrinks.append(body)
+        if hold.settled is None:
+            kept = min(hold.held, max(0, body["credits"] - hold.committed_tokens))
+            self.balances[hold.account] += hold.held - kept
+            hold.held = kept
+            hold.counted_tokens = min(hold.counted_tokens, body["tokens"])
+            hold.counted_calls = min(hold.counted_calls, body["calls"])
+            hold.final = hold.final or body["final"]
+            if hold.final and hold.held == 0:
+                hold.settled = "committed"
+        return web.json_response(
+            {
+                "reservation_id": hold.reservation_id,
+                "status": hold.settled or "held",
+                "available": self.balances[hold.account],
+            }
+        )
+
+    def _settle_leased(self, hold: HoldEntry, data: dict[str, Any]) -> None:
+        """A call of a lease draws its cost from what the lease still holds; the lease stays."""
+        if data["request_id"] in self._settled_requests:
+            self.anomalies.append(f"call {data['request_id']} settled twice")
+            return
+        self._settled_requests.add(data["request_id"])
+        cost = data["total_tokens"]
+        if hold.settled is not None:
+            if cost:
+                self.anomalies.append(f"tokens recorded on closed lease {hold.reservation_id}")
+            return
+        drawn = min(cost, hold.held)
+        if drawn < cost:
+            self.anomalies.append(f"a call of lease {hold.reservation_id} cost more than it held")
+        hold.held -= drawn
+        hold.committed_tokens += drawn
+        hold.calls_settled += 1
+        if hold.final and hold.held == 0:
+            hold.settled = "committed"
 
     async def on_usage_recorded(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
@@ -260,6 +389,9 @@ class FakeUsage:
                     self.anomalies.append(f"event for unknown hold {data['reservation_id']}")
                     return
                 hold = found
+            if hold.lease is not None:
+                self._settle_leased(hold, data)
+                return
             if hold.settled == "committed":
                 self.anomalies.append(f"hold {hold.reservation_id} settled twice")
                 return

@@ -88,6 +88,12 @@ async def test_a_thousand_mixed_calls_bill_exactly_what_the_upstreams_produced(
         await asyncio.sleep(0.02)
     assert [h for h in holds if h.settled is None] == [], "every hold is settled"
     assert fresh.usage.anomalies == []
+    # Busy callers were served from leases, each shrunk final to what its calls cost.
+    leases = [h for h in holds if h.lease is not None]
+    assert len(leases) >= len(users)
+    for lease in leases:
+        assert lease.shrinks[-1]["final"] is True
+        assert lease.shrinks[-1]["credits"] == lease.committed_tokens
     assert statuses[200] > 600 and statuses[502] > 0 and statuses[402] > 0 and statuses[400] > 0
 
     providers = (fresh.alpha, fresh.beta, fresh.claude)

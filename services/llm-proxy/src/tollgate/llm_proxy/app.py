@@ -18,6 +18,7 @@ from tollgate.llm_proxy.completions.service import CompletionService
 from tollgate.llm_proxy.config import Settings
 from tollgate.llm_proxy.direct_routes import openai_error
 from tollgate.llm_proxy.errors import RefillLinks, install_openai_errors
+from tollgate.llm_proxy.metering.leases import LeaseBook
 from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.metering.tokens import counter_for
 from tollgate.llm_proxy.models import messaging, price_list
@@ -127,19 +128,31 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         assert runtime.engine is not None
         recorder = CallRecorder(_driver_connect(runtime.engine), on_commit=_relay_wake(runtime))
         app.state.recorder = recorder
+        reservations = ReservationClient(
+            settings.usage_url,
+            tokens,
+            usage_http,
+            refill=RefillLinks.under(settings.public_url),
+            retry_seconds=settings.metering_retry_seconds,
+        )
+        leases = None
+        if settings.lease_calls > 0:
+            leases = LeaseBook(
+                reservations,
+                calls=settings.lease_calls,
+                seconds=settings.lease_seconds,
+                idle_seconds=settings.lease_idle_seconds,
+                ttl_seconds=settings.reservation_ttl_seconds,
+            )
+            leases.start()
         app.state.completions = CompletionService(
             settings=settings,
-            reservations=ReservationClient(
-                settings.usage_url,
-                tokens,
-                usage_http,
-                refill=RefillLinks.under(settings.public_url),
-                retry_seconds=settings.metering_retry_seconds,
-            ),
+            reservations=reservations,
             upstreams=upstreams,
             health=health,
             recorder=recorder,
             tasks=tasks,
+            leases=leases,
         )
 
         for model in loaded.models.values():
@@ -155,6 +168,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        leases = app.state.completions.leases
+        if leases is not None:
+            # Every call has ended: what the leases did not spend goes back now.
+            await leases.close()
         await app.state.plan_refresher.stop()
         await app.state.recorder.close()
         await app.state.upstreams.close()

@@ -51,6 +51,12 @@ class Settings(ServiceSettings):
     # How long a call waits for usage to answer its hold (asking again, since a hold is
     # idempotent by request_id) while usage restarts, before it is refused with a 503.
     metering_retry_seconds: float = 10.0
+    # Leases: a busy caller's hold carries room for this many more calls, spent here
+    # without asking usage (0: every call takes its own hold). Calls start from a lease
+    # for at most lease_seconds; one with no call for lease_idle_seconds is given back.
+    lease_calls: int = Field(32, ge=0, le=10_000)
+    lease_seconds: int = Field(5, ge=1, le=60)
+    lease_idle_seconds: float = Field(1.0, gt=0, le=60)
     max_body_bytes: int = 4 * 1024 * 1024
 
     # Request log: prompts and completions are kept only when this is on.

@@ -71,6 +71,10 @@ class Call:
         completion_text: str | None = None,
     ) -> CallRecord:
         self.recorded = True
+        hold = self.hold
+        if hold is not None and hold.lease is not None:
+            # The lease learns what the call really took the moment its record is made.
+            hold.lease.finish(hold, usage.prompt_tokens, usage.completion_tokens)
         p = self.principal
         d = self.deployment
         cost = d.cost_usd(usage.prompt_tokens, usage.completion_tokens) if d else Decimal(0)
@@ -81,7 +85,7 @@ class Call:
             org_id=p.org,
             api_key_id=p.api_key_id,
             session_id=p.sid,
-            reservation_id=self.hold.reservation_id if self.hold else None,
+            reservation_id=hold.reservation_id if hold else None,
             endpoint=self.endpoint,
             model=self.model.id,
             provider=d.provider.name if d else None,

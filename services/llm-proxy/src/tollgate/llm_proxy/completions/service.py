@@ -1,6 +1,7 @@
 """The token gate and failover: hold, call upstream (next deployment on failure), settle.
 
-    reserve at usage ──402──► refused, nothing called
+    hold: from the caller's lease when it covers the call, else reserved at usage
+        ──402──► refused, nothing called
         │
     for each deployment (healthy first, at most max_attempts):
         connect error, timeout, 429, 5xx, broken first event ──► next deployment
@@ -9,8 +10,9 @@
                    streamed: hand over to StreamPump, which bills when it ends
     none answered ──► release the hold, settle 0 tokens, 502 (429 if all were rate-limited)
 
-Every call that took a hold ends with exactly one ``usage.recorded``; so does one whose
-reservation may have been made at usage but whose answer was lost (reservation_id null).
+Every call that took a hold (its own, or a share of a lease) ends with exactly one
+``usage.recorded``; so does one whose reservation may have been made at usage but whose
+answer was lost (reservation_id null).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tollgate.llm_proxy.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from tollgate.llm_proxy.metering.leases import LeaseBook
 from tollgate.llm_proxy.metering.reservations import ReservationClient
 from tollgate.llm_proxy.metrics import UPSTREAM_ATTEMPTS
 from tollgate.llm_proxy.request_log.service import CallRecorder
@@ -70,27 +73,47 @@ class CompletionService:
     health: DeploymentHealth
     recorder: CallRecorder
     tasks: set[asyncio.Task[None]]
+    leases: LeaseBook | None = None  # None: every call takes its own hold
 
     async def run(self, call: Call, requested_max_tokens: int | None) -> Response:
         if not any(self.upstreams.supports(d, call.endpoint) for d in call.model.deployments):
             raise InvalidRequest(f"{call.model.id} is not offered for this endpoint", param="model")
-        try:
-            call.hold = await self.reservations.reserve(
-                user_token=call.principal.token,
-                request_id=call.request_id,
-                model=call.model.id,
-                prompt_tokens=call.prompt_tokens,
-                max_completion_tokens=requested_max_tokens,
-                ttl_seconds=self.settings.reservation_ttl_seconds,
-            )
-        except HoldAnswerLost as lost:
-            # Usage may hold tokens for this request without our knowing the reservation:
-            # a 0-token failure carrying the request_id lets it find and settle that hold.
-            record = call.record(
-                Usage(0, 0), status="failed", usage_reported=False, error=lost.detail
-            )
-            await asyncio.shield(self.recorder.record(record))
-            raise
+        leases = self.leases
+        # A busy caller's call covered by its lease is taken here: usage is not asked.
+        hold = (
+            leases.spend(call.principal, call.model.id, call.prompt_tokens, requested_max_tokens)
+            if leases is not None
+            else None
+        )
+        if hold is None:
+            try:
+                if leases is not None:
+                    hold = await leases.hold(
+                        call.principal,
+                        call.model.id,
+                        call.request_id,
+                        call.prompt_tokens,
+                        requested_max_tokens,
+                    )
+                else:
+                    hold = await self.reservations.reserve(
+                        user_token=call.principal.token,
+                        request_id=call.request_id,
+                        model=call.model.id,
+                        prompt_tokens=call.prompt_tokens,
+                        max_completion_tokens=requested_max_tokens,
+                        ttl_seconds=self.settings.reservation_ttl_seconds,
+                    )
+            except HoldAnswerLost as lost:
+                # Usage may hold tokens for this request without our knowing the
+                # reservation: a 0-token failure carrying the request_id lets it find
+                # and settle that hold.
+                record = call.record(
+                    Usage(0, 0), status="failed", usage_reported=False, error=lost.detail
+                )
+                await asyncio.shield(self.recorder.record(record))
+                raise
+        call.hold = hold
         try:
             self._fit_max_tokens(call, requested_max_tokens)
             return await self._call_upstream(call)
@@ -118,8 +141,10 @@ class CompletionService:
         if hold is None or call.recorded:
             return  # no hold, or the call's real usage is already on its way
         message = exc.detail if isinstance(exc, ProxyError) else type(exc).__name__
+        # Recording gives a leased call's share back to its lease, here, with no round trip.
         record = call.record(Usage(0, 0), status="failed", usage_reported=False, error=message)
-        await asyncio.shield(self.reservations.release(hold, call.principal.token))
+        if hold.lease is None:
+            await asyncio.shield(self.reservations.release(hold, call.principal.token))
         await asyncio.shield(self.recorder.record(record))
 
     async def _call_upstream(self, call: Call) -> Response:
@@ -268,9 +293,13 @@ class CompletionService:
 
     @staticmethod
     def _balance_header(call: Call, usage: Usage) -> dict[str, str]:
-        if call.hold is None:
+        hold = call.hold
+        if hold is None:
             return {}
-        remaining = call.hold.remaining_after(usage.prompt_tokens, usage.completion_tokens)
+        if hold.lease is not None:
+            # The call has given its unused share back: the balance as the lease knows it.
+            return {BALANCE_HEADER: str(hold.lease.balance())}
+        remaining = hold.remaining_after(usage.prompt_tokens, usage.completion_tokens)
         return {BALANCE_HEADER: str(remaining)}
 
 

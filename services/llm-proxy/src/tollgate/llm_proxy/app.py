@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import asyncpg
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tollgate.llm_proxy.catalog.endpoints import router as catalog_router
 from tollgate.llm_proxy.catalog.service import Catalog, load_catalog
@@ -27,7 +27,8 @@ from tollgate.llm_proxy.plans.service import PlanRefresher, apply_plan_updated
 from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requests
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
-from tollgate.shared.messaging import Subscription
+from tollgate.shared.messaging import Envelope, Subscription
+from tollgate.shared.messaging.events import ModelPricesChanged
 from tollgate.shared.model_prices import price_list_subscription
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.service_tokens import ServiceTokenClient
@@ -84,13 +85,21 @@ def _driver_connect(engine: AsyncEngine) -> Callable[[], Awaitable[asyncpg.Conne
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
     settings = settings or Settings()
+    keep_prices = price_list_subscription(MODEL_PRICES_QUEUE, price_list).handler
+    lease_book: list[LeaseBook] = []  # the running app's, once it has started
+
+    async def apply_prices(session: AsyncSession, envelope: Envelope) -> None:
+        await keep_prices(session, envelope)
+        for book in lease_book:
+            book.retire_all()
+
     runtime = ServiceRuntime(
         settings,
         messaging,
         subscriptions=[
             Subscription(USER_DELETED_QUEUE, ["user.deleted"], erase_user_requests),
             Subscription(PLANS_QUEUE, ["plan.updated"], apply_plan_updated),
-            price_list_subscription(MODEL_PRICES_QUEUE, price_list),
+            Subscription(MODEL_PRICES_QUEUE, [ModelPricesChanged.event_type], apply_prices),
         ],
         relay_poll_interval=0.5,
     )
@@ -145,6 +154,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
                 ttl_seconds=settings.reservation_ttl_seconds,
             )
             leases.start()
+            lease_book.append(leases)
         app.state.completions = CompletionService(
             settings=settings,
             reservations=reservations,

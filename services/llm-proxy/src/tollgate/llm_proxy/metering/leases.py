@@ -338,6 +338,15 @@ class LeaseBook:
             if lease.in_flight or not await self._shrink(lease):
                 self.retiring.append(lease)
 
+    def retire_all(self) -> None:
+        """Prices changed: no call starts from a lease sized at the old ones. The sweeper
+        shrinks them; usage charges every call at the price in force when it started."""
+        for caller in self.callers.values():
+            if caller.lease is not None:
+                self.retiring.append(caller.lease)
+                caller.lease = None
+            caller.price = None
+
     def start(self) -> None:
         self.sweeper.start()
 

@@ -128,8 +128,13 @@ async def _priced_when_started(
     session: AsyncSession, calls: list[Call], now: datetime
 ) -> list[Call]:
     """A call without a hold (its reservation was lost, or it expired) is charged at the
-    price in force when it started (a model priced only since: at its price now)."""
-    unheld = [i for i, c in enumerate(calls) if c.hold is None]
+    price in force when it started (a model priced only since: at its price now).
+
+    So is a call of a lease: the proxy starts calls from a lease for seconds after it
+    was priced, and a price change applies from the next call all the same; the lease
+    only sets the credits aside (a call costing more draws the rest as a call beyond
+    its hold does)."""
+    unheld = [i for i, c in enumerate(calls) if c.hold is None or c.hold.is_lease]
     if not unheld:
         return calls
     moments = [(calls[i].event.model, min(calls[i].event.started_at, now)) for i in unheld]
@@ -142,6 +147,9 @@ async def _priced_when_started(
     priced = list(calls)
     for i, price in zip(unheld, found, strict=True):
         call = calls[i]
+        if call.hold is not None:  # a lease's call: its hold stays, its price is the day's
+            priced[i] = Call(call.event, call.account_id, call.hold, price or call.hold.price)
+            continue
         if price is None:
             event = call.event
             log.warning("usage %s is for %s, which has no price", event.request_id, event.model)

@@ -53,8 +53,11 @@ class Call:
 
     @property
     def price(self) -> Price | None:
-        """The hold's price, so a price change applies from the next call only."""
-        return self.hold.price if self.hold is not None else self.price_then
+        """The price in force when the call started (``price_then``: a call without a hold,
+        or a lease's), else its hold's: a price change applies from the next call only."""
+        if self.price_then is not None:
+            return self.price_then
+        return self.hold.price if self.hold is not None else None
 
     @property
     def cost(self) -> int:

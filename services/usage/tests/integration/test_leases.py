@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from test_model_prices import new_model, set_price
 from test_tokens_per_minute import announce, on_plan
 from usage_builders import usage_recorded
 from usage_harness import Usage, eventually, give_plan, hold_status, recorded, spent
@@ -442,3 +444,30 @@ async def test_a_leases_calls_delivered_again_are_recorded_and_charged_once(
     )
     assert count == 3
     assert (await the_hold(usage, lease["reservation_id"])).committed_tokens == CHARGED
+
+
+async def test_a_leases_call_begun_after_a_price_change_pays_the_new_price(usage: Usage) -> None:
+    user = uuid.uuid4()
+    await give_plan(usage, user, 1_000_000)
+    token = usage.user_token(user)
+    model = await new_model(usage, 1_000_000, 1_000_000)
+    response = await usage.reserve(
+        token, model=model, prompt_tokens=100, max_completion_tokens=100, lease=ROOM
+    )
+    assert response.status_code == 201, response.text
+    lease_id = uuid.UUID(response.json()["reservation_id"])
+    before = usage_recorded(user, reservation_id=lease_id, model=model, prompt_tokens=100,
+                            completion_tokens=100)  # fmt: skip
+    changed = await set_price(usage, model, 3_000_000, 5_000_000)
+    assert changed.status_code == 200, changed.text
+    after = usage_recorded(user, reservation_id=lease_id, model=model, prompt_tokens=100,
+                           completion_tokens=100, started_at=datetime.now(UTC))  # fmt: skip
+    outbox = usage.app.state.usage_ingestor.outbox
+    envelopes = [make_envelope("llm-proxy", user, e) for e in (before, after)]
+    await usage.db(lambda s: apply_usage_events(s, usage.settings, outbox, envelopes))
+
+    old, new = await recorded(usage, before.request_id), await recorded(usage, after.request_id)
+    assert old is not None and new is not None
+    # Both calls came under a lease priced before the change; each pays its own moment's price.
+    assert (old.charged_credits, new.charged_credits) == (200, 300 + 500)
+    assert await spent(usage, user) == 200 + 800

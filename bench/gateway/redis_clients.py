@@ -29,7 +29,9 @@ from tollgate.gateway.admission import ADMIT_SCRIPT
 from tollgate.gateway.script_channel import ScriptChannel
 from tollgate.shared.testing import free_port
 
-KEYS = ["bench:bucket", "bench:nb", "", "", "", "bench:plan"]
+# The seven keys admission sends (bucket, revoked user, session, API key, organization
+# plan, the caller's plan, API key scopes); the ones a plain user's call has none of, empty.
+KEYS = ["bench:bucket", "bench:nb", "", "", "", "bench:plan", ""]
 
 
 def cpu_seconds() -> float:
@@ -55,8 +57,9 @@ async def drive(call: Callable[[], Awaitable[object]], calls: int, concurrency: 
 
 
 async def measure(args: argparse.Namespace, plain: str, tls: str) -> None:
-    # The script's arguments as admission sends them: issued at, limit, plan field, window.
-    argv = [0, 1_000_000, "llm_requests_per_minute", 60_000]
+    # The script's arguments as admission sends them: issued at, limit, plan field, window,
+    # scopes, plan, the plan-limits key prefix.
+    argv = [0, 1_000_000, "llm_requests_per_minute", 60_000, "", "free", "bench:plans:"]
     print("| round | client | transport | calls/s | client CPU µs/call |")
     print("|---|---|---|---|---|")
     for round_ in range(1, args.rounds + 1):

@@ -288,7 +288,7 @@ async def test_tokens_per_minute_count_a_leases_budget_until_it_is_shrunk(usage:
     assert fits.status_code == 201, fits.text
 
 
-async def test_a_member_cap_counts_an_open_lease_whole_and_a_closed_one_as_charged(
+async def test_a_sub_user_asking_for_a_lease_gets_a_hold_per_call_so_a_lowered_cap_stops_it_at_once(
     usage: Usage,
 ) -> None:
     parent, child = uuid.uuid4(), uuid.uuid4()
@@ -300,21 +300,16 @@ async def test_a_member_cap_counts_an_open_lease_whole_and_a_closed_one_as_charg
     )
     await eventually(lambda: usage.db(lambda s: s.get(Member, (parent, child))))
     token = usage.user_token(child, parent=parent)
-    lease = await take_lease(usage, token, credits=10**6)
-    assert lease["held_tokens"] == 200 + (1_500 - 200) // 2
-    await settle_in_one_batch(usage, child, lease["reservation_id"], [(200, 100)])
 
-    # 300 charged and 550 still held: 650 of the cap left.
-    refused = await usage.reserve(token, prompt_tokens=700, max_completion_tokens=0)
+    held = await take_lease(usage, token, credits=10**6)
+
+    assert (held["held_tokens"], held["lease"]) == (200, None)
+    hold = await the_hold(usage, held["reservation_id"])
+    assert hold.lease_until is None
+    # Only the call's own hold counts against the cap: 1,300 of it left.
+    refused = await usage.reserve(token, prompt_tokens=1_400, max_completion_tokens=0)
     assert refused.status_code == 402
-    assert refused.json()["available"] == 650
-
-    await shrink(
-        usage, token, lease["reservation_id"], credits=300, tokens=300, calls=1, final=True
-    )
-    admitted = await usage.reserve(token, prompt_tokens=700, max_completion_tokens=0)
-    assert admitted.status_code == 201, admitted.text
-    assert admitted.json()["available"] == 1_500 - 300 - 700
+    assert refused.json()["available"] == 1_300
 
 
 async def test_an_expired_lease_gives_back_what_it_held_and_its_late_calls_are_still_charged(

@@ -378,9 +378,13 @@ def decide(
                 continue
         ttl = min(request.ttl_seconds or settings.hold_ttl_seconds, settings.max_hold_ttl_seconds)
         extra = LeaseRoom(0, 0, 0)
-        if request.lease is not None:
+        # Only who spends from their own account gets a lease: an organization's member
+        # or a sub-user spends on terms someone else sets (a cap, a permission, the
+        # membership itself) and may change at any moment, so each call is decided now.
+        lease = request.lease if payer.account_id == user_id else None
+        if lease is not None:
             extra = size_lease(
-                request.lease,
+                lease,
                 room=room,
                 held=size.held_credits,
                 minute_left=None
@@ -414,10 +418,10 @@ def decide(
             expires_at=now + timedelta(seconds=ttl),
             calls=calls,
         )
-        if request.lease is not None:
-            use_until = now + timedelta(seconds=request.lease.seconds)
+        if lease is not None:
+            use_until = now + timedelta(seconds=lease.seconds)
             hold = hold._replace(
-                expires_at=hold.expires_at + timedelta(seconds=request.lease.seconds),
+                expires_at=hold.expires_at + timedelta(seconds=lease.seconds),
                 lease_until=use_until,
                 lease_credits=amount,
                 lease_tokens=counted,

@@ -43,6 +43,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import httpx
 from redis import Redis
 
 from tollgate.shared.messaging import Broker, make_envelope
@@ -480,6 +481,19 @@ class Ledger:
             await conn.close()
 
 
+def price_bench_model(usage_url: str, admin_token: str) -> None:
+    """The bench's model at the reference price (a credit a token), set as an admin sets
+    it: usage refuses to hold credits for a model without a price."""
+    answer = httpx.put(
+        f"{usage_url}/api/admin/model-prices/bench-model",
+        json={"input_per_million": 1_000_000, "output_per_million": 1_000_000},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=10,
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"pricing bench-model at usage: {answer.status_code} {answer.text}")
+
+
 async def fund(users: list[str]) -> None:
     """A large allocation for each bench user (the event usage applies; newest wins)."""
     broker = Broker(AMQP_URL)
@@ -683,6 +697,7 @@ def main() -> None:
             usage = stack.enter_context(process([py, "-m", "tollgate.usage"], env))
             wait_http(f"{env['LLM_PROXY_USAGE_URL']}/readyz", usage)
             asyncio.run(fund(users))
+            price_bench_model(env["LLM_PROXY_USAGE_URL"], info["admin"])
             path["usage"] = usage.pid
             databases.add("usage")
         subprocess.run([py, "-m", "tollgate.llm_proxy", "migrate"], env=env, cwd=ROOT, check=True)

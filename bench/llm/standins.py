@@ -74,8 +74,11 @@ async def auth(users: int) -> None:
     tokens = [
         [str(user), key.mint(user, plan="enterprise", ttl=3600)] for user in bench_users(users)
     ]
+    # An admin's token too: the bench prices its model at usage, as an admin would.
+    admin = key.mint(str(uuid.uuid4()), role="admin", ttl=3600)
+    jwks_url = f"{base}/.well-known/jwks.json"
     print(
-        json.dumps({"auth": base, "jwks": f"{base}/.well-known/jwks.json", "users": tokens}),
+        json.dumps({"auth": base, "jwks": jwks_url, "users": tokens, "admin": admin}),
         flush=True,
     )
     await asyncio.Event().wait()

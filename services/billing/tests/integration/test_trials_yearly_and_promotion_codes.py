@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -219,3 +220,22 @@ async def test_an_admin_offers_a_trial_and_nonsense_trial_lengths_are_refused(
     assert free_trial.status_code == 400
     assert offered.status_code == 200, offered.text
     assert {p["code"]: p["trial_days"] for p in plans}["enterprise"] == 7
+
+
+async def test_a_yearly_subscriber_counts_a_twelfth_of_the_yearly_price_in_mrr(
+    users: Users, client: httpx.AsyncClient, stripe_standin: StripeStandIn
+) -> None:
+    plans = (await client.get("/api/subscriptions/plans")).json()
+    yearly = Decimal(str(next(p["yearly_price"] for p in plans if p["code"] == "pro")))
+    before = (await client.get("/api/admin/revenue", headers=users.admin())).json()
+    user_id = await users.register()
+    response = await checkout(users, client, user_id, interval="year")
+    stripe_standin.complete_checkout(response.json()["checkout"]["session_id"])
+    assert set(await stripe_standin.deliver_pending()) == {200}
+
+    after = (await client.get("/api/admin/revenue", headers=users.admin())).json()
+
+    # Not the monthly price: the yearly price (less than twelve months of it) over twelve.
+    added = Decimal(after["mrr"]) - Decimal(before["mrr"])
+    assert abs(added - yearly / 12) <= Decimal("0.01")
+    assert after["paying_subscriptions"] == before["paying_subscriptions"] + 1

@@ -116,12 +116,22 @@ async def subscriptions_per_plan(session: AsyncSession) -> list[Any]:
             billed,
             func.count().label("count"),
             func.sum(Subscription.seats).label("seats"),
+            Subscription.billing_interval,
             Plan.price,
+            Plan.yearly_price,
             Plan.currency,
             Plan.interval,
         )
         .join(Plan, Plan.code == Subscription.plan)
         .where(Subscription.status.in_(["active", "trialing", "past_due"]))
-        .group_by(Subscription.plan, billed, Plan.price, Plan.currency, Plan.interval)
+        .group_by(
+            Subscription.plan,
+            billed,
+            Subscription.billing_interval,
+            Plan.price,
+            Plan.yearly_price,
+            Plan.currency,
+            Plan.interval,
+        )
     )
     return list(result.all())

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -118,26 +119,36 @@ async def refund(
 MONTHS_PER_INTERVAL = {"month": Decimal(1), "year": Decimal(12), "week": Decimal(12) / 52}
 
 
+def _monthly(row: Any) -> Decimal:
+    """What one seat of a subscription brings in a month: a yearly subscriber pays the
+    plan's yearly price, a twelfth of it a month, not the monthly price."""
+    if row.billing_interval == "year" and row.yearly_price is not None:
+        return Decimal(row.yearly_price) / MONTHS_PER_INTERVAL["year"]
+    return Decimal(row.price) / MONTHS_PER_INTERVAL.get(row.interval, Decimal(1))
+
+
 async def revenue(session: AsyncSession, months: int) -> RevenueOut:
     counts = await repository.subscriptions_per_plan(session)
     mrr = Decimal(0)
     paying = 0
     currency = "usd"
-    plan_counts = []
+    plan_counts: dict[tuple[str, str], PlanCount] = {}
     for row in counts:
-        plan_counts.append(
-            PlanCount(
-                plan=row.plan,
-                billed_by="stripe" if row.billed else "tollgate",
-                subscriptions=int(row.count),
-                seats=int(row.seats or 0),
-            )
+        key = (row.plan, "stripe" if row.billed else "tollgate")
+        # Monthly and yearly subscribers of a plan are one line of the count.
+        seen = plan_counts.get(key) or PlanCount(
+            plan=key[0], billed_by=key[1], subscriptions=0, seats=0
+        )
+        plan_counts[key] = PlanCount(
+            plan=key[0],
+            billed_by=key[1],
+            subscriptions=seen.subscriptions + int(row.count),
+            seats=seen.seats + int(row.seats or 0),
         )
         if row.billed:
             paying += int(row.count)
             currency = row.currency
-            per_month = MONTHS_PER_INTERVAL.get(row.interval, Decimal(1))
-            mrr += Decimal(row.price) * int(row.seats or 0) / per_month
+            mrr += _monthly(row) * int(row.seats or 0)
     since = (now_utc() - timedelta(days=31 * months)).replace(day=1, hour=0, minute=0, second=0)
     by_month = [
         MonthRevenue(
@@ -155,6 +166,6 @@ async def revenue(session: AsyncSession, months: int) -> RevenueOut:
         mrr=mrr,
         arr=mrr * 12,
         paying_subscriptions=paying,
-        active_subscriptions=sorted(plan_counts, key=lambda c: (c.plan, c.billed_by)),
+        active_subscriptions=sorted(plan_counts.values(), key=lambda c: (c.plan, c.billed_by)),
         revenue_by_month=by_month,
     )

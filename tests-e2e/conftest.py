@@ -127,6 +127,9 @@ def stack(
         # by its TTL; a short one lets the drills see it return within the test.
         "LLM_PROXY_RESERVATION_TTL_SECONDS": "15",
         "USAGE_SWEEP_INTERVAL_SECONDS": "1",
+        # A loaded machine can pause a drill for a second between two calls of one busy
+        # caller; its lease should not be retired as idle meanwhile.
+        "LLM_PROXY_LEASE_IDLE_SECONDS": "2",
         "AUTH_OAUTH_CALLBACK_BASE_URL": gateway,
         # Every test client is 127.0.0.1: the per-address sign-in limits (the gateway's
         # requests, auth's failed attempts) would throttle the suite itself. Auth's own

@@ -240,6 +240,13 @@ async def test_a_cancellation_grants_nothing_new_and_keeps_the_current_allocatio
     user = uuid.uuid4()
     start = now().replace(microsecond=0)
     await usage.publish(subscription_changed(user, sequence=1, period_start=start))
+
+    async def subscribed() -> bool:
+        return await sequence_of(usage, user) == 1
+
+    # The cancellation comes after the subscription was applied, as it does from billing:
+    # two events a moment apart may be applied in either order, and the older is dropped.
+    await eventually(subscribed)
     await usage.publish(
         subscription_changed(
             user,

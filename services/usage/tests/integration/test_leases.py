@@ -384,7 +384,7 @@ async def test_bad_shrink_bodies_get_422_and_change_nothing(usage: Usage) -> Non
     assert (hold.status, hold.amount, hold.calls) == ("held", 6_600, 33)
 
 
-async def test_an_unknown_lease_is_404_and_a_plain_hold_or_another_users_lease_is_409(
+async def test_an_unknown_or_another_users_lease_is_404_and_a_plain_hold_is_409(
     usage: Usage,
 ) -> None:
     owner, stranger = uuid.uuid4(), uuid.uuid4()
@@ -402,8 +402,9 @@ async def test_an_unknown_lease_is_404_and_a_plain_hold_or_another_users_lease_i
         headers=usage.service_headers(token),
     )
 
-    assert unknown.status_code == 404
-    assert not_a_lease.status_code == theirs.status_code == released.status_code == 409
+    # Another user's lease is not found, as their hold is for a release: no telling it exists.
+    assert unknown.status_code == theirs.status_code == 404
+    assert not_a_lease.status_code == released.status_code == 409
     assert released.json()["type"].endswith("reservation-is-a-lease")
     assert await hold_status(usage, lease["reservation_id"]) == "held"
     assert (await usage.balance(token))["reserved"] == 6_600 + 20

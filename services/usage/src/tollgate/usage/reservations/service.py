@@ -23,28 +23,35 @@ from tollgate.usage.reservations.schemas import ReleaseOut, ShrinkIn, ShrinkOut
 __all__ = ["release", "shrink_lease"]
 
 
+async def _own_hold_locked(
+    session: AsyncSession, caller: Principal, reservation_id: uuid.UUID, now: datetime
+) -> Hold:
+    """The caller's hold (404 for anyone else's), locked account first, then hold (the
+    lock order of every path that settles a hold), and expired if its time has passed."""
+    found = await session.get(Hold, reservation_id)
+    if found is None or found.user_id != caller.user_id:
+        raise NotFound("No such reservation")
+    await repo.lock_account(session, found.account_id)
+    hold = await repo.lock_hold(session, reservation_id)
+    assert hold is not None
+    if hold.status == "held" and hold.expires_at <= now:
+        await repo.settle_hold(session, hold.id, "expired", now, hold.committed_tokens)
+        hold.status = "expired"
+    return hold
+
+
 async def release(
     session: AsyncSession, caller: Principal, reservation_id: uuid.UUID
 ) -> ReleaseOut:
     """Give back an unsettled hold; releasing twice is harmless, a settled hold cannot be."""
-    user_id = caller.user_id
-    found = await session.get(Hold, reservation_id)
-    if found is None or found.user_id != user_id:
-        raise NotFound("No such reservation")
     now = datetime.now(UTC)
-    # Account first, then hold: the lock order of every path that settles a hold.
-    await repo.lock_account(session, found.account_id)
-    hold = await repo.lock_hold(session, reservation_id)
-    assert hold is not None
+    hold = await _own_hold_locked(session, caller, reservation_id, now)
     if hold.lease_until is not None:
         raise Conflict(
             "This reservation is a lease: its calls settle one by one, and it is given "
             "back with a final shrink",
             type_slug="reservation-is-a-lease",
         )
-    if hold.status == "held" and hold.expires_at <= now:
-        await repo.settle_hold(session, hold.id, "expired", now)
-        hold.status = "expired"
     if hold.status == "held":
         await repo.settle_hold(session, hold.id, "released", now)
         await minute_store.release(session, hold.id)
@@ -67,22 +74,10 @@ async def shrink_lease(
     apart): what they committed is taken off what the proxy counts, so either order
     ends with the same balance.
     """
-    found = await session.get(Hold, reservation_id)
-    if found is None:
-        raise NotFound("No such reservation")
-    if found.user_id != caller.user_id or found.lease_until is None:
-        raise Conflict(
-            "This reservation is not a lease of the caller's",
-            type_slug="not-a-lease",
-        )
     now = datetime.now(UTC)
-    # Account first, then hold: the lock order of every path that settles a hold.
-    await repo.lock_account(session, found.account_id)
-    hold = await repo.lock_hold(session, reservation_id)
-    assert hold is not None
-    if hold.status == "held" and hold.expires_at <= now:
-        await repo.settle_hold(session, hold.id, "expired", now, hold.committed_tokens)
-        hold.status = "expired"
+    hold = await _own_hold_locked(session, caller, reservation_id, now)
+    if hold.lease_until is None:
+        raise Conflict("This reservation is a plain hold, not a lease", type_slug="not-a-lease")
     # What was used was used: a closed or expired lease holds nothing, but its counts
     # may still come down to what its calls really took.
     held = hold.amount if hold.status == "held" else 0

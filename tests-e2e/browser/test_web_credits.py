@@ -28,14 +28,17 @@ async def test_a_pack_bought_through_checkout_shows_as_paid_and_adds_to_the_bala
     purchases = person.page.locator(
         "section", has=person.page.get_by_role("heading", name="Your purchases")
     )
-    for _ in range(100):  # until Stripe's webhook has landed
-        if "paid" in await purchases.inner_text():
+    # Until Stripe's webhook has landed at billing (the purchase is paid) and the credits
+    # have travelled on to usage (the balance): two events, which land a moment apart.
+    balance = person.page.locator("main strong").first
+    for _ in range(100):
+        paid = "paid" in await purchases.inner_text()
+        if paid and _credits(await balance.inner_text()) != _credits(before):
             break
         await asyncio.sleep(0.2)
         person.last = await person.page.reload()
     assert "paid" in await purchases.inner_text()
-    after = await person.page.locator("main strong").first.inner_text()
-    assert _credits(after) == _credits(before) + 1_000_000
+    assert _credits(await balance.inner_text()) == _credits(before) + 1_000_000
     await person.look("pack bought")
 
     await person.page.get_by_label("Top up automatically").check()

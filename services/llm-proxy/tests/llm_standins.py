@@ -16,10 +16,10 @@ from typing import Any
 
 import aio_pika
 import jwt
-import orjson
 from aiohttp import web
 
 from tollgate.shared.messaging.broker import EXCHANGE
+from tollgate.shared.messaging.bundles import events_in
 from tollgate.shared.testing import SigningKey, free_port
 from tollgate.standins.llm import FakeProvider, Produced, directives
 
@@ -367,41 +367,46 @@ class FakeUsage:
 
     async def on_usage_recorded(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
-            envelope = orjson.loads(message.body)
-            if envelope["id"] in self._seen:
+            # The proxy's relay sends these as bundles, many events to a message.
+            for item in events_in(message):
+                self._on_usage_recorded(str(item.event.id), item.event.data, item.headers)
+
+    def _on_usage_recorded(
+        self, event_id: str, data: dict[str, Any], headers: dict[str, Any]
+    ) -> None:
+        if event_id in self._seen:
+            return
+        self._seen.add(event_id)
+        self.events.append(data)
+        self.headers_of[data["request_id"]] = headers
+        if data["reservation_id"] is None:
+            # The proxy never learnt the reservation: settle whatever this request held.
+            held = self.by_request.get(data["request_id"])
+            if held is None:
+                return  # nothing was held
+            if data["total_tokens"]:
+                self.anomalies.append(f"tokens recorded without a hold for {held}")
                 return
-            self._seen.add(envelope["id"])
-            data = envelope["data"]
-            self.events.append(data)
-            self.headers_of[data["request_id"]] = dict(message.headers or {})
-            if data["reservation_id"] is None:
-                # The proxy never learnt the reservation: settle whatever this request held.
-                held = self.by_request.get(data["request_id"])
-                if held is None:
-                    return  # nothing was held
-                if data["total_tokens"]:
-                    self.anomalies.append(f"tokens recorded without a hold for {held}")
-                    return
-                hold = self.holds[held]
-            else:
-                found = self.holds.get(str(data["reservation_id"]))
-                if found is None:
-                    self.anomalies.append(f"event for unknown hold {data['reservation_id']}")
-                    return
-                hold = found
-            if hold.lease is not None:
-                self._settle_leased(hold, data)
+            hold = self.holds[held]
+        else:
+            found = self.holds.get(str(data["reservation_id"]))
+            if found is None:
+                self.anomalies.append(f"event for unknown hold {data['reservation_id']}")
                 return
-            if hold.settled == "committed":
-                self.anomalies.append(f"hold {hold.reservation_id} settled twice")
-                return
-            if hold.settled == "released":
-                if data["total_tokens"]:
-                    self.anomalies.append(f"tokens recorded on released hold {hold.reservation_id}")
-                return
-            hold.settled = "committed"
-            hold.committed_tokens = data["total_tokens"]
-            self.balances[hold.account] += hold.held - data["total_tokens"]
+            hold = found
+        if hold.lease is not None:
+            self._settle_leased(hold, data)
+            return
+        if hold.settled == "committed":
+            self.anomalies.append(f"hold {hold.reservation_id} settled twice")
+            return
+        if hold.settled == "released":
+            if data["total_tokens"]:
+                self.anomalies.append(f"tokens recorded on released hold {hold.reservation_id}")
+            return
+        hold.settled = "committed"
+        hold.committed_tokens = data["total_tokens"]
+        self.balances[hold.account] += hold.held - data["total_tokens"]
 
     async def events_of(
         self, user_id: uuid.UUID, count: int = 1, timeout: float = 15.0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
 import asyncpg
 import pytest
+from opentelemetry import trace
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,7 +24,8 @@ from tollgate.shared.messaging import (
     add_event,
     make_envelope,
 )
-from tollgate.shared.messaging.events import UserDeleted
+from tollgate.shared.messaging.bundles import BUNDLE_CONTENT_TYPE
+from tollgate.shared.messaging.events import ApiKeyRevoked, UserDeleted
 from tollgate.shared.messaging.outbox import add_outbox_rows, outbox_row
 
 from .conftest import AMQP_URL, DATABASE_URL, CuttableProxy, effects, tables
@@ -189,3 +192,79 @@ async def test_a_batch_written_on_a_plain_connection_is_published_only_once_comm
     await eventually(lambda: len(seen) == 3)
     await close()
     assert sorted(seen) == sorted(str(envelope.id) for envelope in batch)
+
+
+async def test_a_bundled_type_leaves_as_one_message_and_each_event_applies_once_with_its_trace(
+    sessionmaker: async_sessionmaker[AsyncSession], broker: Broker, queue_name: str
+) -> None:
+    tapped: list[aio_pika.abc.AbstractIncomingMessage] = []
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange("tollgate.events", "topic", durable=True)
+    tap = await channel.declare_queue(f"{queue_name}.tap", auto_delete=True)
+    for key in ("user.deleted", "apikey.revoked"):
+        await tap.bind(exchange, key)
+    await tap.consume(functools.partial(_keep, tapped))
+    applied: list[tuple[str, str]] = []
+
+    async def apply(session: AsyncSession, envelope: Envelope) -> None:
+        traceparent = trace.get_current_span().get_span_context().trace_id
+        applied.append((str(envelope.id), f"{traceparent:032x}"))
+        await session.execute(insert(effects).values(event_id=str(envelope.id)))
+
+    consumer = Consumer(
+        broker,
+        sessionmaker,
+        tables.inbox,
+        [Subscription(queue_name, ["user.deleted", "apikey.revoked"], apply)],
+    )
+    await consumer.start()
+    traces = [uuid.uuid4().hex for _ in range(5)]
+    written = []
+    for trace_id in traces:
+        headers = {"traceparent": f"00-{trace_id}-{'2' * 16}-01"}
+        envelope = make_envelope("test", "user", UserDeleted(user_id=uuid.uuid4()))
+        async with sessionmaker() as session, session.begin():
+            await session.execute(
+                insert(tables.outbox).values(
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    body=envelope.model_dump_json(),
+                    headers=headers,
+                )
+            )
+        written.append(envelope)
+    # A type sent alone, claimed in the same pass, still leaves alone.
+    async with sessionmaker() as session, session.begin():
+        other = await add_event(
+            session,
+            tables.outbox,
+            "test",
+            "user",
+            ApiKeyRevoked(key_id=uuid.uuid4(), user_id=uuid.uuid4()),
+        )
+
+    relay = OutboxRelay(sessionmaker, tables.outbox, broker, bundled=["user.deleted"])
+    assert await relay.drain_once() == 6
+    await eventually(lambda: len(applied) == 6)
+    await asyncio.sleep(0.3)
+    await consumer.stop()
+    await connection.close()
+
+    # The five written through the bundle went as one message, the other alone: two in all.
+    assert sorted(m.content_type or "" for m in tapped) == sorted(
+        [BUNDLE_CONTENT_TYPE, "application/json"]
+    )
+    assert sorted(i for i, _ in applied) == sorted(str(e.id) for e in [*written, other])
+    by_id = dict(applied)
+    for envelope, trace_id in zip(written, traces, strict=True):
+        assert by_id[str(envelope.id)] == trace_id
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(effects)) == 6
+
+
+async def _keep(
+    into: list[aio_pika.abc.AbstractIncomingMessage], message: aio_pika.abc.AbstractIncomingMessage
+) -> None:
+    into.append(message)
+    await message.ack()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 from sqlalchemy import func, select
 from usage_builders import usage_recorded
 from usage_harness import Usage, eventually, give_plan, spent
 
 from tollgate.shared.messaging import make_envelope
+from tollgate.shared.messaging.bundles import BUNDLE_CONTENT_TYPE, bundle_body
 from tollgate.usage.metering.apply import apply_usage_events
 from tollgate.usage.models import Hold, UsageRecord, messaging
 
@@ -78,3 +80,48 @@ async def test_a_poison_event_does_not_hold_up_the_rest_of_its_batch(usage: Usag
 
     await eventually(all_good_recorded)
     assert await spent(usage, user) == 200
+
+
+async def test_a_bundle_of_calls_settles_each_once_and_a_poison_one_in_it_holds_up_none(
+    usage: Usage,
+) -> None:
+    """llm-proxy's relay sends its usage.recorded rows as bundles, many to a message."""
+    user = uuid.uuid4()
+    await give_plan(usage, user, 1_000_000)
+    good = [
+        make_envelope(
+            "llm-proxy", user, usage_recorded(user, prompt_tokens=10, completion_tokens=5)
+        )
+        for _ in range(30)
+    ]
+    poison = good[0].model_copy(
+        update={
+            "id": uuid.uuid4(),
+            "data": {**good[0].data, "prompt_tokens": -1, "request_id": "poison-in-a-bundle"},
+        }
+    )
+    first = bundle_body([(e.model_dump_json(), {}) for e in good[:20]])
+    # The second bundle repeats two calls of the first (a relay that died before marking them
+    # sent publishes them again), and carries the poison.
+    second = bundle_body([(e.model_dump_json(), {}) for e in [*good[18:], poison]])
+    for body, first_id in ((first, good[0].id), (second, good[18].id)):
+        await usage.broker.publish_raw(
+            body, "usage.recorded", f"{first_id}+n", {}, content_type=BUNDLE_CONTENT_TYPE
+        )
+
+    async def recorded() -> int:
+        return int(
+            await usage.db(
+                lambda s: s.scalar(select(func.count()).where(UsageRecord.user_id == user))
+            )
+            or 0
+        )
+
+    await eventually(lambda: _equals(recorded(), len(good)))
+    await asyncio.sleep(0.5)
+    assert await recorded() == len(good)
+    assert await spent(usage, user) == 15 * len(good)
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected

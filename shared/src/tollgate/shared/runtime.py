@@ -40,6 +40,8 @@ class ServiceRuntime:
     subscriptions: Sequence[Subscription] = ()
     use_redis: bool = False
     relay_poll_interval: float = 1.0
+    # Event types the relay sends as bundles (``messaging.bundles``).
+    relay_bundled: Sequence[str] = ()
     # Queues consumed outside ``subscriptions`` whose dead letters are watched too.
     watched_queues: Sequence[str] = ()
     probe_interval: float = 15.0
@@ -94,6 +96,7 @@ class ServiceRuntime:
             self.tables.outbox,
             self.broker,
             poll_interval=self.relay_poll_interval,
+            bundled=self.relay_bundled,
         )
         self.relay.start()
         if self.subscriptions:

@@ -28,7 +28,7 @@ from tollgate.llm_proxy.request_log.service import CallRecorder, erase_user_requ
 from tollgate.llm_proxy.upstream.health import DeploymentHealth
 from tollgate.llm_proxy.upstream.pool import UpstreamPool
 from tollgate.shared.messaging import Envelope, Subscription
-from tollgate.shared.messaging.events import ModelPricesChanged
+from tollgate.shared.messaging.events import ModelPricesChanged, UsageRecorded
 from tollgate.shared.model_prices import price_list_subscription
 from tollgate.shared.runtime import ServiceRuntime
 from tollgate.shared.service_tokens import ServiceTokenClient
@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             Subscription(MODEL_PRICES_QUEUE, [ModelPricesChanged.event_type], apply_prices),
         ],
         relay_poll_interval=0.5,
+        # One message per relay pass rather than one per call: usage reads them whole.
+        relay_bundled=[UsageRecorded.event_type],
     )
     tasks: set[asyncio.Task[None]] = set()
 

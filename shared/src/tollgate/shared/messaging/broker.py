@@ -77,6 +77,7 @@ class Broker:
         headers: Mapping[str, Any] | None = None,
         *,
         exchange: str = EXCHANGE,
+        content_type: str = "application/json",
     ) -> None:
         """Publish and wait for the broker's confirm; raises if it does not come in time."""
         if self._channel is None or self._exchange is None:
@@ -85,7 +86,7 @@ class Broker:
             body,
             message_id=message_id,
             type=routing_key,
-            content_type="application/json",
+            content_type=content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers=dict(headers or {}),
         )

@@ -10,6 +10,10 @@ A message is acknowledged only after the handler's transaction has committed (or
 after it has been safely moved to a retry queue or the DLQ). The event id is
 recorded in the ``inbox`` table in the same transaction as the handler's effects,
 so a redelivery after a crash between commit and ack has no second effect.
+
+A bundle (``bundles``: many events in one message) is first split into single
+messages put back on ``Q``, so each of its events is applied, retried and parked
+on its own; a consumer that applies events in batches reads bundles whole instead.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.shared.messaging.broker import EXCHANGE, Broker
+from tollgate.shared.messaging.bundles import events_in, is_bundle
 from tollgate.shared.messaging.events import Envelope
 from tollgate.shared.messaging.metrics import EVENTS_CONSUMED
 
@@ -96,6 +101,9 @@ class Consumer:
 
     async def handle(self, sub: Subscription, message: AbstractIncomingMessage) -> None:
         headers: dict[str, Any] = dict(message.headers or {})
+        if is_bundle(message):
+            await self._split(sub, message, headers)
+            return
         context = propagate.extract({k: str(v) for k, v in headers.items()})
         with tracer.start_as_current_span(
             f"{sub.queue} process", context=context, kind=trace.SpanKind.CONSUMER
@@ -132,6 +140,40 @@ class Consumer:
                 return False
             await sub.handler(session, envelope)
             return True
+
+    async def _split(
+        self, sub: Subscription, message: AbstractIncomingMessage, headers: dict[str, Any]
+    ) -> None:
+        """Put a bundle's events back on the queue one message each, then ack the bundle.
+
+        Dying in between puts some of them there twice; their ids make that harmless.
+        """
+        try:
+            events = events_in(message)
+        except ValidationError as exc:
+            await self._park(sub, message, headers, f"unparseable bundle: {exc.errors()[:1]}")
+            return
+        try:
+            await asyncio.gather(
+                *(
+                    self.broker.publish_raw(
+                        e.event.model_dump_json().encode(),
+                        sub.queue,
+                        str(e.event.id),
+                        e.headers,
+                        exchange="",
+                    )
+                    for e in events
+                )
+            )
+        except Exception:
+            log.exception(
+                "could not split a bundle of %d on %s; requeueing", len(events), sub.queue
+            )
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+        EVENTS_CONSUMED.labels(sub.queue, "split").inc()
 
     async def _retry_or_park(
         self,

@@ -4,7 +4,8 @@ Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several replicas can relay
 side by side, published with confirms, and marked sent in the same transaction
 that claimed them. A process that dies between publishing and marking leaves the
 rows unsent, so they go out again: delivery is at least once, and consumers
-deduplicate by event id.
+deduplicate by event id. Rows of the types given as ``bundled`` leave as bundles:
+one message for all of a type's claimed rows (``bundles``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.shared.messaging.broker import Broker
+from tollgate.shared.messaging.bundles import BUNDLE_CONTENT_TYPE, bundle_body
 from tollgate.shared.messaging.metrics import (
     OUTBOX_OLDEST_AGE,
     OUTBOX_PENDING,
@@ -41,6 +44,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 30.0,
+        bundled: Collection[str] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.outbox = outbox
@@ -48,6 +52,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.bundled = frozenset(bundled)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = on_outbox_commit(self.wake)
@@ -113,21 +118,17 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            # Confirms are pipelined: publish the whole batch, then wait for all of them.
+            parcels = _parcels(rows, self.bundled)
+            # Confirms are pipelined: publish every message, then wait for all of them.
             results = await asyncio.gather(
-                *(
-                    self.broker.publish_raw(
-                        r.body.encode(), r.event_type, str(r.event_id), r.headers or {}
-                    )
-                    for r in rows
-                ),
-                return_exceptions=True,
+                *(self._publish(parcel) for parcel in parcels), return_exceptions=True
             )
-            sent = [r.id for r, res in zip(rows, results, strict=True) if res is None]
+            sent = [r.id for p, res in zip(parcels, results, strict=True) if res is None for r in p]
             failed = [
                 (r, res)
-                for r, res in zip(rows, results, strict=True)
+                for p, res in zip(parcels, results, strict=True)
                 if isinstance(res, BaseException)
+                for r in p
             ]
             if sent:
                 await self._mark_published(session, sent)
@@ -136,6 +137,22 @@ class OutboxRelay:
             if failed:
                 OUTBOX_PUBLISH_FAILURES.inc(len(failed))
             return len(sent)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        first = rows[0]
+        if len(rows) == 1 and first.event_type not in self.bundled:
+            await self.broker.publish_raw(
+                first.body.encode(), first.event_type, str(first.event_id), first.headers or {}
+            )
+            return
+        # The bundle carries the first event's trace; each envelope keeps its own id.
+        await self.broker.publish_raw(
+            bundle_body([(r.body, r.headers) for r in rows]),
+            first.event_type,
+            f"{first.event_id}+{len(rows) - 1}",
+            first.headers or {},
+            content_type=BUNDLE_CONTENT_TYPE,
+        )
 
     async def _mark_published(self, session: AsyncSession, ids: list[int]) -> None:
         await session.execute(
@@ -177,3 +194,18 @@ class OutboxRelay:
         OUTBOX_PENDING.set(count)
         OUTBOX_OLDEST_AGE.set(age)
         return count, age
+
+
+def _parcels(rows: Sequence[Any], bundled: frozenset[str]) -> list[list[Any]]:
+    """What goes out as one message: a bundled type's rows together, any other row alone."""
+    bundles: dict[str, list[Any]] = {}
+    parcels: list[list[Any]] = []
+    for row in rows:
+        if row.event_type in bundled:
+            if row.event_type not in bundles:
+                bundles[row.event_type] = []
+                parcels.append(bundles[row.event_type])
+            bundles[row.event_type].append(row)
+        else:
+            parcels.append([row])
+    return parcels

@@ -7,7 +7,8 @@ and every message is acked only after the transaction commits. If a batch fails,
 each of its messages goes through the shared one-at-a-time path (an inbox row,
 its own transaction, retries and the dead-letter queue), applied by the same
 ``apply_usage_events`` as a batch of one, so one poison event cannot hold up the
-rest.
+rest. A bundle (llm-proxy sends its events so, many to a message) counts as its
+events; one that fails is split into single messages by the shared path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tollgate.shared.messaging import Broker, Consumer, Envelope, Subscription
+from tollgate.shared.messaging.bundles import events_in
 from tollgate.usage.config import Settings
 from tollgate.usage.metering.apply import apply_usage_events
 
@@ -109,7 +111,7 @@ class UsageIngestor(Consumer):
         envelopes: list[Envelope] = []
         for message in batch:
             try:
-                envelopes.append(Envelope.model_validate_json(message.body))
+                envelopes.extend(e.event for e in events_in(message))
             except ValidationError as exc:
                 raise ValueError("a message does not parse") from exc
         async with self.sessionmaker() as session, session.begin():

@@ -42,6 +42,8 @@ class HoldEntry:
     final: bool = False
     shrinks: list[dict[str, Any]] = field(default_factory=list)
     calls_settled: int = 0
+    made_at: float = field(default_factory=time.monotonic)
+    shrunk_at: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -328,6 +330,7 @@ class FakeUsage:
         assert type(body["final"]) is bool, body
         assert all(type(body[k]) is int and body[k] >= 0 for k in ("credits", "tokens", "calls"))
         hold.shrinks.append(body)
+        hold.shrunk_at.append(time.monotonic())
         if hold.settled is None:
             kept = min(hold.held, max(0, body["credits"] - hold.committed_tokens))
             self.balances[hold.account] += hold.held - kept

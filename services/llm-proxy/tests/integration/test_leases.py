@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 import httpx
@@ -137,6 +138,30 @@ async def test_concurrent_calls_of_one_caller_ask_for_one_lease(fresh: Stack) ->
     assert fresh.usage.reservation_calls - asked == 2, "one plain hold, then one lease"
     assert len(fresh.usage.leases_of(user_id)) == 1
     await assert_ledger_exact(fresh, user_id, 1_000_000, 21)
+
+
+async def test_a_busy_callers_next_lease_is_asked_before_the_last_runs_out(
+    fresh: Stack,
+) -> None:
+    """No call of a steady caller waits for usage: each lease's successor is granted
+    while the lease still serves calls, and the old one is shrunk only afterwards."""
+    user_id, token = fresh.user(tokens=1_000_000)
+
+    async with fresh.http(token) as http:
+        responses = await calls_in_a_row(http, user_id, 90)
+
+    assert [r.status_code for r in responses] == [200] * 90
+    leases = fresh.usage.leases_of(user_id)
+    assert len(leases) >= 3, "32 calls a lease: at least three for 89 calls"
+    await assert_ledger_exact(fresh, user_id, 1_000_000, 90)
+    for old, new in itertools.pairwise(leases):
+        assert new.made_at < old.shrunk_at[0], "the successor came before the old one was shrunk"
+    events = await fresh.usage.events_of(user_id, 90)
+    served = [e["reservation_id"] for e in events[1:]]
+    # Every call after the first (a lone call's plain hold) was served by a lease, and
+    # the renewals' own request ids never reach usage as calls.
+    assert set(served) == {lease.reservation_id for lease in leases}
+    assert not any(e["request_id"].startswith("lease-renewal-") for e in events)
 
 
 async def test_a_call_larger_than_what_the_lease_has_left_retires_it_and_asks_a_new_one(

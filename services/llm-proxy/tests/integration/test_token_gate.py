@@ -100,7 +100,8 @@ async def test_a_call_no_provider_could_serve_releases_its_hold(fresh: Stack) ->
     assert events[-1]["status"] == "failed"
     assert events[-1]["total_tokens"] == 0
     assert events[-1]["cost_usd"] == "0"  # written plainly, not "0E-10"
-    assert not fresh.usage.open_holds()
+    # (Other tests' callers may still have a lease open, until it idles out.)
+    assert not [h for h in fresh.usage.open_holds() if h.account == str(user_id)]
 
 
 async def test_when_every_provider_rate_limits_the_caller_gets_429_with_retry_after(

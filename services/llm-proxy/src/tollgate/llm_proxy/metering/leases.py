@@ -10,6 +10,8 @@ for ``LEASE_CALLS`` more; its next calls are sized here by usage's own rule
     busy caller, no lease that covers it ──► retire the old lease (shrink),
                                              ask hold + room (one asking per caller)
     busy caller, lease covers it ──────────► spent here: no round trip
+    lease three quarters used ─────────────► its next lease asked in the background;
+                                             the old one is retired once it arrives
     call ends ─────────────────────────────► what it did not use goes back to the lease
     idle, past use_until, or retired ──────► final shrink once no call is in flight
 
@@ -48,6 +50,9 @@ __all__ = ["Lease", "LeaseBook"]
 log = logging.getLogger("tollgate.llm_proxy.leases")
 # How often idle and expired leases are looked for, and failed shrinks sent again.
 SWEEP_SECONDS = 0.25
+# A lease this far used (calls, credits, tokens or time) has its successor asked for in
+# the background, so that no call of a busy caller waits for usage.
+RENEW_AT = 0.75
 # The bounds of usage's lease ask.
 MOST_CREDITS_ASKED = 10**12
 MOST_TOKENS_ASKED = 10**9
@@ -81,6 +86,17 @@ class Lease:
     started: int = 1
     in_flight: int = 1
     last_start: float = 0.0
+    granted_at: float = 0.0
+    renewing: bool = False  # its successor has been asked for
+
+    def nearly_used(self, now: float) -> bool:
+        """Three quarters of a budget or of its time gone: time to ask for the next."""
+        return (
+            self.started >= self.calls * RENEW_AT
+            or self.spent_credits >= self.credits * RENEW_AT
+            or self.spent_tokens >= self.tokens * RENEW_AT
+            or now >= self.granted_at + (self.use_until - self.granted_at) * RENEW_AT
+        )
 
     def spend(
         self, prompt_tokens: int, max_completion_tokens: int | None, now: float
@@ -164,6 +180,9 @@ class LeaseBook:
         # Retired leases whose final shrink usage has not had yet.
         self.retiring: list[Lease] = []
         self.sweeper = Periodic("lease-sweeper", self.sweep, SWEEP_SECONDS, wait_first=True)
+        self.renewals: set[asyncio.Task[None]] = set()
+        # Raised by every price change: a lease asked before one is not put to use.
+        self.prices_seen = 0
 
     def spend(
         self,
@@ -177,10 +196,14 @@ class LeaseBook:
         if caller is None or caller.lease is None:
             return None
         now = time.monotonic()
-        hold = caller.lease.spend(prompt_tokens, max_completion_tokens, now)
+        lease = caller.lease
+        hold = lease.spend(prompt_tokens, max_completion_tokens, now)
         if hold is not None:
             caller.last_start = now
-            caller.lease.user_token = principal.token
+            lease.user_token = principal.token
+            if not lease.renewing and caller.asking is None and lease.nearly_used(now):
+                lease.renewing = True
+                self._start_renewal(caller, principal, model, prompt_tokens, max_completion_tokens)
         return hold
 
     async def hold(
@@ -242,6 +265,72 @@ class LeaseBook:
             caller.asking = None
             asking.set_result(outage)
 
+    def _start_renewal(
+        self,
+        caller: Caller,
+        principal: Principal,
+        model: str,
+        prompt_tokens: int,
+        max_completion_tokens: int | None,
+    ) -> None:
+        task = asyncio.create_task(
+            self._renew(caller, principal, model, prompt_tokens, max_completion_tokens),
+            name="lease-renewal",
+        )
+        self.renewals.add(task)
+        task.add_done_callback(self.renewals.discard)
+
+    async def _renew(
+        self,
+        caller: Caller,
+        principal: Principal,
+        model: str,
+        prompt_tokens: int,
+        max_completion_tokens: int | None,
+    ) -> None:
+        """Ask for the caller's next lease while its calls still spend from this one.
+
+        The ask is sized on the call that found the lease nearly used, under a request
+        id of its own that no call will report: usage holds that share with the room, and
+        the lease's shrinks give back whatever no call took. Calls that the old lease
+        cannot cover meanwhile wait for this asking. If usage says no (the old lease may
+        hold what the new one needs), nothing changes: the next call the old lease cannot
+        cover retires it first and asks again, as without renewals.
+        """
+        asking: asyncio.Future[MeteringUnavailable | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        caller.asking = asking
+        outage: MeteringUnavailable | None = None
+        prices_seen = self.prices_seen
+        try:
+            hold = await self.reservations.reserve(
+                user_token=principal.token,
+                request_id=f"lease-renewal-{uuid.uuid4()}",
+                model=model,
+                prompt_tokens=prompt_tokens,
+                max_completion_tokens=max_completion_tokens,
+                ttl_seconds=self.ttl_seconds,
+                lease=self._ask(caller, prompt_tokens, max_completion_tokens),
+            )
+            lease = self._lease(caller, hold, principal, first_call=None)
+            if lease is None:
+                # Usage answered with a plain hold, which no call will report.
+                await self.reservations.release(hold, principal.token)
+            elif prices_seen != self.prices_seen:
+                self.retiring.append(lease)  # sized at prices no longer in force
+            else:
+                old, caller.lease = caller.lease, lease
+                if old is not None:
+                    self.retiring.append(old)  # shrunk final once its calls have ended
+        except MeteringUnavailable as exc:
+            outage = exc
+        except Exception as exc:  # a refusal: the next uncovered call asks in the open
+            log.info("renewing the lease of %s for %s was refused: %s", principal.sub, model, exc)
+        finally:
+            caller.asking = None
+            asking.set_result(outage)
+
     def _ask(
         self, caller: Caller, prompt_tokens: int, max_completion_tokens: int | None
     ) -> LeaseAsk:
@@ -266,15 +355,41 @@ class LeaseBook:
     def _open(self, caller: Caller, hold: Hold, principal: Principal, prompt_tokens: int) -> Hold:
         """The lease usage granted, with the asking call as its first call."""
         self._learn(caller, hold)
-        terms, price = hold.terms, caller.price
-        if terms is None or price is None:
-            return hold  # usage answered with a plain hold
+        price = caller.price
         completion = hold.max_completion_tokens or 0
         # The asking call's own share, sized by usage with the same rule.
-        own = charge(price, prompt_tokens, completion)
+        own = 0 if price is None else charge(price, prompt_tokens, completion)
+        lease = self._lease(caller, hold, principal, first_call=(own, prompt_tokens + completion))
+        if lease is None:
+            return hold  # usage answered with a plain hold
+        caller.lease = lease
+        return replace(
+            hold,
+            held_tokens=own,
+            available=lease.balance(),
+            lease=lease,
+            raw_tokens=prompt_tokens + completion,
+        )
+
+    def _lease(
+        self,
+        caller: Caller,
+        hold: Hold,
+        principal: Principal,
+        *,
+        first_call: tuple[int, int] | None,
+    ) -> Lease | None:
+        """The lease usage granted, with its asking call's credits and tokens (if a call
+        asked) already spent; None when usage answered with a plain hold."""
+        self._learn(caller, hold)
+        terms, price = hold.terms, caller.price
+        if terms is None or price is None:
+            return None
         now = time.monotonic()
         granted_for = (terms.use_until - datetime.now(UTC)).total_seconds()
-        lease = Lease(
+        spent_credits, spent_tokens = first_call or (0, 0)
+        asking_call = 0 if first_call is None else 1
+        return Lease(
             reservation_id=hold.reservation_id,
             account_id=hold.account_id,
             user_token=principal.token,
@@ -287,17 +402,12 @@ class LeaseBook:
             available=hold.available,
             use_until=now + min(self.seconds, granted_for),
             expires=now + self.seconds + self.ttl_seconds,
-            spent_credits=own,
-            spent_tokens=prompt_tokens + completion,
+            spent_credits=spent_credits,
+            spent_tokens=spent_tokens,
+            started=asking_call,
+            in_flight=asking_call,
             last_start=now,
-        )
-        caller.lease = lease
-        return replace(
-            hold,
-            held_tokens=own,
-            available=lease.balance(),
-            lease=lease,
-            raw_tokens=prompt_tokens + completion,
+            granted_at=now,
         )
 
     async def _retire(self, lease: Lease) -> None:
@@ -341,6 +451,7 @@ class LeaseBook:
     def retire_all(self) -> None:
         """Prices changed: no call starts from a lease sized at the old ones. The sweeper
         shrinks them; usage charges every call at the price in force when it started."""
+        self.prices_seen += 1
         for caller in self.callers.values():
             if caller.lease is not None:
                 self.retiring.append(caller.lease)
@@ -353,6 +464,8 @@ class LeaseBook:
     async def close(self) -> None:
         """At shutdown, once calls have ended: every lease is shrunk final."""
         await self.sweeper.stop()
+        # A renewal usage granted is retired with the rest, not left to expire there.
+        await asyncio.gather(*self.renewals, return_exceptions=True)
         for caller in self.callers.values():
             if caller.lease is not None:
                 self.retiring.append(caller.lease)

@@ -164,6 +164,28 @@ async def test_a_busy_callers_next_lease_is_asked_before_the_last_runs_out(
     assert not any(e["request_id"].startswith("lease-renewal-") for e in events)
 
 
+async def test_a_crowd_of_one_callers_calls_over_many_leases_leaves_every_lease_shrunk_final(
+    fresh: Stack,
+) -> None:
+    """Renewals and the asks of calls no lease covers meet here: whichever lands first,
+    no lease is dropped without its final shrink, and every call is billed once."""
+    user_id, token = fresh.user(tokens=5_000_000)
+    async with fresh.http(token) as http:
+        await calls_in_a_row(http, user_id, 1)  # the caller is busy from now on
+        gate = asyncio.Semaphore(12)
+
+        async def one() -> int:
+            async with gate:
+                body = ask("hi [[words:2]]", user_id, max_tokens=9)
+                return (await http.post("/v1/chat/completions", json=body)).status_code
+
+        statuses = await asyncio.gather(*(one() for _ in range(200)))
+
+    assert statuses == [200] * 200
+    assert len(fresh.usage.leases_of(user_id)) >= 6
+    await assert_ledger_exact(fresh, user_id, 5_000_000, 201)
+
+
 async def test_a_call_larger_than_what_the_lease_has_left_retires_it_and_asks_a_new_one(
     fresh: Stack,
 ) -> None:

@@ -262,8 +262,7 @@ class LeaseBook:
             outage = exc
             raise
         finally:
-            caller.asking = None
-            asking.set_result(outage)
+            _answer(caller, asking, outage)
 
     def _start_renewal(
         self,
@@ -273,16 +272,24 @@ class LeaseBook:
         prompt_tokens: int,
         max_completion_tokens: int | None,
     ) -> None:
+        # Set now, not when the task first runs: a call the old lease cannot cover in
+        # between must wait for this asking, not ask beside it.
+        asking: asyncio.Future[MeteringUnavailable | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        caller.asking = asking
         task = asyncio.create_task(
-            self._renew(caller, principal, model, prompt_tokens, max_completion_tokens),
+            self._renew(caller, asking, principal, model, prompt_tokens, max_completion_tokens),
             name="lease-renewal",
         )
         self.renewals.add(task)
         task.add_done_callback(self.renewals.discard)
+        task.add_done_callback(lambda _: _answer(caller, asking, None))  # if it never ran
 
     async def _renew(
         self,
         caller: Caller,
+        asking: asyncio.Future[MeteringUnavailable | None],
         principal: Principal,
         model: str,
         prompt_tokens: int,
@@ -297,10 +304,6 @@ class LeaseBook:
         hold what the new one needs), nothing changes: the next call the old lease cannot
         cover retires it first and asks again, as without renewals.
         """
-        asking: asyncio.Future[MeteringUnavailable | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        caller.asking = asking
         outage: MeteringUnavailable | None = None
         prices_seen = self.prices_seen
         try:
@@ -320,16 +323,13 @@ class LeaseBook:
             elif prices_seen != self.prices_seen:
                 self.retiring.append(lease)  # sized at prices no longer in force
             else:
-                old, caller.lease = caller.lease, lease
-                if old is not None:
-                    self.retiring.append(old)  # shrunk final once its calls have ended
+                self._install(caller, lease)
         except MeteringUnavailable as exc:
             outage = exc
         except Exception as exc:  # a refusal: the next uncovered call asks in the open
             log.info("renewing the lease of %s for %s was refused: %s", principal.sub, model, exc)
         finally:
-            caller.asking = None
-            asking.set_result(outage)
+            _answer(caller, asking, outage)
 
     def _ask(
         self, caller: Caller, prompt_tokens: int, max_completion_tokens: int | None
@@ -362,7 +362,7 @@ class LeaseBook:
         lease = self._lease(caller, hold, principal, first_call=(own, prompt_tokens + completion))
         if lease is None:
             return hold  # usage answered with a plain hold
-        caller.lease = lease
+        self._install(caller, lease)
         return replace(
             hold,
             held_tokens=own,
@@ -370,6 +370,13 @@ class LeaseBook:
             lease=lease,
             raw_tokens=prompt_tokens + completion,
         )
+
+    def _install(self, caller: Caller, lease: Lease) -> None:
+        """The caller's lease from now on; the one it replaces (if any) is retired,
+        shrunk final once its calls have ended: no lease is ever dropped unshrunk."""
+        if caller.lease is not None:
+            self.retiring.append(caller.lease)
+        caller.lease = lease
 
     def _lease(
         self,
@@ -472,3 +479,15 @@ class LeaseBook:
         self.callers.clear()
         pending, self.retiring = self.retiring, []
         await asyncio.gather(*(self._shrink(lease, final=True) for lease in pending))
+
+
+def _answer(
+    caller: Caller,
+    asking: asyncio.Future[MeteringUnavailable | None],
+    outage: MeteringUnavailable | None,
+) -> None:
+    """An asking is over: the calls waiting on it go on (or hear of the outage)."""
+    if caller.asking is asking:
+        caller.asking = None
+    if not asking.done():
+        asking.set_result(outage)

@@ -1,0 +1,131 @@
+"""Renewing a lease ahead never drops one: each lease usage grants is shrunk final."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tollgate.llm_proxy.metering.leases import LeaseBook
+from tollgate.llm_proxy.metering.reservations import Hold, LeaseTerms, Shrunk
+from tollgate.shared.security import Principal
+
+PRICE = (1_000_000, 1_000_000)  # a credit a token
+CALL = {"prompt_tokens": 10, "max_completion_tokens": 10}  # 20 credits a call
+
+
+class ScriptedUsage:
+    """Usage's reservation contract, answering each asking only when the test says."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[dict[str, Any], asyncio.Future[Hold]]] = []
+        self.final_shrinks: set[uuid.UUID] = set()
+        self.granted: list[uuid.UUID] = []
+
+    async def reserve(self, **ask: Any) -> Hold:
+        answer: asyncio.Future[Hold] = asyncio.get_running_loop().create_future()
+        self.asked.append((ask, answer))
+        return await answer
+
+    async def shrink(
+        self,
+        reservation_id: uuid.UUID,
+        user_token: str,
+        *,
+        credits: int,
+        tokens: int,
+        calls: int,
+        final: bool,
+    ) -> Shrunk:
+        if final:
+            self.final_shrinks.add(reservation_id)
+        return Shrunk.DONE
+
+    async def release(self, hold: Hold, user_token: str) -> None:
+        raise AssertionError("no plain hold is answered to a lease's asking here")
+
+    def answer_all(self) -> None:
+        """Grant every asking waiting, renewals first: a lease where one was asked."""
+        waiting = sorted(self.asked, key=lambda a: not a[0]["request_id"].startswith("lease-"))
+        self.asked = []
+        for ask, answer in waiting:
+            lease = ask["lease"]
+            granted = uuid.uuid4()
+            self.granted.append(granted)
+            answer.set_result(
+                Hold(
+                    reservation_id=granted,
+                    account_id="a",
+                    held_tokens=20,
+                    max_completion_tokens=10,
+                    available=1_000_000,
+                    input_per_million=PRICE[0],
+                    output_per_million=PRICE[1],
+                    terms=None
+                    if lease is None
+                    else LeaseTerms(
+                        credits=lease.calls * 20,
+                        tokens=lease.calls * 20,
+                        calls=lease.calls,
+                        use_until=datetime.now(UTC) + timedelta(seconds=5),
+                        default_completion_tokens=4096,
+                        tokens_per_minute=None,
+                    ),
+                )
+            )
+
+
+async def settle(usage: ScriptedUsage, task: asyncio.Task[Hold]) -> Hold:
+    """Answer what is asked until the call has its hold."""
+    while not task.done():
+        await asyncio.sleep(0.01)
+        usage.answer_all()
+    return task.result()
+
+
+async def test_a_call_the_old_lease_cannot_cover_waits_for_its_renewal() -> None:
+    usage = ScriptedUsage()
+    book = LeaseBook(
+        usage,  # type: ignore[arg-type]
+        calls=4,
+        seconds=5,
+        idle_seconds=60,
+        ttl_seconds=60,
+    )
+    caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
+
+    def spend() -> Hold | None:
+        return book.spend(caller, "m", **CALL)
+
+    def ask(n: int) -> asyncio.Task[Hold]:  # a call the caller's lease does not cover
+        return asyncio.create_task(book.hold(caller, "m", f"call-{n}", **CALL))
+
+    await settle(usage, ask(1))  # a lone call: a plain hold
+    first = await settle(usage, ask(2))  # busy: a lease of 4 calls, this one its first
+    assert first.lease is not None
+    go = asyncio.Event()
+
+    async def a_call_already_under_way() -> Hold:
+        await go.wait()
+        # As the completion service does: the lease if it covers the call, else ask.
+        return spend() or await book.hold(caller, "m", "call-3", **CALL)
+
+    waiting = asyncio.create_task(a_call_already_under_way())
+    await asyncio.sleep(0)
+    assert spend() is not None
+    go.set()  # the call under way goes on before anything started from here
+    # This call leaves the lease three quarters used, which starts asking for its
+    # successor; the next takes the lease's last call.
+    assert spend() is not None and spend() is not None
+    # The call under way finds the lease used up in that same moment: it waits for the
+    # asking already started rather than retiring the lease and asking beside it.
+    await asyncio.sleep(0.01)
+    assert [a["request_id"][:14] for a, _ in usage.asked] == ["lease-renewal-"]
+    renewed = await settle(usage, waiting)
+
+    assert renewed.lease is not None and renewed.reservation_id != first.reservation_id
+    await book.close()  # shrinks every lease final, as at shutdown
+    # Every lease usage granted (the plain hold aside) was shrunk final: none was dropped.
+    assert len(usage.granted) == 3
+    assert usage.final_shrinks == set(usage.granted[1:])

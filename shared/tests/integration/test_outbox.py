@@ -150,9 +150,14 @@ async def test_with_the_broker_gone_events_wait_and_all_drain_when_it_is_back(
     assert await relay.pending() == 20
 
     await proxy.restore()
-    await eventually(lambda: len(seen) == 20, timeout=30)
-    assert sorted(seen) == sorted(str(e.id) for e in written)
-    assert await relay.pending() == 0
+    await eventually(lambda: len(seen) >= 20, timeout=30)
+    # A publish whose confirm was lost to the reconnection goes again (at least once):
+    # the outbox is empty once every one is confirmed.
+    deadline = asyncio.get_running_loop().time() + 30
+    while await relay.pending():
+        assert asyncio.get_running_loop().time() < deadline, "the outbox did not drain"
+        await asyncio.sleep(0.1)
+    assert set(seen) == {str(e.id) for e in written}
     await relay.stop()
     await broker.close()
     await close()

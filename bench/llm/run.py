@@ -530,6 +530,7 @@ def report(
     loads: list[Load],
     results: Results,
     commits_per_call: dict[str, dict[str, float]],
+    rounds: int,
 ) -> list[str]:
     labels = [t.label for t in targets]
     by_label = {t.label: t for t in targets}
@@ -578,6 +579,7 @@ def report(
             else:
                 row += "| — | — | — |"
             lines.append(row)
+    lines += _busy_caller(loads, labels, results, rounds)
     for target in targets:
         if target.clocks is not None:
             lines.append("")
@@ -595,6 +597,39 @@ def report(
         for spec in loads:
             counts = ", ".join(f"{db} {n:.2f}" for db, n in commits_per_call[spec.name].items())
             lines.append(f"Commits per call, {spec.name}: {counts}")
+    return lines
+
+
+def _busy_caller(loads: list[Load], labels: list[str], results: Results, rounds: int) -> list[str]:
+    """One client's latencies once it is busy: each round's first two calls left out.
+
+    Every round starts once the holds of the one before are all settled, leases
+    included (a lease is given back once idle), so a round's first call finds no lease
+    and asks usage for a hold, and its second asks for a lease: a caller coming back
+    after a pause. With a few rounds those calls are the p99 of the whole load.
+    """
+    lines = [
+        "",
+        "One client once busy (each round's first two calls left out), added p50 / p99 ms:",
+        "",
+    ]
+    for spec in loads:
+        if spec.concurrency != 1:
+            continue
+        per_round = max(1, spec.calls // rounds)
+
+        def busy(latencies: list[float], per_round: int = per_round) -> list[float]:
+            blocks = (latencies[i : i + per_round] for i in range(0, len(latencies), per_round))
+            return [ms for block in blocks for ms in block[2:]]
+
+        direct = busy(results[spec.name]["direct"][0])
+        added = [
+            f"{label} {pct(mine, 0.5) - pct(direct, 0.5):+.2f} / "
+            f"{pct(mine, 0.99) - pct(direct, 0.99):+.2f}"
+            for label in labels
+            if label != "direct" and (mine := busy(results[spec.name][label][0]))
+        ]
+        lines.append(f"- {spec.name}: " + "; ".join(added))
     return lines
 
 
@@ -778,7 +813,7 @@ def main() -> None:
                 None if args.usage_standin else ledger,
             )
         )
-        lines = report(targets, loads, results, commits_per_call)
+        lines = report(targets, loads, results, commits_per_call, args.rounds)
         if before is not None:
             asyncio.run(ledger.settled())
             after = asyncio.run(ledger.figures())

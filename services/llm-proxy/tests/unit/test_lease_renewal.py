@@ -7,11 +7,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tollgate.llm_proxy.errors import InsufficientQuota, RefillLinks
 from tollgate.llm_proxy.metering.leases import LeaseBook
 from tollgate.llm_proxy.metering.reservations import Hold, LeaseTerms, Shrunk
 from tollgate.shared.security import Principal
 
 PRICE = (1_000_000, 1_000_000)  # a credit a token
+LINKS = RefillLinks.under("https://tollgate.example")
 CALL = {"prompt_tokens": 10, "max_completion_tokens": 10}  # 20 credits a call
 
 
@@ -21,6 +23,7 @@ class ScriptedUsage:
     def __init__(self) -> None:
         self.asked: list[tuple[dict[str, Any], asyncio.Future[Hold]]] = []
         self.final_shrinks: set[uuid.UUID] = set()
+        self.shrunk: list[uuid.UUID] = []
         self.granted: list[uuid.UUID] = []
 
     async def reserve(self, **ask: Any) -> Hold:
@@ -38,6 +41,7 @@ class ScriptedUsage:
         calls: int,
         final: bool,
     ) -> Shrunk:
+        self.shrunk.append(reservation_id)
         if final:
             self.final_shrinks.add(reservation_id)
         return Shrunk.DONE
@@ -45,11 +49,14 @@ class ScriptedUsage:
     async def release(self, hold: Hold, user_token: str) -> None:
         raise AssertionError("no plain hold is answered to a lease's asking here")
 
-    def answer_all(self) -> None:
+    def answer_all(self, refuse_renewals: bool = False) -> None:
         """Grant every asking waiting, renewals first: a lease where one was asked."""
         waiting = sorted(self.asked, key=lambda a: not a[0]["request_id"].startswith("lease-"))
         self.asked = []
         for ask, answer in waiting:
+            if refuse_renewals and ask["request_id"].startswith("lease-renewal-"):
+                answer.set_exception(InsufficientQuota("Not enough credits", links=LINKS))
+                continue
             lease = ask["lease"]
             granted = uuid.uuid4()
             self.granted.append(granted)
@@ -76,23 +83,29 @@ class ScriptedUsage:
             )
 
 
-async def settle(usage: ScriptedUsage, task: asyncio.Task[Hold]) -> Hold:
+async def settle(
+    usage: ScriptedUsage, task: asyncio.Task[Hold], *, refuse_renewals: bool = False
+) -> Hold:
     """Answer what is asked until the call has its hold."""
     while not task.done():
         await asyncio.sleep(0.01)
-        usage.answer_all()
+        usage.answer_all(refuse_renewals)
     return task.result()
 
 
-async def test_a_call_the_old_lease_cannot_cover_waits_for_its_renewal() -> None:
-    usage = ScriptedUsage()
-    book = LeaseBook(
+def a_book(usage: ScriptedUsage) -> LeaseBook:
+    return LeaseBook(
         usage,  # type: ignore[arg-type]
         calls=4,
         seconds=5,
         idle_seconds=60,
         ttl_seconds=60,
     )
+
+
+async def test_a_call_the_old_lease_cannot_cover_waits_for_its_renewal() -> None:
+    usage = ScriptedUsage()
+    book = a_book(usage)
     caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
 
     def spend() -> Hold | None:
@@ -129,3 +142,31 @@ async def test_a_call_the_old_lease_cannot_cover_waits_for_its_renewal() -> None
     # Every lease usage granted (the plain hold aside) was shrunk final: none was dropped.
     assert len(usage.granted) == 3
     assert usage.final_shrinks == set(usage.granted[1:])
+
+
+async def test_a_refused_renewal_leaves_the_old_lease_serving_then_a_call_asks_itself() -> None:
+    usage = ScriptedUsage()
+    book = a_book(usage)
+    caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
+
+    def spend() -> Hold | None:
+        return book.spend(caller, "m", **CALL)
+
+    await settle(usage, asyncio.create_task(book.hold(caller, "m", "call-1", **CALL)))
+    first = await settle(usage, asyncio.create_task(book.hold(caller, "m", "call-2", **CALL)))
+    assert spend() is not None and spend() is not None  # three quarters: a renewal asked
+    await asyncio.sleep(0.01)
+    usage.answer_all(refuse_renewals=True)  # usage says no (the old lease holds the rest)
+    await asyncio.sleep(0.01)
+
+    assert spend() is not None, "the old lease still serves what it covers"
+    assert spend() is None
+    # The next call it cannot cover retires it (usage hears what it still needs first)
+    # and asks for the next lease with itself as its first call.
+    asking = asyncio.create_task(book.hold(caller, "m", "call-3", **CALL))
+    await asyncio.sleep(0.01)
+    assert usage.shrunk == [first.reservation_id]
+    [(ask, _)] = usage.asked
+    assert ask["request_id"] == "call-3" and ask["lease"] is not None
+    nxt = await settle(usage, asking)
+    assert nxt.lease is not None and nxt.reservation_id != first.reservation_id

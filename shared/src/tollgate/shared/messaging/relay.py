@@ -140,7 +140,7 @@ class OutboxRelay:
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         first = rows[0]
-        if len(rows) == 1 and first.event_type not in self.bundled:
+        if first.event_type not in self.bundled:  # a parcel of one (``_parcels``)
             await self.broker.publish_raw(
                 first.body.encode(), first.event_type, str(first.event_id), first.headers or {}
             )

@@ -42,6 +42,7 @@ from tollgate.llm_proxy.metering.reservations import (
     Shrunk,
 )
 from tollgate.shared.credits import InsufficientTokens, Price, charge, completion_cap, size_hold
+from tollgate.shared.errors import TollgateError
 from tollgate.shared.periodic import Periodic
 from tollgate.shared.security import Principal
 
@@ -326,8 +327,10 @@ class LeaseBook:
                 self._install(caller, lease)
         except MeteringUnavailable as exc:
             outage = exc
-        except Exception as exc:  # a refusal: the next uncovered call asks in the open
+        except TollgateError as exc:  # a refusal: the next uncovered call asks in the open
             log.info("renewing the lease of %s for %s was refused: %s", principal.sub, model, exc)
+        except Exception:
+            log.exception("renewing the lease of %s for %s failed", principal.sub, model)
         finally:
             _answer(caller, asking, outage)
 

@@ -165,10 +165,12 @@ async def test_a_busy_callers_next_lease_is_asked_before_the_last_runs_out(
 
 
 async def test_a_crowd_of_one_callers_calls_over_many_leases_leaves_every_lease_shrunk_final(
-    fresh: Stack,
+    fresh: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Renewals and the asks of calls no lease covers meet here: whichever lands first,
     no lease is dropped without its final shrink, and every call is billed once."""
+    book = fresh.app.state.completions.leases
+    monkeypatch.setattr(book, "most_calls", book.calls)  # leases that do not grow: many
     user_id, token = fresh.user(tokens=5_000_000)
     async with fresh.http(token) as http:
         await calls_in_a_row(http, user_id, 1)  # the caller is busy from now on
@@ -184,6 +186,30 @@ async def test_a_crowd_of_one_callers_calls_over_many_leases_leaves_every_lease_
     assert statuses == [200] * 200
     assert len(fresh.usage.leases_of(user_id)) >= 6
     await assert_ledger_exact(fresh, user_id, 5_000_000, 201)
+
+
+async def test_a_busy_callers_leases_grow_so_usage_is_asked_less_often(fresh: Stack) -> None:
+    user_id, token = fresh.user(tokens=5_000_000)
+    async with fresh.http(token) as http:
+        await calls_in_a_row(http, user_id, 1)
+        gate = asyncio.Semaphore(12)
+
+        async def one() -> int:
+            async with gate:
+                body = ask("hi [[words:2]]", user_id, max_tokens=9)
+                return (await http.post("/v1/chat/completions", json=body)).status_code
+
+        statuses = await asyncio.gather(*(one() for _ in range(300)))
+
+    assert statuses == [200] * 300
+    book = fresh.app.state.completions.leases
+    granted = [entry.lease["calls"] for entry in fresh.usage.leases_of(user_id)]
+    # Each lease its calls used up asked room for twice the calls of the one before
+    # (a lease's calls count the asking's own hold beside the room).
+    room = [calls - 1 for calls in granted]
+    assert room[:3] == [book.calls, 2 * book.calls, 4 * book.calls], granted
+    assert len(granted) <= 5  # 300 calls; 10 leases at the base size
+    await assert_ledger_exact(fresh, user_id, 5_000_000, 301)
 
 
 async def test_a_call_larger_than_what_the_lease_has_left_retires_it_and_asks_a_new_one(

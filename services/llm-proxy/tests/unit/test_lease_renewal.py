@@ -170,3 +170,49 @@ async def test_a_refused_renewal_leaves_the_old_lease_serving_then_a_call_asks_i
     assert ask["request_id"] == "call-3" and ask["lease"] is not None
     nxt = await settle(usage, asking)
     assert nxt.lease is not None and nxt.reservation_id != first.reservation_id
+
+
+async def test_a_busy_callers_leases_double_up_to_the_most_then_halve_when_time_runs_out() -> (
+    None
+):
+    usage = ScriptedUsage()
+    book = LeaseBook(
+        usage,  # type: ignore[arg-type]
+        calls=4,
+        most_calls=16,
+        seconds=1,
+        idle_seconds=60,
+        ttl_seconds=60,
+    )
+    caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
+
+    def spend() -> Hold | None:
+        return book.spend(caller, "m", **CALL)
+
+    async def renewal_asked_for() -> int:
+        """Spend until the lease asks for its successor; the calls that one asks room for."""
+        while not usage.asked:
+            assert spend() is not None
+            await asyncio.sleep(0)
+        calls: int = usage.asked[0][0]["lease"].calls
+        usage.answer_all()
+        await asyncio.sleep(0.01)
+        return calls
+
+    await settle(usage, asyncio.create_task(book.hold(caller, "m", "call-1", **CALL)))
+    first = await settle(usage, asyncio.create_task(book.hold(caller, "m", "call-2", **CALL)))
+    assert first.lease is not None and first.lease.calls == 4
+
+    # Each lease used up by its calls: the next asks room for twice as many, to the most.
+    assert [await renewal_asked_for() for _ in range(4)] == [8, 16, 16, 16]
+
+    # A lease whose time runs out first (three quarters of its second gone, few calls):
+    # the next asks for half.
+    await asyncio.sleep(0.8)
+    assert spend() is not None
+    await asyncio.sleep(0)
+    [(ask, _)] = usage.asked
+    assert ask["lease"].calls == 8
+    usage.answer_all()
+    await book.close()
+    assert usage.final_shrinks == set(usage.granted[1:])

@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             leases = LeaseBook(
                 reservations,
                 calls=settings.lease_calls,
+                most_calls=settings.lease_most_calls,
                 seconds=settings.lease_seconds,
                 idle_seconds=settings.lease_idle_seconds,
                 ttl_seconds=settings.reservation_ttl_seconds,

@@ -55,6 +55,9 @@ class Settings(ServiceSettings):
     # without asking usage (0: every call takes its own hold). Calls start from a lease
     # for at most lease_seconds; one with no call for lease_idle_seconds is given back.
     lease_calls: int = Field(32, ge=0, le=10_000)
+    # A caller whose calls use its leases up before their time gets leases of twice the
+    # calls, up to this many; one whose leases run out of time, half (down to lease_calls).
+    lease_most_calls: int = Field(256, ge=0, le=10_000)
     lease_seconds: int = Field(5, ge=1, le=60)
     lease_idle_seconds: float = Field(1.0, gt=0, le=60)
     max_body_bytes: int = 4 * 1024 * 1024

@@ -12,6 +12,8 @@ for ``LEASE_CALLS`` more; its next calls are sized here by usage's own rule
     busy caller, lease covers it ──────────► spent here: no round trip
     lease three quarters used ─────────────► its next lease asked in the background;
                                              the old one is retired once it arrives
+                                             (twice as many calls, if its calls used
+                                             it up: ``LEASE_MOST_CALLS`` at most)
     call ends ─────────────────────────────► what it did not use goes back to the lease
     idle, past use_until, or retired ──────► final shrink once no call is in flight
 
@@ -160,6 +162,9 @@ class Caller:
     asking: asyncio.Future[MeteringUnavailable | None] | None = None
     price: Price | None = None
     completion_guess: int = 0  # the last hold's completion, to size an ask without max_tokens
+    # Calls its next lease asks room for: the book's base, doubled while its calls keep
+    # using leases up before their time (a new Caller, once not busy, starts over).
+    lease_calls: int = 0
 
 
 class LeaseBook:
@@ -171,9 +176,11 @@ class LeaseBook:
         seconds: int,
         idle_seconds: float,
         ttl_seconds: int,
+        most_calls: int | None = None,
     ) -> None:
         self.reservations = reservations
         self.calls = calls
+        self.most_calls = max(calls, most_calls or calls)
         self.seconds = seconds
         self.idle_seconds = idle_seconds
         self.ttl_seconds = ttl_seconds
@@ -204,6 +211,7 @@ class LeaseBook:
             lease.user_token = principal.token
             if not lease.renewing and caller.asking is None and lease.nearly_used(now):
                 lease.renewing = True
+                self._resize(caller, lease, now)
                 self._start_renewal(caller, principal, model, prompt_tokens, max_completion_tokens)
         return hold
 
@@ -342,12 +350,30 @@ class LeaseBook:
         )
         # Without a price seen yet, the lease asks for calls and tokens only.
         credits = 0 if caller.price is None else charge(caller.price, prompt_tokens, completion)
+        calls = self._calls_of(caller)
         return LeaseAsk(
-            credits=min(self.calls * credits, MOST_CREDITS_ASKED),
-            tokens=min(self.calls * (prompt_tokens + completion), MOST_TOKENS_ASKED),
-            calls=self.calls,
+            credits=min(calls * credits, MOST_CREDITS_ASKED),
+            tokens=min(calls * (prompt_tokens + completion), MOST_TOKENS_ASKED),
+            calls=calls,
             seconds=self.seconds,
         )
+
+    def _calls_of(self, caller: Caller) -> int:
+        return caller.lease_calls or self.calls
+
+    def _resize(self, caller: Caller, lease: Lease, now: float) -> None:
+        """The size of the caller's next lease, from how this one came to be nearly used.
+
+        Used up by its calls: twice the calls, so a busy caller asks usage half as
+        often (usage still grants no more than half of what the balance leaves, so
+        other callers and workers keep their room). Used up by its time: half, back
+        towards the base, so a slower caller holds no more than its pace needs.
+        """
+        calls = self._calls_of(caller)
+        if lease.started >= lease.calls * RENEW_AT:
+            caller.lease_calls = min(2 * calls, self.most_calls)
+        elif now >= lease.granted_at + (lease.use_until - lease.granted_at) * RENEW_AT:
+            caller.lease_calls = max(calls // 2, self.calls)
 
     @staticmethod
     def _learn(caller: Caller, hold: Hold) -> None:

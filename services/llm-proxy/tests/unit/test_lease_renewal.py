@@ -172,9 +172,7 @@ async def test_a_refused_renewal_leaves_the_old_lease_serving_then_a_call_asks_i
     assert nxt.lease is not None and nxt.reservation_id != first.reservation_id
 
 
-async def test_a_busy_callers_leases_double_up_to_the_most_then_halve_when_time_runs_out() -> (
-    None
-):
+async def test_a_busy_callers_leases_double_up_to_the_most_then_halve_when_time_runs_out() -> None:
     usage = ScriptedUsage()
     book = LeaseBook(
         usage,  # type: ignore[arg-type]

@@ -41,8 +41,11 @@ PLANS_QUEUE = "llm-proxy.plans"
 MODEL_PRICES_QUEUE = "llm-proxy.model-prices"
 # How long shutdown waits for running streams to finish and be recorded.
 SHUTDOWN_GRACE_SECONDS = 15.0
-# Longest a committed usage event waits before the relay is woken to send it.
-RELAY_WAKE_DELAY = 0.05
+# Longest a committed usage event waits before the relay is woken to send it. Each
+# relay pass, and usage's transaction for the bundle it sends, has a fixed cost: at
+# 150 ms a bundle carries three times the calls it did at 50 ms, which took usage's and
+# PostgreSQL's CPU per call down by a fifth at 50 clients and by half at one (bench/llm).
+RELAY_WAKE_DELAY = 0.15
 
 
 def _relay_wake(runtime: ServiceRuntime) -> Callable[[], None]:

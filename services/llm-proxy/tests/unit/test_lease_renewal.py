@@ -214,3 +214,39 @@ async def test_a_busy_callers_leases_double_up_to_the_most_then_halve_when_time_
     usage.answer_all()
     await book.close()
     assert usage.final_shrinks == set(usage.granted[1:])
+
+
+async def test_a_lease_given_back_for_idleness_leaves_the_next_one_at_the_base_size() -> None:
+    usage = ScriptedUsage()
+    book = LeaseBook(
+        usage,  # type: ignore[arg-type]
+        calls=4,
+        most_calls=16,
+        seconds=5,
+        idle_seconds=0.05,
+        ttl_seconds=60,
+    )
+    caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
+
+    def ask(n: int) -> asyncio.Task[Hold]:
+        return asyncio.create_task(book.hold(caller, "m", f"call-{n}", **CALL))
+
+    await settle(usage, ask(1))
+    first = await settle(usage, ask(2))
+    assert first.lease is not None
+    for hold in (first, book.spend(caller, "m", **CALL), book.spend(caller, "m", **CALL)):
+        assert hold is not None and hold.lease is not None
+        hold.lease.finish(hold, 10, 5)
+    await asyncio.sleep(0.01)
+    [(renewal, _)] = usage.asked
+    assert renewal["lease"].calls == 8  # used up by its calls: the next is twice the size
+    usage.answer_all()
+    await asyncio.sleep(0.1)  # the caller pauses longer than a lease may idle
+    await book.sweep()  # gives the idle lease back
+
+    nxt = ask(3)  # still busy (within LEASE_SECONDS): a lease is asked, at the base size
+    await asyncio.sleep(0.01)
+    [(asked, _)] = usage.asked
+    assert asked["lease"].calls == 4
+    await settle(usage, nxt)
+    await book.close()

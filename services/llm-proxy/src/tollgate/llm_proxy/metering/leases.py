@@ -163,7 +163,7 @@ class Caller:
     price: Price | None = None
     completion_guess: int = 0  # the last hold's completion, to size an ask without max_tokens
     # Calls its next lease asks room for: the book's base, doubled while its calls keep
-    # using leases up before their time (a new Caller, once not busy, starts over).
+    # using leases up before their time, back to the base once a lease idles out.
     lease_calls: int = 0
 
 
@@ -473,6 +473,8 @@ class LeaseBook:
                 if lease.in_flight == 0 and (idle or now >= lease.use_until):
                     caller.lease = None
                     self.retiring.append(lease)
+                    if idle:
+                        caller.lease_calls = 0  # the burst is over: the next starts small
                 elif now >= lease.expires:
                     caller.lease = None  # a call never ended; usage has given it back
             elif caller.asking is None and now - caller.last_start >= self.seconds:

@@ -197,6 +197,8 @@ def pct(values: list[float], p: float) -> float:
 
 
 STREAM_WORDS, STREAM_DELAY_MS = 10, 5
+# A person at an editor: completions seconds apart, each after a pause (not timed).
+PACE_SECONDS = 1.5
 OUTSIDE_THE_PATH = frozenset({"upstream", "client"})
 
 
@@ -226,7 +228,13 @@ async def one_call(http: aiohttp.ClientSession, url: str, token: str, model: str
 
 
 async def load(
-    fn: Any, calls: int, concurrency: int, url: str, tokens: list[str], model: str
+    fn: Any,
+    calls: int,
+    concurrency: int,
+    url: str,
+    tokens: list[str],
+    model: str,
+    pause: float = 0.0,
 ) -> tuple[list[float], float]:
     results: list[float] = []
     counter = iter(range(calls))
@@ -237,6 +245,8 @@ async def load(
 
         async def worker(token: str) -> None:
             for _ in counter:
+                if pause:
+                    await asyncio.sleep(pause)  # a person's pace; not in the call's time
                 results.append(await fn(http, url, token, model))
 
         start = time.perf_counter()
@@ -291,6 +301,7 @@ class Load:
     fn: Any
     calls: int  # per target, over every round
     concurrency: int
+    pause: float = 0.0  # seconds before each call (a paced caller)
 
 
 CLOCKS = {  # series (sum and count) -> what it times, in each service's /metrics
@@ -396,6 +407,7 @@ async def measure(
                     latencies, elapsed = await load(
                         spec.fn, per_round, spec.concurrency,
                         target.base + "/v1/chat/completions", target.keys or tokens, target.model,
+                        spec.pause,
                     )  # fmt: skip
                     if target.settled is not None:
                         await target.settled()  # settlement is part of each call's cost
@@ -623,7 +635,7 @@ def _busy_caller(loads: list[Load], labels: list[str], results: Results, rounds:
         "",
     ]
     for spec in loads:
-        if spec.concurrency != 1:
+        if spec.concurrency != 1 or spec.pause:
             continue
         per_round = max(1, spec.calls // rounds)
 
@@ -681,6 +693,9 @@ def main() -> None:
         "--concurrent-calls", type=int, default=0, help="calls per target at --clients (6 x calls)"
     )
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per load")
+    parser.add_argument(
+        "--paced-calls", type=int, default=24, help="one-client calls at a person's pace (0: none)"
+    )
     parser.add_argument("--usage-standin", action="store_true", help="usage in memory, not real")
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     parser.add_argument("--proxy-alone", action="store_true", help="also llm-proxy without gateway")
@@ -813,6 +828,11 @@ def main() -> None:
             Load("one client, stream first byte", one_stream, args.calls, 1),
             Load(f"{args.clients} clients, non-streamed", one_call, concurrent, args.clients),
         ]
+        if args.paced_calls:
+            loads.append(
+                Load(f"one client, a call every {PACE_SECONDS} s", one_call, args.paced_calls, 1,
+                     pause=PACE_SECONDS)
+            )  # fmt: skip
         before = None if args.usage_standin else asyncio.run(ledger.figures())
         started = time.monotonic()
         results, commits_per_call = asyncio.run(
@@ -848,7 +868,8 @@ def main() -> None:
     print(
         f"targets interleaved over {args.rounds} rounds; {usage_label}; "
         f"{args.calls} one-client calls and streams ({STREAM_WORDS} chunks, {STREAM_DELAY_MS} ms "
-        f"apart), {concurrent} calls at {args.clients} clients, per target; "
+        f"apart), {concurrent} calls at {args.clients} clients, {args.paced_calls} calls "
+        f"{PACE_SECONDS} s apart, per target; "
         f"{time.monotonic() - started:.0f} s; load average {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} CPUs\n"
     )

@@ -53,6 +53,7 @@ async def stack() -> AsyncIterator[Stack]:
             cooldown_seconds=60,
             store_content=False,
             metering_retry_seconds=0.5,  # tests of a usage outage wait that long for a 503
+            lease_idle_seconds=1.0,  # a ledger is checked once leases have idled out
         )
         app = create_app(settings, catalog_for(*(p.url for p in providers)))
         port = free_port()

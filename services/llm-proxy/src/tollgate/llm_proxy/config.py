@@ -59,7 +59,9 @@ class Settings(ServiceSettings):
     # calls, up to this many; one whose leases run out of time, half (down to lease_calls).
     lease_most_calls: int = Field(256, ge=0, le=10_000)
     lease_seconds: int = Field(5, ge=1, le=60)
-    lease_idle_seconds: float = Field(1.0, gt=0, le=60)
+    # As long as lease_seconds: a person's calls, seconds apart, spend from one lease
+    # rather than each asking usage for a hold (bench/llm, "a call every 1.5 s").
+    lease_idle_seconds: float = Field(5.0, gt=0, le=60)
     max_body_bytes: int = 4 * 1024 * 1024
 
     # Request log: prompts and completions are kept only when this is on.

@@ -7,6 +7,7 @@ usage (another team's service) are stand-ins, both speaking the real protocols.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 
 import pytest
@@ -70,11 +71,33 @@ async def stack() -> AsyncIterator[Stack]:
             yield Stack(f"http://127.0.0.1:{port}", app, key, usage, *providers, engine)
         finally:
             server.should_exit = True
-            await serving
+            stuck = await _shut_down(server, serving)
             await engine.dispose()
             await usage.stop()
             for provider in providers:
                 await provider.stop()
+        if stuck:
+            pytest.fail(f"the proxy did not shut down within {SHUTDOWN_BOUND} s:\n{stuck}")
+
+
+# Longest a proxy's shutdown may take here: its own grace for streams is 15 s.
+SHUTDOWN_BOUND = 30.0
+
+
+async def _shut_down(server: uvicorn.Server, serving: asyncio.Task[None]) -> str:
+    """Stop the server; if it has not stopped within the bound, force it and say what
+    was still running (each task's stack), so a hang shows its cause."""
+    try:
+        await asyncio.wait_for(asyncio.shield(serving), SHUTDOWN_BOUND)
+        return ""
+    except TimeoutError:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task() and not task.done():
+                task.print_stack(file=out)
+        server.force_exit = True
+        await serving
+        return out.getvalue()
 
 
 @pytest.fixture

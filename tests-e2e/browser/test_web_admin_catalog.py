@@ -71,9 +71,10 @@ async def test_an_admin_edits_a_plan_and_people_see_it_on_the_plan_cards(
         customer = await visit(name="customer")
         await sign_up(customer, new_email())
         await customer.click_link("Billing")
-        card = customer.page.locator("li.plan", has_text="Enterprise Plus")
-        assert "60,000,000 tokens a month" in await card.inner_text()
+        # The page first, then the check: a failure keeps what the customer saw.
         await customer.look("plan cards with the edited plan")
+        card = customer.page.locator("li.plan", has_text="Enterprise Plus")
+        assert "60,000,000 tokens a month" in await card.inner_text(timeout=5000)
         await customer.open("/admin/plans/enterprise")
         assert customer.last is not None and customer.last.status == 404
     finally:

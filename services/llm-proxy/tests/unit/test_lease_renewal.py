@@ -93,12 +93,15 @@ async def settle(
     return task.result()
 
 
-def a_book(usage: ScriptedUsage) -> LeaseBook:
+def a_book(
+    usage: ScriptedUsage, *, most_calls: int = 4, seconds: int = 5, idle_seconds: float = 60
+) -> LeaseBook:
     return LeaseBook(
         usage,  # type: ignore[arg-type]
         calls=4,
-        seconds=5,
-        idle_seconds=60,
+        most_calls=most_calls,
+        seconds=seconds,
+        idle_seconds=idle_seconds,
         ttl_seconds=60,
     )
 
@@ -174,14 +177,7 @@ async def test_a_refused_renewal_leaves_the_old_lease_serving_then_a_call_asks_i
 
 async def test_a_busy_callers_leases_double_up_to_the_most_then_halve_when_time_runs_out() -> None:
     usage = ScriptedUsage()
-    book = LeaseBook(
-        usage,  # type: ignore[arg-type]
-        calls=4,
-        most_calls=16,
-        seconds=1,
-        idle_seconds=60,
-        ttl_seconds=60,
-    )
+    book = a_book(usage, most_calls=16, seconds=1)
     caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
 
     def spend() -> Hold | None:
@@ -218,14 +214,7 @@ async def test_a_busy_callers_leases_double_up_to_the_most_then_halve_when_time_
 
 async def test_a_lease_given_back_for_idleness_leaves_the_next_one_at_the_base_size() -> None:
     usage = ScriptedUsage()
-    book = LeaseBook(
-        usage,  # type: ignore[arg-type]
-        calls=4,
-        most_calls=16,
-        seconds=5,
-        idle_seconds=0.05,
-        ttl_seconds=60,
-    )
+    book = a_book(usage, most_calls=16, idle_seconds=0.05)
     caller = Principal(sub=uuid.uuid4(), typ="access", exp=2**40, token="t")
 
     def ask(n: int) -> asyncio.Task[Hold]:

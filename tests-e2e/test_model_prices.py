@@ -24,11 +24,13 @@ from journeys import Person, balance, eventually, funded, login, on_plan, regist
 from llm_calls import LLMCall, make_call
 from suite_settings import PASSWORD
 
+from tollgate.shared.plans import limits_for
+
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku")
 CHANGED = "claude-3-5-haiku"
 NEW_PRICE = (7_000_001, 9_000_003)  # odd on purpose: every call has a fraction to round
 CALLS_PER_PERSON = 250
-PEOPLE = 4  # four enterprise people keep each under its LLM requests per minute
+PEOPLE = 4  # four enterprise people, each well under its LLM requests per minute
 CONCURRENCY = 24
 
 
@@ -51,15 +53,18 @@ async def prices(gateway: httpx.AsyncClient, admin: dict[str, str]) -> dict[str,
 
 async def enterprise_person(gateway: httpx.AsyncClient, admin: dict[str, str], n: int) -> Person:
     """Someone on the enterprise plan, signed in again once their token says so (the
-    proxy lets a token's plan choose the models)."""
+    proxy lets a token's plan choose the models) and the gateway limits them by it (its
+    limits come from the same event, which may reach it a moment later than usage)."""
     person = await register(gateway, f"Pricey{n}")
     await funded(gateway, person)
     await on_plan(gateway, admin, person, "enterprise")
+    limit = str(limits_for("enterprise")["requests_per_minute"])
 
     async def signed_in_again() -> Person | None:
         again = await login(gateway, person.email)
         sees = await gateway.get(f"/v1/models/{CHANGED}", headers=again.headers)
-        return again if sees.status_code == 200 else None
+        limited_as_enterprise = sees.headers.get("X-RateLimit-Limit") == limit
+        return again if sees.status_code == 200 and limited_as_enterprise else None
 
     found = await eventually(signed_in_again, bool, what="a token of the enterprise plan")
     assert found is not None

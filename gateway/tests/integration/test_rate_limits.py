@@ -148,15 +148,25 @@ async def test_a_plan_upgrade_raises_the_limit_without_a_new_token(
             return response.status == 200
 
     await eventually(allowed, within=2.0)
+    pro = limits_for("pro")["llm_requests_per_minute"]
     async with http.get(url, headers=bearer(token)) as response:
-        pro = limits_for("pro")["llm_requests_per_minute"]
         assert response.headers["RateLimit-Policy"] == f'"llm";q={pro};w=60'
+        # The free minute's requests count as requests, not as the free plan's minute:
+        # the upgrade's room is there at once (the two allowed since, too).
+        assert int(response.headers["X-RateLimit-Remaining"]) >= pro - FREE_LLM - 2
+    statuses = await asyncio.gather(*(call_status(http, url, token) for _ in range(pro // 2)))
+    assert statuses == [200] * (pro // 2)
 
     # An older event delivered late does not undo the upgrade.
     await publish(plan_changed(user, "free", sequence=1))
     await asyncio.sleep(0.3)
     async with http.get(url, headers=bearer(token)) as response:
         assert response.headers["X-RateLimit-Limit"] == str(pro)
+
+
+async def call_status(http: aiohttp.ClientSession, url: str, token: str) -> int:
+    async with http.get(url, headers=bearer(token)) as response:
+        return response.status
 
 
 async def test_the_token_plan_claim_is_used_until_an_event_says_otherwise(

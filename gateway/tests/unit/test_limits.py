@@ -18,6 +18,17 @@ def test_buckets_are_per_key() -> None:
     assert limiter.decide("u:2", 1, "general").allowed
 
 
+def test_a_raised_limit_counts_the_requests_already_made_not_the_old_spacing() -> None:
+    limiter = LocalLimiter()
+    spent = [limiter.decide("u:1", 10, "llm") for _ in range(10)]
+    assert all(d.allowed for d in spent)
+    assert not limiter.decide("u:1", 10, "llm").allowed
+    upgraded = limiter.decide("u:1", 600, "llm")  # ten requests made, 589 to go
+    assert upgraded.allowed and upgraded.remaining == 589
+    lowered = limiter.decide("u:1", 10, "llm")  # eleven made: more than the minute's ten
+    assert not lowered.allowed
+
+
 def test_headers_follow_the_ietf_draft_and_the_legacy_names() -> None:
     headers = Decision(True, "llm", 10, 7, 18_001, 0).headers()
     assert headers["RateLimit-Policy"] == '"llm";q=10;w=60'

@@ -7,7 +7,10 @@ concurrent requests against a limit of N let exactly N through.
 
 GCRA with a burst of the whole window: a limit of L per minute lets L requests
 through at once, then one more every 60/L seconds. Time comes from Redis, so
-replicas with skewed clocks share one bucket correctly.
+replicas with skewed clocks share one bucket correctly. A bucket keeps the interval
+it was spaced at: when the limit changes (an upgrade, an admin's edit), the requests
+it still counts are re-spaced at the new one, so someone who spent the free plan's
+minute and upgrades has the new plan's room at once, not after that minute.
 
 When Redis does not answer, general and LLM routes fall back to an in-process
 limiter (per replica, with the token's plan) and auth endpoints are refused.
@@ -65,13 +68,26 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if limit <= 0 then return {0, 0, 0, 0, tonumber(ARGV[4])} end
 local interval = math.ceil(tonumber(ARGV[4]) / limit)
 local burst = interval * limit
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local tat = now
+local kept = redis.call('GET', KEYS[1])
+if kept then
+  local t, was = string.match(kept, '^(%d+):(%d+)$')
+  if t then
+    tat = tonumber(t)
+    was = tonumber(was)
+    -- A plan change moves the limit, not the requests already made: what the bucket
+    -- still counts is re-spaced at the interval in force now.
+    if was ~= interval and tat > now then
+      tat = now + math.ceil((tat - now) / was) * interval
+    end
+  end
+end
 if tat < now then tat = now end
 local new_tat = tat + interval
 if new_tat - now > burst then
   return {0, limit, 0, tat - now, new_tat - burst - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+redis.call('SET', KEYS[1], string.format('%d:%d', new_tat, interval), 'PX', new_tat - now)
 return {1, limit, math.floor((burst - (new_tat - now)) / interval), new_tat - now, 0}
 """
 
@@ -112,7 +128,7 @@ class LocalLimiter:
 
     def __init__(self, max_buckets: int = 100_000) -> None:
         self.max_buckets = max_buckets
-        self._tat: dict[str, int] = {}
+        self._buckets: dict[str, tuple[int, int]] = {}  # key -> (tat, interval)
 
     def decide(self, key: str, limit: int, policy: str) -> Decision:
         now = int(time.time() * 1000)
@@ -120,15 +136,18 @@ class LocalLimiter:
             return Decision(False, policy, 0, 0, 0, WINDOW_MS, degraded=True)
         interval = math.ceil(WINDOW_MS / limit)
         burst = interval * limit
-        tat = max(self._tat.get(key, now), now)
+        tat, was = self._buckets.get(key, (now, interval))
+        if was != interval and tat > now:  # re-spaced at the limit in force, as in Redis
+            tat = now + math.ceil((tat - now) / was) * interval
+        tat = max(tat, now)
         new_tat = tat + interval
         if new_tat - now > burst:
             return Decision(
                 False, policy, limit, 0, tat - now, new_tat - burst - now, degraded=True
             )
-        if len(self._tat) >= self.max_buckets:
-            self._tat = {k: v for k, v in self._tat.items() if v > now}
-        self._tat[key] = new_tat
+        if len(self._buckets) >= self.max_buckets:
+            self._buckets = {k: v for k, v in self._buckets.items() if v[0] > now}
+        self._buckets[key] = (new_tat, interval)
         remaining = (burst - (new_tat - now)) // interval
         return Decision(True, policy, limit, remaining, new_tat - now, 0, degraded=True)
 

@@ -162,24 +162,40 @@ class Target:
     model: str
     parts: dict[str, int]
     databases: set[str] = field(default_factory=set)
-    settled: Callable[[], Awaitable[None]] | None = None  # waits until its calls are settled
+    # Waits until usage has recorded and charged this many more calls than when called
+    # (the money of every call settled); counted in the calls' CPU.
+    recorded: Callable[[int], Awaitable[Callable[[], Awaitable[None]]]] | None = None
+    # Waits until every hold is closed: leases are given back once idle, so this is
+    # mostly idle time, counted apart (``cpu_closed``).
+    settled: Callable[[], Awaitable[None]] | None = None
     clocks: Clocks | None = None  # the services' own timings
     keys: list[str] | None = None  # what its callers send, when not the users' access tokens
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # load -> part -> seconds
+    cpu_closed: dict[str, dict[str, float]] = field(default_factory=dict)  # to holds closed
     calls: dict[str, int] = field(default_factory=dict)
 
     def meter(self) -> dict[str, float]:
         return cpu_by_part(self.parts, self.databases)
 
-    def add_cpu(self, load: str, before: dict[str, float], calls: int) -> None:
+    def add_cpu(
+        self, load: str, before: dict[str, float], calls: int, *, closed: bool = False
+    ) -> None:
         after = self.meter()
-        spent = self.cpu.setdefault(load, dict.fromkeys(self.parts, 0.0))
+        kept = self.cpu_closed if closed else self.cpu
+        spent = kept.setdefault(load, dict.fromkeys(self.parts, 0.0))
         for part in self.parts:
             spent[part] += after[part] - before[part]
-        self.calls[load] = self.calls.get(load, 0) + calls
+        if not closed:
+            self.calls[load] = self.calls.get(load, 0) + calls
 
-    def cpu_ms(self, load: str) -> dict[str, float]:
-        per = {p: 1000 * s / self.calls[load] for p, s in self.cpu[load].items()}
+    def cpu_ms(self, load: str, *, closed: bool = False) -> dict[str, float]:
+        """CPU ms per call by process, until the calls were recorded; with ``closed``,
+        until every hold was closed too (the leases' idle wait included)."""
+        spent = dict(self.cpu[load])
+        if closed:
+            for part, seconds in self.cpu_closed.get(load, {}).items():
+                spent[part] += seconds
+        per = {p: 1000 * s / self.calls[load] for p, s in spent.items()}
         # The path: what the target runs between the client and the provider. The load
         # generator and the stand-in provider are the same for every target.
         path = sum(ms for p, ms in per.items() if p not in OUTSIDE_THE_PATH)
@@ -403,15 +419,20 @@ async def measure(
                 out = None
                 if profile and r == 0:
                     out = f"{profile}-{spec.name.replace(' ', '-')}-{target.label.replace(' ', '')}"
+                recorded = await target.recorded(per_round) if target.recorded else None
                 with profiled(target.parts, out):
                     latencies, elapsed = await load(
                         spec.fn, per_round, spec.concurrency,
                         target.base + "/v1/chat/completions", target.keys or tokens, target.model,
                         spec.pause,
                     )  # fmt: skip
-                    if target.settled is not None:
-                        await target.settled()  # settlement is part of each call's cost
+                    if recorded is not None:
+                        await recorded()  # every call's settlement is part of its cost
                 target.add_cpu(spec.name, before, len(latencies))
+                if target.settled is not None:
+                    before = target.meter()
+                    await target.settled()  # the next round starts with no lease
+                    target.add_cpu(spec.name, before, 0, closed=True)
                 if target.clocks is not None:
                     target.clocks.add(spec.name, ticks, await asyncio.to_thread(target.clocks.read))
                 seen, seconds = results.setdefault(spec.name, {}).get(target.label, ([], 0.0))
@@ -483,16 +504,31 @@ class Ledger:
             "request log tokens": int(proxy[1]),
         }
 
+    RECORDED = "SELECT count(*) FROM usage_records WHERE user_id = ANY($1)"
+
+    async def recorded(self, calls: int) -> Callable[[], Awaitable[None]]:
+        """A wait for usage to have recorded ``calls`` more calls than it has now."""
+        self.polls += 1
+        expected = int((await self._one("usage", self.RECORDED, self.users))[0]) + calls
+
+        async def wait() -> None:
+            await self._poll(self.RECORDED, lambda count: count >= expected, "calls unrecorded")
+
+        return wait
+
     async def settled(self) -> None:
+        await self._poll(self.OPEN, lambda count: count == 0, "holds still open")
+
+    async def _poll(self, query: str, done: Callable[[int], bool], what: str) -> None:
         deadline = time.monotonic() + 60
         conn = await asyncpg.connect(DATABASES["usage"].replace("+asyncpg", ""))
         try:
             while True:
                 self.polls += 1
-                if not await conn.fetchval(self.OPEN, self.users):
+                if done(int(await conn.fetchval(query, self.users))):
                     break
                 if time.monotonic() > deadline:
-                    raise RuntimeError("holds still open a minute after the last call")
+                    raise RuntimeError(f"{what} a minute after the last call")
                 await asyncio.sleep(0.02)
         finally:
             await conn.close()
@@ -561,6 +597,7 @@ def report(
         for label in labels:
             latencies, seconds = results[spec.name][label]
             cpu = by_label[label].cpu_ms(spec.name)
+            closed = by_label[label].cpu_ms(spec.name, closed=True)
             p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
             added = f"{p50 - pct(direct, 0.5):+.2f} / {p99 - pct(direct, 0.99):+.2f}"
             figures.setdefault(spec.name, {})[label] = {
@@ -569,10 +606,13 @@ def report(
                 "p99": p99 - pct(direct, 0.99),
                 "cpu": cpu["all"],
                 "path cpu": cpu["path"],
+                "path cpu closed": closed["path"],
             }
             parts = ", ".join(f"{p} {ms:.2f}" for p, ms in cpu.items() if p != "path")
             if label != "direct":
                 parts += f"; path {cpu['path']:.2f}"
+            if by_label[label].cpu_closed:
+                parts += f" ({closed['path']:.2f} until every hold closed)"
             lines.append(
                 f"| {spec.name} | {label} | {len(latencies) / seconds:.0f} | {p50:.2f} "
                 f"| {p99:.2f} | {'—' if label == 'direct' else added} | {parts} |"
@@ -583,7 +623,7 @@ def report(
         "Ratios (same run), against direct and against LiteLLM:",
         "",
         "| load | target | calls/s ÷ direct | CPU ÷ direct | added p50 ÷ LiteLLM's "
-        "| calls/s ÷ LiteLLM's | CPU ÷ LiteLLM's, path (all) |",
+        "| calls/s ÷ LiteLLM's | CPU ÷ LiteLLM's: path (until holds closed; all) |",
         "|---|---|---|---|---|---|---|",
     ]
     for spec in loads:
@@ -596,7 +636,8 @@ def report(
             if lite and label != "LiteLLM":
                 row += f"| {mine['p50'] / lite['p50']:.2f} | {mine['rate'] / lite['rate']:.1f} "
                 row += f"| {mine['path cpu'] / lite['path cpu']:.3f} "
-                row += f"({mine['cpu'] / lite['cpu']:.2f}) |"
+                row += f"({mine['path cpu closed'] / lite['path cpu']:.3f}; "
+                row += f"{mine['cpu'] / lite['cpu']:.2f}) |"
             else:
                 row += "| — | — | — |"
             lines.append(row)
@@ -746,10 +787,12 @@ def main() -> None:
         databases = {"llm_proxy"}
         ledger = Ledger(users)
         settled: Callable[[], Awaitable[None]] | None = ledger.settled
+        recorded: Callable[[int], Awaitable[Callable[[], Awaitable[None]]]] | None
+        recorded = ledger.recorded
         if args.usage_standin:
             env["LLM_PROXY_USAGE_URL"] = info["usage"]
             path["usage stand-in"] = auth.pid
-            settled = None
+            settled = recorded = None
         else:
             env["LLM_PROXY_USAGE_URL"] = f"http://127.0.0.1:{ports['usage']}"
             subprocess.run([py, "-m", "tollgate.usage", "migrate"], env=env, cwd=ROOT, check=True)
@@ -815,12 +858,14 @@ def main() -> None:
             targets.append(
                 Target("llm-proxy", f"http://127.0.0.1:{ports['llm-proxy']}", "bench-model",
                        {"llm-proxy": proxy.pid, **path, **common, **with_stores}, databases,
-                       settled, Clocks(dict(list(metrics.items())[1:])))
+                       recorded=recorded, settled=settled,
+                       clocks=Clocks(dict(list(metrics.items())[1:])))
             )  # fmt: skip
         targets.append(
             Target(TOLLGATE, f"http://127.0.0.1:{ports['gateway']}", "bench-model",
                    {"gateway": gateway.pid, "llm-proxy": proxy.pid, **path, **common,
-                    **with_stores}, databases, settled, Clocks(metrics))
+                    **with_stores}, databases, recorded=recorded, settled=settled,
+                   clocks=Clocks(metrics))
         )  # fmt: skip
         concurrent = args.concurrent_calls or args.calls * 6
         loads = [

@@ -71,6 +71,7 @@ local burst = interval * limit
 local tat = now
 local kept = redis.call('GET', KEYS[1])
 if kept then
+  -- A bare time (a bucket written before buckets kept their interval) starts afresh.
   local t, was = string.match(kept, '^(%d+):(%d+)$')
   if t then
     tat = tonumber(t)

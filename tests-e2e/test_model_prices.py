@@ -24,8 +24,6 @@ from journeys import Person, balance, eventually, funded, login, on_plan, regist
 from llm_calls import LLMCall, make_call
 from suite_settings import PASSWORD
 
-from tollgate.shared.plans import limits_for
-
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku")
 CHANGED = "claude-3-5-haiku"
 NEW_PRICE = (7_000_001, 9_000_003)  # odd on purpose: every call has a fraction to round
@@ -58,7 +56,10 @@ async def enterprise_person(gateway: httpx.AsyncClient, admin: dict[str, str], n
     person = await register(gateway, f"Pricey{n}")
     await funded(gateway, person)
     await on_plan(gateway, admin, person, "enterprise")
-    limit = str(limits_for("enterprise")["requests_per_minute"])
+    plans = (await gateway.get("/api/subscriptions/plans")).json()
+    limit = str(
+        next(p["limits"] for p in plans if p["code"] == "enterprise")["requests_per_minute"]
+    )
 
     async def signed_in_again() -> Person | None:
         again = await login(gateway, person.email)

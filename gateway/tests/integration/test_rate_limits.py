@@ -47,12 +47,8 @@ async def test_concurrent_requests_beyond_the_limit_are_refused_exactly(
     gateway: RunningGateway, http: aiohttp.ClientSession, signing_key: SigningKey
 ) -> None:
     token = signing_key.mint(plan="free")
-
-    async def call() -> int:
-        async with http.get(gateway.url + "/v1/completions", headers=bearer(token)) as response:
-            return response.status
-
-    statuses = await asyncio.gather(*(call() for _ in range(FREE_LLM + 5)))
+    url = gateway.url + "/v1/completions"
+    statuses = await asyncio.gather(*(call_status(http, url, token) for _ in range(FREE_LLM + 5)))
     assert statuses.count(200) == FREE_LLM
     assert statuses.count(429) == 5
 
@@ -162,6 +158,21 @@ async def test_a_plan_upgrade_raises_the_limit_without_a_new_token(
     await asyncio.sleep(0.3)
     async with http.get(url, headers=bearer(token)) as response:
         assert response.headers["X-RateLimit-Limit"] == str(pro)
+
+    # Back to free with some forty requests made: the bucket is full at the free rate,
+    # not minutes overfull (forty at one per 6 s); the next is one free interval away.
+    await publish(plan_changed(user, "free", sequence=3))
+
+    retry_after: list[int] = []
+
+    async def refused() -> bool:
+        async with http.get(url, headers=bearer(token)) as response:
+            if response.status == 429:
+                retry_after.append(int(response.headers["Retry-After"]))
+            return response.status == 429
+
+    await eventually(refused, within=2.0)
+    assert retry_after == [60 // FREE_LLM]
 
 
 async def call_status(http: aiohttp.ClientSession, url: str, token: str) -> int:

@@ -27,6 +27,7 @@ def test_a_raised_limit_counts_the_requests_already_made_not_the_old_spacing() -
     assert upgraded.allowed and upgraded.remaining == 589
     lowered = limiter.decide("u:1", 10, "llm")  # eleven made: more than the minute's ten
     assert not lowered.allowed
+    assert lowered.retry_after == 6  # full, not overfull: one more at the new rate's pace
 
 
 def test_headers_follow_the_ietf_draft_and_the_legacy_names() -> None:

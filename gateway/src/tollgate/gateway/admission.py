@@ -77,9 +77,10 @@ if kept then
     tat = tonumber(t)
     was = tonumber(was)
     -- A plan change moves the limit, not the requests already made: what the bucket
-    -- still counts is re-spaced at the interval in force now.
+    -- still counts is re-spaced at the interval in force now, and no request counts
+    -- for longer than the window (a lowered limit leaves the bucket full, not more).
     if was ~= interval and tat > now then
-      tat = now + math.ceil((tat - now) / was) * interval
+      tat = now + math.min(math.ceil((tat - now) / was) * interval, burst)
     end
   end
 end
@@ -139,7 +140,7 @@ class LocalLimiter:
         burst = interval * limit
         tat, was = self._buckets.get(key, (now, interval))
         if was != interval and tat > now:  # re-spaced at the limit in force, as in Redis
-            tat = now + math.ceil((tat - now) / was) * interval
+            tat = now + min(math.ceil((tat - now) / was) * interval, burst)
         tat = max(tat, now)
         new_tat = tat + interval
         if new_tat - now > burst:

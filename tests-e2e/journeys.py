@@ -83,13 +83,26 @@ async def funded(gateway: httpx.AsyncClient, person: Person) -> dict[str, Any]:
 async def on_plan(
     gateway: httpx.AsyncClient, admin: dict[str, str], person: Person, plan: str
 ) -> dict[str, Any]:
-    """An admin moves the person to ``plan``; returns the balance once usage has it."""
+    """An admin moves the person to ``plan``; returns the balance once usage has it and
+    the gateway limits the person by it. Both learn it from the same event, each in its
+    own time: a test that started calling once usage knew could meet the old plan's
+    limits at the gateway."""
     moved = await gateway.put(
         f"/api/admin/users/{person.user_id}/plan", json={"plan": plan}, headers=admin
     )
     assert moved.status_code == 200, moved.text
+    plans = (await gateway.get("/api/subscriptions/plans")).json()
+    limit = str(next(p["limits"] for p in plans if p["code"] == plan)["requests_per_minute"])
+
+    async def seen() -> dict[str, Any]:
+        response = await gateway.get("/api/tokens/balance", headers=person.headers)
+        found: dict[str, Any] = response.json() if response.status_code == 200 else {}
+        return {**found, "gateway limit": response.headers.get("X-RateLimit-Limit")}
+
     return await eventually(
-        lambda: balance(gateway, person), lambda b: b.get("plan") == plan, what=f"{plan} plan"
+        seen,
+        lambda b: b.get("plan") == plan and b["gateway limit"] == limit,
+        what=f"{plan} plan at usage and at the gateway",
     )
 
 

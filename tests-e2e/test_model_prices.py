@@ -51,21 +51,15 @@ async def prices(gateway: httpx.AsyncClient, admin: dict[str, str]) -> dict[str,
 
 async def enterprise_person(gateway: httpx.AsyncClient, admin: dict[str, str], n: int) -> Person:
     """Someone on the enterprise plan, signed in again once their token says so (the
-    proxy lets a token's plan choose the models) and the gateway limits them by it (its
-    limits come from the same event, which may reach it a moment later than usage)."""
+    proxy lets a token's plan choose the models)."""
     person = await register(gateway, f"Pricey{n}")
     await funded(gateway, person)
     await on_plan(gateway, admin, person, "enterprise")
-    plans = (await gateway.get("/api/subscriptions/plans")).json()
-    limit = str(
-        next(p["limits"] for p in plans if p["code"] == "enterprise")["requests_per_minute"]
-    )
 
     async def signed_in_again() -> Person | None:
         again = await login(gateway, person.email)
         sees = await gateway.get(f"/v1/models/{CHANGED}", headers=again.headers)
-        limited_as_enterprise = sees.headers.get("X-RateLimit-Limit") == limit
-        return again if sees.status_code == 200 and limited_as_enterprise else None
+        return again if sees.status_code == 200 else None
 
     found = await eventually(signed_in_again, bool, what="a token of the enterprise plan")
     assert found is not None

@@ -1,15 +1,17 @@
-"""Walking a collection of an export: each row with its ref, bad values refused, not raised."""
+"""Walking a collection of an export: each row with its ref, bad values refused, not raised;
+and what every shape does with a row's plan and a person's balance."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tollgate.importer.mapping import Mapping
 from tollgate.importer.readers import Export, ExportError, Row
-from tollgate.importer.records import Extract, Ref
-from tollgate.importer.shapes.values import BadValue, ident
+from tollgate.importer.records import Balance, Extract, Person, Ref, Subscription
+from tollgate.importer.shapes.values import BadValue, ident, text, whole
 
-__all__ = ["each", "rows"]
+__all__ = ["each", "keep_person", "plan_named", "rows"]
 
 
 def rows(
@@ -36,3 +38,40 @@ def each(items: list[tuple[Ref, Row]], out: Extract, build: Callable[[Ref, Row],
             build(ref, row)
         except BadValue as exc:
             out.refuse(ref, str(exc))
+
+
+def plan_named(mapping: Mapping, source_plan: Any) -> str:
+    """The Tollgate plan the mapping gives a row's plan, or a BadValue naming it."""
+    plan = mapping.plan_for(text(source_plan))
+    if plan is None:
+        raise BadValue(f"unknown plan {source_plan!r}")
+    return plan
+
+
+def keep_person(
+    out: Extract,
+    mapping: Mapping,
+    row: Row,
+    person: Person,
+    subscription: Subscription,
+    balance_field: str,
+) -> None:
+    """A person with their subscription and the balance their row states in
+    ``balance_field`` (the source's units, for the subscription's period): all of it
+    or, when a value is bad, none of it."""
+    subscription.stripe_customer_id = text(row.get("stripe_customer_id"))
+    units = row.get(balance_field)
+    balance = None
+    if units is not None:
+        tokens = whole(units, balance_field) * mapping.tokens_per_unit
+        balance = Balance(
+            person.ref.part("balance"),
+            person.ref,
+            subscription.period_start,
+            subscription.period_end,
+            tokens,
+        )
+    out.people.append(person)
+    out.subscriptions.append(subscription)
+    if balance is not None:
+        out.balances.append(balance)

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from tollgate.importer.mapping import Mapping
 from tollgate.importer.readers import Export, Row
-from tollgate.importer.records import Balance, Extract, Grant, Person, Ref, Subscription, Usage
-from tollgate.importer.shapes.reading import each, rows
+from tollgate.importer.records import Extract, Grant, Person, Ref, Subscription, Usage
+from tollgate.importer.shapes.reading import each, keep_person, plan_named, rows
 from tollgate.importer.shapes.user_management import STATUSES
 from tollgate.importer.shapes.values import (
     BadValue,
@@ -67,23 +67,10 @@ def extract(mapping: Mapping, export: Export) -> Extract:
                 out.refuse(ref, "refused with its subscription", sub_ref)
                 return
         else:
-            plan = mapping.plan_for(text(row.get("plan")))
-            if plan is None:
-                raise BadValue(f"unknown plan {row.get('plan')!r}")
+            plan = plan_named(mapping, row.get("plan"))
             start, end = period_ending(None, person.created_at, now)
             subscription = Subscription(ref.part("plan"), ref, None, plan, "active", start, end)
-        subscription.stripe_customer_id = text(row.get("stripe_customer_id"))
-        credits = row.get("credits")
-        balance = None
-        if credits is not None:
-            tokens = whole(credits, "credits") * mapping.tokens_per_unit
-            balance = Balance(
-                ref.part("balance"), ref, subscription.period_start, subscription.period_end, tokens
-            )
-        out.people.append(person)
-        out.subscriptions.append(subscription)
-        if balance is not None:
-            out.balances.append(balance)
+        keep_person(out, mapping, row, person, subscription, "credits")
 
     each(rows(mapping, export, "users", out, required=True), out, user)
     for sub_ref, sub_row in subscriptions.values():
@@ -144,9 +131,7 @@ def extract(mapping: Mapping, export: Export) -> Extract:
 
 
 def _subscription(mapping: Mapping, ref: Ref, owner: Ref, row: Row) -> Subscription:
-    plan = mapping.plan_for(text(row.get("plan")))
-    if plan is None:
-        raise BadValue(f"unknown plan {row.get('plan')!r}")
+    plan = plan_named(mapping, row.get("plan"))
     status = text(row.get("status")) or "active"
     if status not in STATUSES:
         raise BadValue(f"unknown subscription status {status!r}")

@@ -29,7 +29,7 @@ from tollgate.importer.records import (
     Subscription,
     Usage,
 )
-from tollgate.importer.shapes.reading import each, rows
+from tollgate.importer.shapes.reading import each, plan_named, rows
 from tollgate.importer.shapes.values import (
     BadValue,
     cents,
@@ -124,9 +124,7 @@ def extract(mapping: Mapping, export: Export) -> Extract:
     def subscription(ref: Ref, row: Row) -> None:
         owner = known.company(known.by_name, text(row.get("company_name")), "company_name")
         key = f"{text(row.get('subscription_unit'))}-{text(row.get('units_per_subscription'))}"
-        plan = mapping.plan_for(key)
-        if plan is None:
-            raise BadValue(f"unknown plan {key!r}")
+        plan = plan_named(mapping, key)
         status = SUBSCRIPTION_STATUS.get(str(row.get("status")))
         if status is None:
             raise BadValue(f"unknown subscription status {row.get('status')!r}")

@@ -16,7 +16,6 @@ from typing import Any
 from tollgate.importer.mapping import Mapping
 from tollgate.importer.readers import Export, Row
 from tollgate.importer.records import (
-    Balance,
     Extract,
     Organization,
     Person,
@@ -24,7 +23,7 @@ from tollgate.importer.records import (
     Subscription,
     Usage,
 )
-from tollgate.importer.shapes.reading import each, rows
+from tollgate.importer.shapes.reading import each, keep_person, plan_named, rows
 from tollgate.importer.shapes.values import (
     BadValue,
     email,
@@ -76,22 +75,9 @@ def extract(mapping: Mapping, export: Export) -> Extract:
         )
         subscription = stripe_subscriptions.pop(ref.id, None)
         if subscription is None:
-            plan = mapping.plan_for(text(row.get("subscription")))
-            if plan is None:
-                raise BadValue(f"unknown plan {row.get('subscription')!r}")
+            plan = plan_named(mapping, row.get("subscription"))
             subscription = Subscription(ref.part("plan"), ref, None, plan, "active", *period)
-        subscription.stripe_customer_id = text(row.get("stripe_customer_id"))
-        remaining = row.get("tokens_remaining")
-        balance = None
-        if remaining is not None:
-            tokens = whole(remaining, "tokens_remaining") * mapping.tokens_per_unit
-            balance = Balance(
-                ref.part("balance"), ref, subscription.period_start, subscription.period_end, tokens
-            )
-        out.people.append(found)
-        out.subscriptions.append(subscription)
-        if balance is not None:
-            out.balances.append(balance)
+        keep_person(out, mapping, row, found, subscription, "tokens_remaining")
 
     each(rows(mapping, export, "users", out, required=True), out, person)
     for orphan in stripe_subscriptions.values():
@@ -108,9 +94,7 @@ def extract(mapping: Mapping, export: Export) -> Extract:
                 members.append((Ref(mapping.source, "users", member_id), "member"))
         created = maybe_moment(row.get("created_at"), "created_at")
         tier = text(row.get("subscription_tier"))
-        plan = mapping.plan_for(tier)
-        if plan is None:
-            raise BadValue(f"unknown plan {tier!r}")
+        plan = plan_named(mapping, tier)
         org = Organization(ref, text(row.get("name")) or f"Organization {ref.id}", created, members)
         start, end = period_ending(None, created, now)
         payer = members[0][0] if members else None
@@ -163,9 +147,7 @@ def _stripe_subscriptions(
         user = ident(row.get("user_id"))
         if user is None:
             raise BadValue("subscription without a user_id")
-        plan = mapping.plan_for(text(row.get("plan")))
-        if plan is None:
-            raise BadValue(f"unknown plan {row.get('plan')!r}")
+        plan = plan_named(mapping, row.get("plan"))
         status = text(row.get("status")) or "active"
         if status not in STATUSES:
             raise BadValue(f"unknown subscription status {status!r}")

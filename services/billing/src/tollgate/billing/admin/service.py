@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tollgate.billing.plans.service import require_plan, stripe_price
 from tollgate.billing.stripe_api import StripeApi
 from tollgate.billing.subscriptions import domain, sync
-from tollgate.billing.subscriptions.domain import AccountPlan, StripeSubscription
+from tollgate.billing.subscriptions.domain import StripeSubscription
 from tollgate.billing.subscriptions.schemas import SubscriptionOut
 from tollgate.billing.subscriptions.service import describe, has_paid_subscription
 from tollgate.shared.errors import Conflict
@@ -44,20 +44,6 @@ async def set_plan(
             await sync.apply_subscription(session, row, updated)
             return await describe(session, row)
     # Not billed by Stripe: a complimentary plan that starts a fresh period today.
-    start, end = domain.free_period(sync.now_utc())
-    await sync.store(
-        session,
-        row,
-        AccountPlan(
-            plan=plan.code,
-            status="active",
-            stripe_subscription_id=None,
-            period_start=start,
-            period_end=end,
-            cancel_at_period_end=False,
-            seats=1,
-            scheduled_plan=None,
-            scheduled_at=None,
-        ),
-    )
+    plan_row = domain.unbilled(plan.code, domain.free_period(sync.now_utc()))
+    await sync.store(session, row, plan_row)
     return await describe(session, row)

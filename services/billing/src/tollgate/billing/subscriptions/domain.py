@@ -123,14 +123,16 @@ def free_period(now: datetime) -> tuple[datetime, datetime]:
     return start, add_month(start)
 
 
-def on_free(current: AccountPlan, now: datetime, keep_stripe_id: str | None) -> AccountPlan:
-    start, end = free_period(now)
-    if current.plan == FREE and current.stripe_subscription_id is None:
-        start, end = current.period_start, current.period_end
+def unbilled(
+    plan: str, period: tuple[datetime, datetime], stripe_subscription_id: str | None = None
+) -> AccountPlan:
+    """A plan Stripe does not bill (free, or granted by an admin): active, one seat,
+    nothing scheduled."""
+    start, end = period
     return AccountPlan(
-        plan=FREE,
+        plan=plan,
         status="active",
-        stripe_subscription_id=keep_stripe_id,
+        stripe_subscription_id=stripe_subscription_id,
         period_start=start,
         period_end=end,
         cancel_at_period_end=False,
@@ -138,6 +140,13 @@ def on_free(current: AccountPlan, now: datetime, keep_stripe_id: str | None) -> 
         scheduled_plan=None,
         scheduled_at=None,
     )
+
+
+def on_free(current: AccountPlan, now: datetime, keep_stripe_id: str | None) -> AccountPlan:
+    period = free_period(now)
+    if current.plan == FREE and current.stripe_subscription_id is None:
+        period = current.period_start, current.period_end
+    return unbilled(FREE, period, keep_stripe_id)
 
 
 def apply_stripe(

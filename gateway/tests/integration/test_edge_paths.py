@@ -4,8 +4,10 @@ server banner, and a request that never reached its service tried again."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
+import pytest
 from yarl import URL
 
 from tests.integration.conftest import RunningGateway, bearer, gateway_settings, run_gateway
@@ -47,18 +49,47 @@ async def test_a_services_redirect_to_itself_never_shows_its_internal_address(
         assert standin.url.removeprefix("http://") not in str(response.headers)
 
 
-async def test_a_request_aiohttp_cannot_parse_names_no_python_or_aiohttp(
-    gateway: RunningGateway,
-) -> None:
+async def raw_request(gateway: RunningGateway, request: bytes) -> str:
     host, port = gateway.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"GET /api/auth/me HTTP/1.1\r\nHost: x\r\nBad Header\x01: y\r\n\r\n")
+    writer.write(request)
     await writer.drain()
     answer = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace")
     writer.close()
+    return answer
+
+
+async def test_a_request_aiohttp_cannot_parse_names_no_python_or_aiohttp(
+    gateway: RunningGateway,
+) -> None:
+    answer = await raw_request(
+        gateway, b"GET /api/auth/me HTTP/1.1\r\nHost: x\r\nBad Header\x01: y\r\n\r\n"
+    )
     assert answer.split(" ", 2)[1] == "400", answer[:80]
     head = answer.split("\r\n\r\n", 1)[0].lower()
     assert "python" not in head and "aiohttp" not in head, head
+
+
+async def test_a_malformed_request_is_one_info_line_that_quotes_none_of_it(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can send these: no error, no traceback, no piece of the header in the log."""
+    secret = "Bearer " + "s3cr3t" * 3000  # over the 16 KiB a header may have
+    caplog.set_level(logging.INFO, logger="aiohttp.server")
+    for request in (
+        f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: {secret}\r\n\r\n".encode(),
+        b"GET /api/auth/me HTTP/1.1\r\nHost: x\r\nBad Header\x01: y\r\n\r\n",
+    ):
+        answer = await raw_request(gateway, request)
+        assert answer.split(" ", 2)[1] == "400", answer[:80]
+
+    seen = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.getMessage() for r in seen] == [
+        "refused a malformed request: 400 LineTooLong",
+        "refused a malformed request: 400 BadHttpMessage",
+    ]
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in seen)
+    assert "s3cr3t" not in caplog.text and "Bad Header" not in caplog.text
 
 
 async def one_answer_per_connection(answered: list[bytes]) -> tuple[asyncio.Server, int]:

@@ -16,6 +16,7 @@ from aiohttp import web
 from tollgate.gateway.components import GATEWAY, Gateway, build_gateway, close_gateway
 from tollgate.gateway.config import Settings
 from tollgate.gateway.edge import name_the_server_plainly
+from tollgate.gateway.malformed import log_malformed_requests_plainly
 from tollgate.gateway.ops import docs, docs_asset, healthz, metrics, openapi_document, readyz
 from tollgate.gateway.pipeline import on_prepare, proxy
 from tollgate.shared.heap import freeze_startup_heap
@@ -43,6 +44,7 @@ async def _connect_broker(gw: Gateway) -> None:
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     name_the_server_plainly()
+    log_malformed_requests_plainly()
     app = web.Application(client_max_size=settings.max_body_bytes)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

@@ -15,6 +15,10 @@ the production entry point) on a free port and measures, with an aiohttp client:
 3. ``GET /api/auth/me`` throughput and latency: token verification plus the
    user and session lookups auth does on every user route.
 
+A sign-in answer carries the period's figures, which auth asks usage for with the
+person's token; a stand-in usage in this process answers them (no calls yet), so each
+sign-in makes that call as it does in production, and nothing waits on a refused one.
+
 It resets the ``auth_test`` database and uses the ``tollgate_test_auth`` vhost and
 Redis database, so do not run it while auth's tests run.
 """
@@ -32,6 +36,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from tollgate.shared.testing import (
     free_port,
@@ -70,8 +75,24 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("auth did not become ready")
 
 
+async def usage_standin() -> tuple[web.AppRunner, str]:
+    """The one question auth asks usage at a sign-in: the period's figures."""
+
+    async def period(request: web.Request) -> web.Response:
+        return web.json_response({"requests": 0, "used": 0})
+
+    app = web.Application()
+    app.router.add_get("/api/subscriptions/usage", period)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
 async def run(args: argparse.Namespace) -> None:
     await reset_database(test_database_url("auth"), SERVICE_DIR)
+    usage, usage_url = await usage_standin()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -83,6 +104,7 @@ async def run(args: argparse.Namespace) -> None:
         "REDIS_URL": test_redis_url("auth"),
         "AUTH_SERVICE_CLIENTS": "gateway:bench-secret",
         "AUTH_KEY_ENCRYPTION_SECRET": "bench-secret",
+        "AUTH_USAGE_URL": usage_url,
         "LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen([sys.executable, "-m", "tollgate.auth"], env=env, cwd=ROOT)  # noqa: ASYNC220
@@ -94,6 +116,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        await usage.cleanup()
 
 
 async def bench(http: aiohttp.ClientSession, args: argparse.Namespace) -> None:

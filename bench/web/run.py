@@ -56,8 +56,8 @@ UNREACHABLE = {
 
 SEED_CALLS = """
 INSERT INTO usage_records (request_id, account_id, user_id, model, provider, endpoint,
-    feature, status, prompt_tokens, completion_tokens, total_tokens, charged_tokens,
-    uncharged_tokens, cost_usd, latency_ms, ttft_ms, started_at, recorded_at)
+    feature, status, prompt_tokens, completion_tokens, total_tokens, charged_credits,
+    uncharged_credits, cost_usd, latency_ms, ttft_ms, started_at, recorded_at)
 SELECT 'bench-web-' || CAST(:account AS text) || '-' || g,
     CAST(:account AS uuid), CAST(:account AS uuid),
     (ARRAY['gpt-4o-mini','gpt-4o','claude-3-5-haiku','claude-3-5-sonnet'])[1 + g % 4],
@@ -71,10 +71,10 @@ FROM generate_series(1, :rows) AS g,
 
 SEED_ROLLUP = """
 INSERT INTO daily_usage (day, account_id, user_id, model, provider, feature, requests,
-    prompt_tokens, completion_tokens, total_tokens, charged_tokens, cost_usd)
+    prompt_tokens, completion_tokens, total_tokens, charged_credits, cost_usd)
 SELECT (started_at AT TIME ZONE 'UTC')::date, account_id, user_id, model, provider, feature,
     count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-    sum(charged_tokens), sum(cost_usd)
+    sum(charged_credits), sum(cost_usd)
 FROM usage_records WHERE account_id = :account
 GROUP BY 1, 2, 3, 4, 5, 6
 """

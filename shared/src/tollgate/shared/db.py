@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,14 +46,39 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# A pooled connection idle longer than this is pinged before it is lent out.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        echo=echo,
-    )
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, echo=echo)
+    event.listen(engine.sync_engine.pool, "checkin", _stamp_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", _lend_only_live)
+    return engine
+
+
+def _stamp_checkin(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is not None:  # None: it was invalidated on the way back
+        record.info["checked_in"] = time.monotonic()
+
+
+def _lend_only_live(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A connection the server closed (a restart, a terminated backend, an idle timeout)
+    is replaced before anyone uses it; raising DisconnectionError makes the pool connect
+    afresh. SQLAlchemy's ``pool_pre_ping`` asks the server on every checkout instead:
+    BEGIN, an empty statement, ROLLBACK, three round trips (about 210 µs and 130 µs of
+    this process's CPU each time here, more than a whole reservation statement). The
+    driver already knows a closed socket without asking; only a connection idle long
+    enough for a silent drop (a network or failover that sent no close) is pinged."""
+    if record.driver_connection.is_closed():
+        raise exc.DisconnectionError("the database closed this connection")
+    checked_in = record.info.get("checked_in")
+    if checked_in is None or time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+        return  # new, or lent out moments ago
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise exc.DisconnectionError("the database did not answer a ping") from error
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

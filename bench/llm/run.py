@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import asyncpg
@@ -415,11 +415,11 @@ async def measure(
             order = targets if r % 2 == 0 else targets[::-1]
             for target in order:
                 ticks = await asyncio.to_thread(target.clocks.read) if target.clocks else {}
+                recorded = await target.recorded(per_round) if target.recorded else None
                 before = target.meter()
                 out = None
                 if profile and r == 0:
                     out = f"{profile}-{spec.name.replace(' ', '-')}-{target.label.replace(' ', '')}"
-                recorded = await target.recorded(per_round) if target.recorded else None
                 with profiled(target.parts, out):
                     latencies, elapsed = await load(
                         spec.fn, per_round, spec.concurrency,
@@ -451,20 +451,36 @@ async def measure(
 # ---------------------------------------------------------------------------- the ledger
 
 
+T = TypeVar("T")
+
+
 class Ledger:
     """What usage settled and the proxy recorded for the bench users, from both databases."""
 
     def __init__(self, users: list[str]) -> None:
         self.users = [uuid.UUID(u) for u in users]
         self.polls = 0  # transactions of our own in usage's database, for the commit count
+        self._conns: dict[str, asyncpg.Connection] = {}
 
-    @staticmethod
-    async def _one(name: str, query: str, *args: Any) -> asyncpg.Record:
-        conn = await asyncpg.connect(DATABASES[name].replace("+asyncpg", ""))
+    async def _conn(self, name: str) -> asyncpg.Connection:
+        """One connection per database for the bench's own questions, kept until
+        ``closing`` ends: a connection a question forked a PostgreSQL backend each time,
+        inside the CPU window being measured."""
+        if name not in self._conns:
+            self._conns[name] = await asyncpg.connect(DATABASES[name].replace("+asyncpg", ""))
+        return self._conns[name]
+
+    async def closing(self, work: Awaitable[T]) -> T:
+        """``work``, then the connections it opened closed (they serve one event loop)."""
         try:
-            return await conn.fetchrow(query, *args)
+            return await work
         finally:
-            await conn.close()
+            conns, self._conns = self._conns, {}
+            for conn in conns.values():
+                await conn.close()
+
+    async def _one(self, name: str, query: str, *args: Any) -> asyncpg.Record:
+        return await (await self._conn(name)).fetchrow(query, *args)
 
     OPEN = "SELECT count(*) FROM holds WHERE status = 'held' AND user_id = ANY($1)"
 
@@ -521,17 +537,14 @@ class Ledger:
 
     async def _poll(self, query: str, done: Callable[[int], bool], what: str) -> None:
         deadline = time.monotonic() + 60
-        conn = await asyncpg.connect(DATABASES["usage"].replace("+asyncpg", ""))
-        try:
-            while True:
-                self.polls += 1
-                if done(int(await conn.fetchval(query, self.users))):
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{what} a minute after the last call")
-                await asyncio.sleep(0.02)
-        finally:
-            await conn.close()
+        conn = await self._conn("usage")
+        while True:
+            self.polls += 1
+            if done(int(await conn.fetchval(query, self.users))):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} a minute after the last call")
+            await asyncio.sleep(0.02)
 
 
 def price_bench_model(usage_url: str, admin_token: str) -> None:
@@ -878,22 +891,24 @@ def main() -> None:
                 Load(f"one client, a call every {PACE_SECONDS} s", one_call, args.paced_calls, 1,
                      pause=PACE_SECONDS)
             )  # fmt: skip
-        before = None if args.usage_standin else asyncio.run(ledger.figures())
+        before = None if args.usage_standin else asyncio.run(ledger.closing(ledger.figures()))
         started = time.monotonic()
         results, commits_per_call = asyncio.run(
-            measure(
-                targets,
-                loads,
-                tokens,
-                args.rounds,
-                args.profile,
-                None if args.usage_standin else ledger,
+            ledger.closing(
+                measure(
+                    targets,
+                    loads,
+                    tokens,
+                    args.rounds,
+                    args.profile,
+                    None if args.usage_standin else ledger,
+                )
             )
         )
         lines = report(targets, loads, results, commits_per_call, args.rounds)
         if before is not None:
-            asyncio.run(ledger.settled())
-            after = asyncio.run(ledger.figures())
+            asyncio.run(ledger.closing(ledger.settled()))
+            after = asyncio.run(ledger.closing(ledger.figures()))
             change = {k: after[k] - before[k] for k in after}
             # A lease is one hold for many calls: holds are at most the calls, not equal.
             exact = (
@@ -905,7 +920,7 @@ def main() -> None:
             lines.append(
                 "\nledger: "
                 + ", ".join(f"{k} {v}" for k, v in change.items())
-                + f", holds still open {asyncio.run(ledger.open_holds())}: "
+                + f", holds still open {asyncio.run(ledger.closing(ledger.open_holds()))}: "
                 + ("exact" if exact else "NOT EXACT")
             )
 

@@ -27,6 +27,7 @@ BENCHMARKS = [
     ("usage", ["bench/usage/run.py"]),
     ("auth", ["bench/auth/run.py"]),
     ("web", ["bench/web/run.py"]),
+    ("db", ["bench/db/run.py"]),
 ]
 
 

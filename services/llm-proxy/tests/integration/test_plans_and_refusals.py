@@ -100,10 +100,16 @@ async def another_worker(stack: Stack) -> AsyncIterator[str]:
             break
         await asyncio.sleep(0.01)
     try:
+        # A start-up or shutdown that hangs fails here, naming itself, instead of
+        # waiting for the suite's timeout with nothing said.
+        assert server.started, "the second worker did not start within 10 s"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await serving
+        try:
+            await asyncio.wait_for(serving, 15)
+        except TimeoutError:
+            raise AssertionError("the second worker did not stop within 15 s") from None
 
 
 async def test_every_worker_follows_an_edit_whichever_consumed_it(

@@ -20,13 +20,8 @@ class MalformedRequests(logging.Filter):
         if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
             # The class says what was wrong; the message would quote the request.
-            record.msg, record.args = (
-                "refused a malformed request: %d %s",
-                (
-                    exc.code,
-                    type(exc).__name__,
-                ),
-            )
+            record.msg = "refused a malformed request: %d %s"
+            record.args = (exc.code, type(exc).__name__)
             record.exc_info, record.exc_text = None, None
         return True
 

@@ -66,9 +66,8 @@ def _lend_only_live(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """A connection the server closed (a restart, a terminated backend, an idle timeout)
     is replaced before anyone uses it; raising DisconnectionError makes the pool connect
     afresh. SQLAlchemy's ``pool_pre_ping`` asks the server on every checkout instead:
-    BEGIN, an empty statement, ROLLBACK, three round trips (about 210 µs and 130 µs of
-    this process's CPU each time here, more than a whole reservation statement). The
-    driver already knows a closed socket without asking; only a connection idle long
+    BEGIN, an empty statement, ROLLBACK: three round trips a checkout (``bench/db``).
+    The driver already knows a closed socket without asking; only a connection idle long
     enough for a silent drop (a network or failover that sent no close) is pinged."""
     if record.driver_connection.is_closed():
         raise exc.DisconnectionError("the database closed this connection")
